@@ -1,0 +1,48 @@
+"""Locations of the data bundled with the repository (corpus, fonts, char dict).
+
+The bundled data lives at the top of the repository, beside the package, so it is found when the
+toolkit is installed in editable mode (``pip install -e .``), as the README does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FONTS_DIR = REPO_ROOT / "fonts"
+CORPORA_DIR = REPO_ROOT / "corpora"
+CHAR_DICT_DIR = REPO_ROOT / "char_dict"
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"bundled {what} not found at {path}; install the toolkit from a checkout of the "
+            f"repository with 'pip install -e .', or pass the path explicitly"
+        )
+    return path
+
+
+def bundled_corpus_files() -> list[Path]:
+    """Return the bundled corpus text files (``corpora/*.txt``), sorted by name.
+
+    Raises:
+        FileNotFoundError: if the repository's ``corpora/`` holds no ``.txt`` file.
+    """
+    files = sorted(_require(CORPORA_DIR, "corpus directory").glob("*.txt"))
+    if not files:
+        raise FileNotFoundError(f"no corpus .txt file in {CORPORA_DIR}")
+    return files
+
+
+def bundled_font_files() -> list[Path]:
+    """Return the bundled font files (``fonts/*.otf`` and ``fonts/*.ttf``), sorted by name.
+
+    Raises:
+        FileNotFoundError: if the repository's ``fonts/`` holds no font file.
+    """
+    d = _require(FONTS_DIR, "font directory")
+    files = sorted([*d.glob("*.otf"), *d.glob("*.ttf")])
+    if not files:
+        raise FileNotFoundError(f"no .otf/.ttf font in {FONTS_DIR}")
+    return files
