@@ -1,0 +1,107 @@
+"""Label files: ``sample.txt`` and the other ``image label`` list formats users bring.
+
+Accepted line formats (detected per line):
+
+- ``relative/path.jpg label``   (the original gen_sample.py format; split at the first space)
+- ``relative/path.jpg<TAB>label`` (PaddleOCR, trdg; split at the first tab)
+- ``relative/path.jpg;label``   (tf.crnn CSV; used when the text before the first ``;`` has no
+  space and ends with an image file extension)
+
+Paths are resolved against the dataset directory first, then against the label file's directory.
+A UTF-8 BOM and CRLF line ends are accepted; empty lines are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class LabelFileError(ValueError):
+    """A label file line that cannot be parsed or points at a missing image."""
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One line of a label file.
+
+    Attributes:
+        image_path: absolute path of the image.
+        name: the path as written in the label file (used as the image name in records).
+        label: the text, spaces inside kept.
+        source: ``"<label file>:<line>"`` for error messages.
+    """
+
+    image_path: Path
+    name: str
+    label: str
+    source: str
+
+
+def split_line(line: str) -> tuple[str, str] | None:
+    """Split one label-file line into ``(path, label)``; ``None`` if it has no separator."""
+    if "\t" in line:
+        path, label = line.split("\t", 1)
+        return path.strip(), label
+    head, sep, tail = line.partition(";")
+    if sep and " " not in head and head.lower().endswith(IMAGE_EXTENSIONS):
+        return head, tail
+    head, sep, tail = line.partition(" ")
+    if not sep:
+        return None
+    return head, tail
+
+
+def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | None = None,
+                    check_exists: bool = True) -> tuple[list[LabelEntry], list[str]]:
+    """Parse a label file.
+
+    Args:
+        path: the label file.
+        dataset_dir: base directory for relative image paths (default: the label file's parent's
+            parent, i.e. the dataset directory for ``DIR/Train/sample.txt``).
+        check_exists: report lines whose image file does not exist.
+
+    Returns:
+        ``(entries, problems)``: the good lines, and one message per bad line naming the file, the
+        line number and the value (no separator, empty label, missing image).
+
+    Raises:
+        LabelFileError: if the file is not valid UTF-8 (names the line).
+    """
+    path = Path(path)
+    base = Path(dataset_dir) if dataset_dir is not None else path.parent.parent
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise LabelFileError(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
+    entries: list[LabelEntry] = []
+    problems: list[str] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        parts = split_line(line)
+        if parts is None:
+            problems.append(f"{where}: no separator between image path and label in {line!r}")
+            continue
+        name, label = parts
+        if not label:
+            problems.append(f"{where}: empty label for image {name!r}")
+            continue
+        image_path = Path(name)
+        if not image_path.is_absolute():
+            candidate = base / name
+            image_path = candidate if candidate.exists() else path.parent / name
+        if check_exists and not image_path.exists():
+            problems.append(f"{where}: image file {name!r} not found (looked in {base} and "
+                            f"{path.parent})")
+            continue
+        entries.append(LabelEntry(image_path=image_path, name=name, label=label, source=where))
+    return entries, problems

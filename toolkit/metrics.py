@@ -1,0 +1,130 @@
+"""CTC decoding and recognition metrics (NumPy and plain Python; no TensorFlow).
+
+Metrics (REFERENCE.md, "Metrics used by the originals" and "Modern peers"):
+
+- CER: total Levenshtein edits over total ground-truth chars (PaddleOCR's and CnOCR's CER).
+- line accuracy: share of lines predicted exactly (the originals' "full sequence accuracy").
+- per-char accuracy as the seeds defined it: for each line, the share of ground-truth positions
+  ``i`` with ``pred[i] == gt[i]``, averaged over lines (positional, so one missing char early in a
+  line makes the rest count as wrong; kept for comparison with the old projects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax over ``axis`` (float64 out)."""
+    z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[list[int], float]]:
+    """Best-path (greedy) CTC decoding.
+
+    Args:
+        logits: float ``(batch, T, num_classes)`` unnormalized scores.
+        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
+        blank_index: class index of the CTC blank (the toolkit uses the last one).
+
+    Returns:
+        Per line, ``(class indices, confidence)``: repeated classes merged, blanks removed;
+        confidence is the mean softmax probability of the emitted chars (1.0 for an empty result
+        whose blanks are certain: then the mean blank probability is used).
+    """
+    probs = softmax(logits)
+    best = probs.argmax(-1)
+    top = probs.max(-1)
+    out = []
+    for b in range(best.shape[0]):
+        n = int(lengths[b])
+        path = best[b, :n]
+        ids: list[int] = []
+        conf: list[float] = []
+        prev = -1
+        for t, k in enumerate(path):
+            k = int(k)
+            if k != prev and k != blank_index:
+                ids.append(k)
+                conf.append(float(top[b, t]))
+            elif k == prev and k != blank_index and conf:
+                conf[-1] = max(conf[-1], float(top[b, t]))
+            prev = k
+        c = float(np.mean(conf)) if conf else float(np.mean(top[b, :n])) if n else 0.0
+        out.append((ids, c))
+    return out
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions, each 1) between two strings."""
+    if a == b:
+        return 0
+    if not a:
+        return len(b)
+    if not b:
+        return len(a)
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def seed_char_accuracy(gt: str, pred: str) -> float:
+    """The original projects' per-char accuracy of one line (positional match ratio)."""
+    if not gt:
+        return 1.0 if not pred else 0.0
+    return sum(1 for i, c in enumerate(gt) if i < len(pred) and pred[i] == c) / len(gt)
+
+
+@dataclass
+class Scores:
+    """Accumulates recognition metrics over lines.
+
+    Attributes:
+        count: lines seen.
+        edits: total edit distance.
+        gt_chars: total ground-truth chars.
+        exact: lines predicted exactly.
+        char_acc_sum: sum of per-line seed per-char accuracies.
+    """
+
+    count: int = 0
+    edits: int = 0
+    gt_chars: int = 0
+    exact: int = 0
+    char_acc_sum: float = 0.0
+
+    def add(self, gt: str, pred: str) -> None:
+        self.count += 1
+        self.edits += edit_distance(gt, pred)
+        self.gt_chars += len(gt)
+        self.exact += gt == pred
+        self.char_acc_sum += seed_char_accuracy(gt, pred)
+
+    @property
+    def cer(self) -> float:
+        """Character error rate in [0, inf): edits / ground-truth chars."""
+        return self.edits / self.gt_chars if self.gt_chars else 0.0
+
+    @property
+    def line_accuracy(self) -> float:
+        return self.exact / self.count if self.count else 0.0
+
+    @property
+    def char_accuracy(self) -> float:
+        return self.char_acc_sum / self.count if self.count else 0.0
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "cer": self.cer, "line_accuracy": self.line_accuracy,
+                "char_accuracy": self.char_accuracy}
+
+    def format(self) -> str:
+        return (f"lines {self.count}  CER {self.cer:.4f}  line accuracy {self.line_accuracy:.4f}  "
+                f"per-char accuracy {self.char_accuracy:.4f}")

@@ -1,0 +1,128 @@
+"""ShadowNet (CRNN, arXiv 1507.05717): CNN -> map to sequence -> 2 x BiLSTM -> logits.
+
+Layer layout from REFERENCE.md ("ShadowNet"): conv 64, pool 2x2 -> conv 128, pool 2x2 -> conv 256
+-> conv 256, pool (2,1) -> conv 512 + BN -> conv 512 + BN, pool (2,1) -> conv 512 kernel 2x2; all
+3x3 and ReLU but the last. Height 32 becomes 1; the width is divided by 4, so a ``W`` px wide input
+gives ``W / 4`` time steps (``W`` a multiple of 4; see :mod:`toolkit.preprocess`). The last 2x2
+conv pads one column on the right so that it keeps the width.
+
+Input ``images``: float32 ``(batch, 32, W, 1)``, ink high, paper 0. Output ``logits``: float32
+``(batch, W / 4, num_classes)``; the CTC blank is the last class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+PRESETS = {
+    # Channels of the 7 convs, LSTM units per direction.
+    "shadownet": {"channels": (64, 128, 256, 256, 512, 512, 512), "lstm_units": 256},
+    "small": {"channels": (32, 64, 128, 128, 256, 256, 256), "lstm_units": 128},
+    "tiny": {"channels": (8, 16, 16, 16, 32, 32, 32), "lstm_units": 16},
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """ShadowNet hyper-parameters; saved as JSON beside every checkpoint.
+
+    Attributes:
+        num_classes: chars + space + blank, always taken from :class:`toolkit.charset.Charset`.
+        channels: output channels of the seven convolutions.
+        lstm_units: units per direction of each bidirectional LSTM layer.
+        lstm_layers: number of stacked bidirectional LSTM layers (paper: 2).
+        dropout: dropout after each BiLSTM layer in training (REFERENCE.md: 0.5).
+        height: input height, px.
+    """
+
+    num_classes: int
+    channels: tuple[int, ...] = PRESETS["shadownet"]["channels"]
+    lstm_units: int = 256
+    lstm_layers: int = 2
+    dropout: float = 0.5
+    height: int = 32
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2 (a char and the blank), got {self.num_classes}")
+        if len(self.channels) != 7 or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"channels must be 7 positive ints, got {self.channels!r}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if self.lstm_units < 1 or self.lstm_layers < 1:
+            raise ValueError(f"lstm_units and lstm_layers must be >= 1, got {self.lstm_units}, "
+                             f"{self.lstm_layers}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.height != 32:
+            raise ValueError(f"height must be 32 (the CNN reduces 32 px to 1), got {self.height}")
+
+    @classmethod
+    def from_preset(cls, preset: str, num_classes: int, **overrides) -> "ModelConfig":
+        """A config from a named size: ``shadownet`` (paper, ~8.7 M parameters with 6k classes),
+        ``small`` (half the channels), ``tiny`` (for tests).
+
+        Raises:
+            ValueError: on an unknown preset name.
+        """
+        if preset not in PRESETS:
+            raise ValueError(f"unknown model preset {preset!r}; choose from {sorted(PRESETS)}")
+        return cls(num_classes=num_classes, **{**PRESETS[preset], **overrides})
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelConfig":
+        return cls(**d)
+
+
+def _conv(x, filters, name, kernel=3, padding="same", batch_norm=False, activation="relu"):
+    from keras import layers
+
+    x = layers.Conv2D(filters, kernel, padding=padding, use_bias=not batch_norm, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_relu")(x)
+    return x
+
+
+def build_shadownet(config: ModelConfig, name: str = "shadownet"):
+    """Build the Keras functional ShadowNet.
+
+    Args:
+        config: the hyper-parameters.
+
+    Returns:
+        A ``keras.Model`` mapping ``images`` float32 ``(batch, 32, W, 1)`` to ``logits`` float32
+        ``(batch, W / 4, num_classes)``. Layers are named by stage: ``cnn_*``,
+        ``map_to_sequence``, ``bilstm_*``, ``logits``. Under a mixed precision policy the logits
+        are still float32.
+    """
+    import keras
+    from keras import layers
+
+    c = config.channels
+    images = keras.Input(shape=(config.height, None, 1), name="images", dtype="float32")
+    x = _conv(images, c[0], "cnn_1")
+    x = layers.MaxPooling2D((2, 2), name="cnn_pool_1")(x)          # (b, 16, W/2, c0)
+    x = _conv(x, c[1], "cnn_2")
+    x = layers.MaxPooling2D((2, 2), name="cnn_pool_2")(x)          # (b, 8, W/4, c1)
+    x = _conv(x, c[2], "cnn_3")
+    x = _conv(x, c[3], "cnn_4")
+    x = layers.MaxPooling2D((2, 1), name="cnn_pool_3")(x)          # (b, 4, W/4, c3)
+    x = _conv(x, c[4], "cnn_5", batch_norm=True)
+    x = _conv(x, c[5], "cnn_6", batch_norm=True)
+    x = layers.MaxPooling2D((2, 1), name="cnn_pool_4")(x)          # (b, 2, W/4, c5)
+    x = layers.ZeroPadding2D(((0, 0), (0, 1)), name="cnn_7_pad")(x)  # (b, 2, W/4 + 1, c5)
+    x = _conv(x, c[6], "cnn_7", kernel=2, padding="valid")         # (b, 1, W/4, c6)
+    x = layers.Reshape((-1, c[6]), name="map_to_sequence")(x)      # (b, T = W/4, c6)
+    for i in range(config.lstm_layers):
+        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True),
+                                 name=f"bilstm_{i + 1}")(x)        # (b, T, 2 * units)
+        if config.dropout:
+            x = layers.Dropout(config.dropout, name=f"bilstm_{i + 1}_dropout")(x)
+    logits = layers.Dense(config.num_classes, dtype="float32", name="logits")(x)  # (b, T, classes)
+    return keras.Model(images, logits, name=name)

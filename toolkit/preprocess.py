@@ -1,0 +1,120 @@
+"""Image preprocessing shared by training, evaluation, prediction and export.
+
+One function turns a decoded grey line image into the model's input, so a model sees the same
+pixels in training and in use (the most common cause of "worse after export" in this field).
+
+Model input: ``(batch, 32, width, 1)`` float32 in [0, 1] with **ink high and paper 0**
+(``x = 1 - grey / 255``); width is a multiple of :data:`WIDTH_MULTIPLE` and at least
+:data:`MIN_WIDTH` px; the image keeps its aspect ratio (scaled to height 32, never stretched) and
+batches are right-padded with 0 (= paper). Light-on-dark lines are inverted first (decided from the
+mean grey level of the border pixels). Time steps = width / 4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+HEIGHT = 32
+"""Model input height in px (CRNN paper; REFERENCE.md)."""
+WIDTH_MULTIPLE = 4
+"""ShadowNet reduces the width by 4 (two 2x2 poolings), so one time step covers 4 px."""
+MIN_WIDTH = 8
+"""Narrowest input, px (2 time steps)."""
+MAX_WIDTH = 2048
+"""Widest input, px (512 time steps); wider lines are scaled down to this width."""
+
+
+def scaled_width(width: int, height: int, target_height: int = HEIGHT) -> int:
+    """Width in px of a ``width x height`` image after scaling to ``target_height`` and padding.
+
+    The result is rounded up to a multiple of :data:`WIDTH_MULTIPLE`, at least :data:`MIN_WIDTH`
+    and at most :data:`MAX_WIDTH`.
+
+    Raises:
+        ValueError: if ``width`` or ``height`` is not positive.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got width={width} height={height}")
+    w = max(1, int(round(width * target_height / height)))
+    w = min(w, MAX_WIDTH)
+    w = int(math.ceil(w / WIDTH_MULTIPLE) * WIDTH_MULTIPLE)
+    return max(MIN_WIDTH, w)
+
+
+def time_steps(width: int, height: int, target_height: int = HEIGHT) -> int:
+    """Number of CTC time steps ShadowNet produces for a ``width x height`` image."""
+    return scaled_width(width, height, target_height) // WIDTH_MULTIPLE
+
+
+def ctc_min_steps(label_ids) -> int:
+    """Minimum time steps CTC needs for a label: its length plus one blank per repeated neighbour."""
+    n = len(label_ids)
+    repeats = sum(1 for a, b in zip(label_ids, label_ids[1:]) if a == b)
+    return n + repeats
+
+
+def to_grey_array(image) -> np.ndarray:
+    """Convert a PIL image of any mode to a ``(height, width)`` uint8 grey array.
+
+    Palette images are converted through RGBA; transparency is composited on white; 16-bit and
+    32-bit integer images are scaled by their maximum; float images are assumed in [0, 1] or
+    [0, 255].
+
+    Raises:
+        ValueError: if the image has zero width or height.
+    """
+    from PIL import Image
+
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"image has zero size ({image.width}x{image.height})")
+    mode = image.mode
+    if mode in ("P", "PA"):
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "La", "RGBa"):
+        bg = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        bg.alpha_composite(image.convert("RGBA"))
+        return np.asarray(bg.convert("L"), dtype=np.uint8)
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(image, dtype=np.float64)
+        top = arr.max()
+        if mode == "F" and top <= 1.0:
+            arr = arr * 255.0
+        elif top > 255:
+            arr = arr * (255.0 / top)
+        return np.clip(arr, 0, 255).astype(np.uint8)
+    if mode != "L":
+        image = image.convert("L")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def prepare_tf(grey):
+    """TensorFlow preprocessing of one image: uint8 ``(h, w, 1)`` -> float32 ``(32, W, 1)``.
+
+    ``W = scaled_width(w, h)``. Used by the TFRecord reader and the predictor, so both see the
+    same resizing (bilinear, antialiased) and polarity handling.
+    """
+    import tensorflow as tf
+
+    grey = tf.convert_to_tensor(grey)
+    shape = tf.shape(grey)
+    h, w = shape[0], shape[1]
+    x = tf.cast(grey, tf.float32) / 255.0
+    # Polarity: paper must be light. Decide from the border pixels' mean.
+    border = tf.concat([tf.reshape(x[0, :, :], [-1]), tf.reshape(x[-1, :, :], [-1]),
+                        tf.reshape(x[:, 0, :], [-1]), tf.reshape(x[:, -1, :], [-1])], axis=0)
+    x = tf.cond(tf.reduce_mean(border) < 0.5, lambda: 1.0 - x, lambda: x)
+    x = 1.0 - x  # ink high, paper 0
+    new_w = tf.cast(tf.round(tf.cast(w, tf.float32) * HEIGHT / tf.cast(h, tf.float32)), tf.int32)
+    new_w = tf.clip_by_value(new_w, 1, MAX_WIDTH)
+    x = tf.cond(
+        tf.logical_and(tf.equal(h, HEIGHT), tf.equal(w, new_w)),
+        lambda: x,
+        lambda: tf.image.resize(x, [HEIGHT, new_w], method="bilinear", antialias=True),
+    )
+    padded = tf.maximum(MIN_WIDTH, (new_w + WIDTH_MULTIPLE - 1) // WIDTH_MULTIPLE * WIDTH_MULTIPLE)
+    x = tf.pad(x, [[0, 0], [0, padded - new_w], [0, 0]])
+    x = tf.ensure_shape(x, [HEIGHT, None, 1])
+    return tf.clip_by_value(x, 0.0, 1.0)

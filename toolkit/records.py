@@ -1,0 +1,429 @@
+"""TFRecord sets: one declared schema shared by the writer and the reader, plus a metadata JSON.
+
+Layout of a record directory::
+
+    <save_dir>/train_feature_<start>_<end>.tfrecords   # shards, <end> exclusive
+    <save_dir>/validation_feature_<start>_<end>.tfrecords
+    <save_dir>/test_feature_<start>_<end>.tfrecords
+    <save_dir>/metadata.json                            # written last
+
+Each record is a ``tf.train.Example`` with the features of :data:`SCHEMA`. Images are stored
+encoded (the JPEG or PNG bytes of the source file, copied unchanged when the file is a JPEG/PNG in
+grey or RGB mode) with their true width and height, so nothing depends on a model's input size
+(the original project's width/height swap could not happen silently here).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.charset import Charset, CharsetError, atomic_write_text
+from toolkit.labels import read_label_file
+from toolkit import preprocess
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+SPLITS = ("train", "validation", "test")
+SCHEMA_DOC = {
+    "image/encoded": "bytes: PNG or JPEG file bytes",
+    "image/format": "bytes: 'png' or 'jpeg'",
+    "image/width": "int64: true width in px",
+    "image/height": "int64: true height in px",
+    "image/name": "bytes: image path as written in the label file, UTF-8",
+    "label/ids": "int64 list: class indices (see char dict), length >= 1",
+    "label/text": "bytes: label text, UTF-8",
+}
+
+
+class DatasetError(ValueError):
+    """Bad input found while writing or reading a record set."""
+
+
+@dataclass
+class WriteReport:
+    """What :func:`write_tfrecords` wrote and skipped.
+
+    Attributes:
+        counts: examples written per split.
+        shards: shard file names per split.
+        skipped: one message per skipped line (only with ``skip_bad``).
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    shards: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"{s}: {self.counts.get(s, 0)} examples in {len(self.shards.get(s, []))} shard(s)"
+                 for s in SPLITS]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} bad line(s), first: " + "; ".join(self.skipped[:3]))
+        return "\n".join(lines)
+
+
+def _in_validation(text: str, fraction: float) -> bool:
+    h = int(hashlib.sha1(("validation:" + text).encode("utf-8")).hexdigest()[:8], 16)
+    return h / 2**32 < fraction
+
+
+def find_label_files(dataset_dir: Path) -> dict[str, Path]:
+    """Find ``Train/sample.txt``, ``Test/sample.txt`` and optional ``Validation/sample.txt``.
+
+    Raises:
+        DatasetError: if there is no train label file.
+    """
+    found = {}
+    for split, sub in (("train", "Train"), ("validation", "Validation"), ("test", "Test")):
+        for name in (sub, sub.lower()):
+            p = dataset_dir / name / "sample.txt"
+            if p.exists():
+                found[split] = p
+                break
+    if "train" not in found:
+        raise DatasetError(f"{dataset_dir}: no Train/sample.txt label file (lines 'path label')")
+    return found
+
+
+def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
+    """Check an image decodes fully; return (bytes to store, format, width, height)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            fmt = (im.format or "").upper()
+            mode = im.mode
+            width, height = im.size
+            if width == 0 or height == 0:
+                raise DatasetError(f"image has zero size {width}x{height}")
+            if fmt in ("JPEG", "PNG") and mode in ("L", "RGB"):
+                return data, "jpeg" if fmt == "JPEG" else "png", width, height
+            grey = preprocess.to_grey_array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DatasetError(f"unreadable image ({e})") from None
+    buf = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buf, format="PNG")
+    return buf.getvalue(), "png", width, height
+
+
+def _example(data: bytes, fmt: str, width: int, height: int, name: str, ids: list[int],
+             text: str):
+    import tensorflow as tf
+
+    def b(v):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+    def i(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": b(data), "image/format": b(fmt.encode()),
+        "image/width": i([width]), "image/height": i([height]),
+        "image/name": b(name.encode("utf-8")),
+        "label/ids": i(ids), "label/text": b(text.encode("utf-8")),
+    })).SerializeToString()
+
+
+def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
+                    save_dir: str | os.PathLike, validation_fraction: float = 0.1,
+                    shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
+                    progress: bool = True) -> WriteReport:
+    """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
+
+    Args:
+        dataset_dir: holds ``Train/sample.txt`` and ``Test/sample.txt`` (optionally
+            ``Validation/sample.txt``; otherwise a validation split is taken off train by a hash of
+            the label text, so validation texts never occur in train).
+        char_dict_dir: the three JSON maps (see :mod:`toolkit.charset`).
+        save_dir: output directory (created).
+        validation_fraction: share of train texts moved to validation, in [0, 1).
+        shard_size: examples per shard.
+        skip_bad: skip bad lines and report them instead of stopping.
+        seed: shuffles train examples before sharding (deterministic).
+
+    Returns:
+        A :class:`WriteReport`.
+
+    Raises:
+        DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
+            char missing from the char dict, a label too long for the image's time steps. The
+            message lists the first problems with file, line and value. Shards are written under
+            temporary names and renamed only when all are complete; ``metadata.json`` comes last.
+    """
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    dataset_dir, save_dir = Path(dataset_dir), Path(save_dir)
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    charset = Charset.load(char_dict_dir)
+    label_files = find_label_files(dataset_dir)
+
+    problems: list[str] = []
+    per_split: dict[str, list] = {s: [] for s in SPLITS}
+    for split, lf in label_files.items():
+        entries, bad = read_label_file(lf, dataset_dir)
+        problems += bad
+        for e in entries:
+            target = split
+            if split == "train" and "validation" not in label_files and \
+                    _in_validation(e.label, validation_fraction):
+                target = "validation"
+            per_split[target].append(e)
+    random.Random(seed).shuffle(per_split["train"])
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    report = WriteReport()
+    tmp_paths: list[tuple[Path, Path]] = []
+    total = sum(len(v) for v in per_split.values())
+    bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
+    try:
+        for split in SPLITS:
+            entries = per_split[split]
+            written = 0
+            shard_start = 0
+            writer = None
+            shard_tmp = None
+            report.shards[split] = []
+            for e in entries:
+                bar.update(1)
+                try:
+                    ids = charset.encode(e.label, where=e.source)
+                    data = e.image_path.read_bytes()
+                    data, fmt, w, h = _inspect_image(e.image_path, data)
+                    steps = preprocess.time_steps(w, h)
+                    need = preprocess.ctc_min_steps(ids)
+                    if need > steps:
+                        raise DatasetError(
+                            f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} image "
+                            f"gives {steps} (width {preprocess.scaled_width(w, h)} px at height "
+                            f"{preprocess.HEIGHT} / 4)")
+                except CharsetError as err:
+                    problems.append(str(err))
+                    continue
+                except (DatasetError, OSError) as err:
+                    problems.append(f"{e.source}: {e.name}: {err}")
+                    continue
+                if writer is None:
+                    shard_tmp = save_dir / f".{split}_{written:08d}.tfrecords.tmp"
+                    writer = tf.io.TFRecordWriter(str(shard_tmp))
+                    shard_start = written
+                writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
+                written += 1
+                if written - shard_start == shard_size:
+                    writer.close()
+                    writer = None
+                    final = save_dir / f"{split}_feature_{shard_start}_{written}.tfrecords"
+                    tmp_paths.append((shard_tmp, final))
+            if writer is not None:
+                writer.close()
+                final = save_dir / f"{split}_feature_{shard_start}_{written}.tfrecords"
+                tmp_paths.append((shard_tmp, final))
+            report.counts[split] = written
+        bar.close()
+        if problems and not skip_bad:
+            shown = "\n  ".join(problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            raise DatasetError(f"{len(problems)} bad line(s) in {dataset_dir}; nothing was written "
+                               f"(use --skip-bad to skip them):\n  {shown}{more}")
+        # All shards complete: remove an older set's shards, then rename ours into place.
+        for old in save_dir.glob("*_feature_*.tfrecords"):
+            old.unlink()
+        for tmp, final in tmp_paths:
+            os.replace(tmp, final)
+        for split in SPLITS:
+            report.shards[split] = sorted(
+                (f.name for _, f in tmp_paths if f.name.startswith(split + "_")),
+                key=lambda n: int(n.split("_")[-2]))
+    except BaseException:
+        bar.close()
+        for tmp, _ in tmp_paths:
+            if tmp.exists():
+                tmp.unlink()
+        for leftover in save_dir.glob(".*.tfrecords.tmp"):
+            leftover.unlink()
+        raise
+    report.skipped = problems
+    if problems:
+        logger.warning("skipped %d bad line(s); first: %s", len(problems), problems[0])
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "schema": SCHEMA_DOC,
+        "counts": report.counts,
+        "shards": report.shards,
+        "skipped": len(problems),
+        "skipped_examples": problems[:10],
+        "charset": charset.to_json(),
+        "image_height": preprocess.HEIGHT,
+        "source_dataset_dir": str(dataset_dir.resolve()),
+        "label_files": {k: str(v) for k, v in label_files.items()},
+        "validation_fraction": validation_fraction,
+    }
+    atomic_write_text(save_dir / METADATA_FILE, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+    return report
+
+
+def read_metadata(record_dir: str | os.PathLike) -> dict:
+    """Read and check ``metadata.json`` of a record directory.
+
+    Raises:
+        DatasetError: if it is missing (the set was not completely written), of another format
+            version, or names shards that do not exist.
+    """
+    record_dir = Path(record_dir)
+    p = record_dir / METADATA_FILE
+    if not p.exists():
+        raise DatasetError(f"{record_dir}: no {METADATA_FILE}: not a record set written by "
+                           f"write-tfrecords, or its writing did not finish")
+    meta = json.loads(p.read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(f"{p}: format_version {meta.get('format_version')!r}, this toolkit "
+                           f"reads {FORMAT_VERSION}")
+    for split, names in meta["shards"].items():
+        for n in names:
+            if not (record_dir / n).exists():
+                raise DatasetError(f"{p}: shard {n} of split {split} is missing")
+    return meta
+
+
+def check_charset(meta: dict, charset: Charset, record_dir) -> None:
+    """Raise :class:`DatasetError` if a record set was written with another char dict."""
+    stored = meta["charset"]["sha256"]
+    if stored != charset.sha256:
+        raise DatasetError(
+            f"{record_dir}: records were written with another char dict "
+            f"({meta['charset']['num_classes']} classes, sha256 {stored[:12]}) than the one given "
+            f"({charset.num_classes} classes, sha256 {charset.sha256[:12]}); label ids would be wrong")
+
+
+
+def _feature_spec():
+    import tensorflow as tf
+
+    return {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/format": tf.io.FixedLenFeature([], tf.string),
+        "image/width": tf.io.FixedLenFeature([], tf.int64),
+        "image/height": tf.io.FixedLenFeature([], tf.int64),
+        "image/name": tf.io.FixedLenFeature([], tf.string),
+        "label/ids": tf.io.VarLenFeature(tf.int64),
+        "label/text": tf.io.FixedLenFeature([], tf.string),
+    }
+
+
+def parse_example(serialized):
+    """Parse one serialized example into a dict of model-ready tensors.
+
+    Returns:
+        ``images`` float32 ``(32, W, 1)`` (see :mod:`toolkit.preprocess`), ``widths`` int32 (W),
+        ``labels`` int32 ``(n,)``, ``label_length`` int32, ``texts`` and ``names`` strings.
+    """
+    import tensorflow as tf
+
+    f = tf.io.parse_single_example(serialized, _feature_spec())
+    grey = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
+    image = preprocess.prepare_tf(grey)
+    labels = tf.cast(tf.sparse.to_dense(f["label/ids"]), tf.int32)
+    return {
+        "images": image,
+        "widths": tf.shape(image)[1],
+        "labels": labels,
+        "label_length": tf.shape(labels)[0],
+        "texts": f["label/text"],
+        "names": f["image/name"],
+    }
+
+
+def shard_paths(record_dir: str | os.PathLike, split: str) -> list[str]:
+    """Paths of a split's shards as listed in ``metadata.json``.
+
+    Raises:
+        DatasetError: if the split is unknown or empty.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    meta = read_metadata(record_dir)
+    names = meta["shards"].get(split, [])
+    if not names:
+        raise DatasetError(f"{record_dir}: split {split!r} has no records")
+    return [str(Path(record_dir) / n) for n in names]
+
+
+WIDTH_BUCKETS = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024)
+
+
+def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
+                 training: bool, seed: int = 0, shuffle_buffer: int = 2000,
+                 repeat: bool | None = None):
+    """A ``tf.data.Dataset`` of padded batches from a record split.
+
+    Args:
+        record_dir: a directory written by :func:`write_tfrecords`.
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        batch_size: examples per batch.
+        training: shuffle, repeat and batch by similar widths (buckets of :data:`WIDTH_BUCKETS` px).
+        seed: shuffle seed.
+        repeat: repeat forever (default: ``training``).
+
+    Returns:
+        Batches as dicts: ``images`` float32 ``(batch, 32, W, 1)`` padded with 0, ``widths`` int32
+        ``(batch,)`` true widths, ``labels`` int32 ``(batch, L)`` padded with -1, ``label_length``
+        int32 ``(batch,)``, ``texts`` and ``names`` string ``(batch,)``.
+    """
+    import tensorflow as tf
+
+    files = shard_paths(record_dir, split)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if repeat if repeat is not None else training:
+        ds = ds.repeat()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    padded_shapes = {"images": [preprocess.HEIGHT, None, 1], "widths": [], "labels": [None],
+                     "label_length": [], "texts": [], "names": []}
+    padding_values = {"images": 0.0, "widths": 0, "labels": -1, "label_length": 0,
+                      "texts": "", "names": ""}
+    if training:
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda x: x["widths"],
+            bucket_boundaries=list(WIDTH_BUCKETS),
+            bucket_batch_sizes=[batch_size] * (len(WIDTH_BUCKETS) + 1),
+            padded_shapes=padded_shapes, padding_values=padding_values,
+            drop_remainder=True)
+    else:
+        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes,
+                             padding_values=padding_values)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def decode_images_np(record_dir, split: str) -> list[dict]:
+    """Read a split into memory as a list of dicts (``image`` grey uint8 ``(h, w)``, ``text``,
+    ``name``, ``ids``); for tests and small sets."""
+    import tensorflow as tf
+
+    out = []
+    for raw in tf.data.TFRecordDataset(shard_paths(record_dir, split)):
+        f = tf.io.parse_single_example(raw, _feature_spec())
+        img = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
+        out.append({"image": np.asarray(img)[:, :, 0], "text": f["label/text"].numpy().decode(),
+                    "name": f["image/name"].numpy().decode(),
+                    "ids": tf.sparse.to_dense(f["label/ids"]).numpy().tolist(),
+                    "width": int(f["image/width"]), "height": int(f["image/height"])})
+    return out
