@@ -46,3 +46,11 @@ def bundled_font_files() -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no .otf/.ttf font in {FONTS_DIR}")
     return files
+
+
+MODEL_DIR = REPO_ROOT / "model" / "shadownet"
+
+
+def bundled_model_dir() -> Path | None:
+    """The bundled release model directory (``model/shadownet/``), or ``None`` if there is none."""
+    return MODEL_DIR if (MODEL_DIR / "shadownet.json").exists() else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from toolkit.charset import Charset
 from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
                                  resolve_weights)
-from toolkit.metrics import Scores, greedy_decode
+from toolkit.evaluate import score_batches
 from toolkit.model import ModelConfig
 from toolkit import records
 
@@ -107,33 +107,6 @@ class TrainResult:
     resumed_from: str | None
     validation: dict = field(default_factory=dict)
     images_per_second: float = 0.0
-
-
-def evaluate_model(model, dataset, charset: Charset, max_batches: int = 0, samples: int = 0,
-                   predict_fn=None):
-    """Greedy-decode a dataset of batches and score it.
-
-    Returns:
-        ``(Scores, [(name, gt, pred), ...])`` with up to ``samples`` examples.
-    """
-    import numpy as np
-
-    scores = Scores()
-    examples = []
-    fn = predict_fn or (lambda x: model(x, training=False))
-    for i, batch in enumerate(dataset):
-        if max_batches and i >= max_batches:
-            break
-        logits = np.asarray(fn(batch["images"]))
-        lengths = batch["widths"].numpy() // 4
-        for (ids, _), gt, name in zip(greedy_decode(logits, lengths, charset.blank_index),
-                                      batch["texts"].numpy(), batch["names"].numpy()):
-            gt = gt.decode("utf-8")
-            pred = charset.decode(ids)
-            scores.add(gt, pred)
-            if len(examples) < samples:
-                examples.append((name.decode("utf-8"), gt, pred))
-    return scores, examples
 
 
 def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, str | None]:
@@ -272,8 +245,13 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             nonlocal validation
             if val_ds is None:
                 return
-            scores, examples = evaluate_model(model, val_ds, charset, config.eval_batches,
-                                              samples=6, predict_fn=predict)
+            examples: list[tuple[str, str, str]] = []
+
+            def keep(name, gt, pred):
+                if len(examples) < 6:
+                    examples.append((name, gt, pred))
+
+            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep)
             validation = scores.as_dict()
             with writer.as_default(step=step):
                 tf.summary.scalar("validation/cer", scores.cer)

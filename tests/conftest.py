@@ -1,0 +1,76 @@
+"""Shared fixtures: a tiny font, a tiny corpus, and a tiny dataset / record set / model built once
+per test session (10-odd chars, 32 px lines, the ``tiny`` ShadowNet)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA = Path(__file__).parent / "data"
+TINY_FONT = DATA / "tiny_cjk.otf"
+TINY_CHARS = "春风明月天人山水花云江河"
+TINY_LINES = [
+    "春风明月天", "人山水花云", "江河明月", "天人花云水", "明月春风", "山水江河",
+    "花云天人", "风月江山", "水天明", "河山春月花", "云水人天", "月明风春山",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_font() -> Path:
+    return TINY_FONT
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("corpus") / "tiny.txt"
+    p.write_text("\n".join(TINY_LINES) + "\n", encoding="utf-8")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, tiny_corpus, tiny_font) -> Path:
+    """A gen-images output: ~150 lines of 2-5 chars."""
+    from toolkit.synth import SynthConfig, gen_images
+
+    out = tmp_path_factory.mktemp("ds") / "data"
+    gen_images([tiny_corpus], [str(tiny_font)], out, 150, seed=1, workers=1,
+               config=SynthConfig(min_chars=2, max_chars=5, test_fraction=0.2), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_char_dict(tmp_path_factory, tiny_dataset) -> Path:
+    from toolkit.charset import build_char_dict
+
+    out = tmp_path_factory.mktemp("cd") / "char_dict"
+    build_char_dict(tiny_dataset / "chinese.txt", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory, tiny_dataset, tiny_char_dict) -> Path:
+    from toolkit.records import write_tfrecords
+
+    out = tmp_path_factory.mktemp("rec") / "tfrecords"
+    write_tfrecords(tiny_dataset, tiny_char_dict, out, validation_fraction=0.15, shard_size=50,
+                    progress=False)
+    return out
+
+
+TINY_TRAIN = dict(batch_size=8, warmup_steps=5, learning_rate=3e-3, checkpoint_every=5,
+                  eval_every=1000, eval_batches=2, shuffle_buffer=200)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_records, tiny_char_dict) -> Path:
+    """A tiny ShadowNet trained 10 steps: a model directory."""
+    from toolkit.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("model") / "model"
+    train(tiny_records, tiny_char_dict, out, config=TrainConfig(steps=10, **TINY_TRAIN),
+          model_preset="tiny", progress=False)
+    return out

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+
+from conftest import TINY_TRAIN
+from toolkit import preprocess
+from toolkit.charset import Charset
+from toolkit.checkpoints import CheckpointError, latest_checkpoint, load_model
+from toolkit.model import ModelConfig, build_shadownet
+from toolkit.train import TrainConfig, train
+
+
+@pytest.mark.parametrize("width", [8, 40, 64, 100, 280])
+def test_time_steps_are_width_over_4(width):
+    model = build_shadownet(ModelConfig.from_preset("tiny", num_classes=13))
+    logits = model(np.zeros((2, 32, width, 1), np.float32))
+    assert tuple(logits.shape) == (2, width // 4, 13)
+    assert logits.dtype == "float32"
+    assert preprocess.time_steps(width, 32) == width // 4
+
+
+def test_model_stage_names():
+    model = build_shadownet(ModelConfig.from_preset("tiny", num_classes=5))
+    names = [layer.name for layer in model.layers]
+    assert "map_to_sequence" in names and "bilstm_1" in names and names[-1] == "logits"
+
+
+def test_bad_model_config_names_field():
+    with pytest.raises(ValueError, match=r"channels must be 7 positive ints, got \(1, 2\)"):
+        ModelConfig(num_classes=5, channels=(1, 2))
+    with pytest.raises(ValueError, match="unknown model preset 'huge'"):
+        ModelConfig.from_preset("huge", 5)
+
+
+def _batch_loss(model, records, blank):
+    import tensorflow as tf
+
+    from toolkit.records import make_dataset
+
+    batch = next(iter(make_dataset(records, "train", 16, training=False)))
+    logits = model(batch["images"], training=False)
+    return float(tf.reduce_mean(tf.nn.ctc_loss(
+        batch["labels"], logits, batch["label_length"], batch["widths"] // 4,
+        logits_time_major=False, blank_index=blank)))
+
+
+def test_ctc_loss_goes_down(tmp_path, tiny_records, tiny_char_dict):
+    cs = Charset.load(tiny_char_dict)
+    train(tiny_records, tiny_char_dict, tmp_path / "m", model_preset="tiny", progress=False,
+          config=TrainConfig(steps=1, **TINY_TRAIN))
+    before = _batch_loss(load_model(tmp_path / "m")[0], tiny_records, cs.blank_index)
+    train(tiny_records, tiny_char_dict, tmp_path / "m", progress=False,
+          config=TrainConfig(steps=60, **TINY_TRAIN))
+    after = _batch_loss(load_model(tmp_path / "m")[0], tiny_records, cs.blank_index)
+    assert after < 0.7 * before, (before, after)
+
+
+def _weights(model_dir):
+    model = load_model(model_dir)[0]
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_resume_continues_at_same_step_with_same_weights(tmp_path, tiny_records, tiny_char_dict):
+    import tensorflow as tf
+
+    md = tmp_path / "m"
+    r1 = train(tiny_records, tiny_char_dict, md, model_preset="tiny", progress=False,
+               config=TrainConfig(steps=10, **TINY_TRAIN))
+    assert r1.step == 10 and r1.resumed_from is None
+    saved = _weights(md)
+    # Asking for the step it already has trains nothing and changes nothing.
+    r2 = train(tiny_records, tiny_char_dict, md, progress=False,
+               config=TrainConfig(steps=10, **TINY_TRAIN))
+    assert r2.step == 10 and r2.resumed_from.endswith("ckpt-10")
+    for a, b in zip(saved, _weights(md)):
+        np.testing.assert_array_equal(a, b)
+    # The optimizer state (Adam moments, step) is in the checkpoint.
+    reader = tf.train.load_checkpoint(latest_checkpoint(md))
+    keys = reader.get_variable_to_shape_map()
+    assert any("optimizer" in k for k in keys)
+    r3 = train(tiny_records, tiny_char_dict, md, progress=False,
+               config=TrainConfig(steps=15, **TINY_TRAIN))
+    assert r3.step == 15 and r3.resumed_from.endswith("ckpt-10")
+    assert latest_checkpoint(md).endswith("ckpt-15")
+    # --weights-path into a new model dir continues from that checkpoint's step.
+    r4 = train(tiny_records, tiny_char_dict, tmp_path / "m2", weights_path=md / "checkpoints" / "ckpt-10",
+               progress=False, config=TrainConfig(steps=12, **TINY_TRAIN))
+    assert r4.step == 12 and r4.resumed_from.endswith("ckpt-10")
+
+
+def test_checkpoint_with_other_char_dict_refused(tmp_path, tiny_model, tiny_records):
+    from toolkit.records import DatasetError
+
+    other = tmp_path / "cd"
+    Charset.from_chars("春风明月天人山水花云江河雪").save(other)
+    with pytest.raises((CheckpointError, DatasetError), match="another char dict"):
+        train(tiny_records, other, tiny_model, progress=False,
+              config=TrainConfig(steps=20, **TINY_TRAIN))
+
+
+def test_resume_with_other_model_size_refused(tiny_model, tiny_records, tiny_char_dict):
+    with pytest.raises(CheckpointError, match="not the requested preset 'small'"):
+        train(tiny_records, tiny_char_dict, tiny_model, model_preset="small", progress=False,
+              config=TrainConfig(steps=20, **TINY_TRAIN))
+
+
+def test_save_load_same_logits(tiny_model):
+    a, spec, _ = load_model(tiny_model)
+    b, _, _ = load_model(tiny_model / "checkpoints")
+    x = np.random.default_rng(0).random((2, 32, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(a(x).numpy(), b(x).numpy(), rtol=1e-6)
+    assert spec.model_config.num_classes == spec.charset.num_classes
+
+
+def test_recognizer_returns_results_in_input_order(tiny_model):
+    from toolkit.predict import Recognizer
+
+    rec = Recognizer.from_weights(tiny_model, batch_size=2)
+    rng = np.random.default_rng(0)
+    # Same width (no padding), different content: batching must not mix up the order.
+    images = [rng.integers(0, 255, (32, 120), dtype=np.uint8) for _ in range(5)]
+    batched = rec.recognize(images)
+    single = [rec.recognize([im])[0] for im in images]
+    assert [t for t, _ in batched] == [t for t, _ in single]
+    for (_, c1), (_, c2) in zip(batched, single):
+        assert abs(c1 - c2) < 1e-4 and 0 <= c1 <= 1

@@ -1,0 +1,257 @@
+"""The ``crnn-toolkit`` command line: one click group, a subcommand per pipeline stage.
+
+The CLI only parses options, configures logging and calls library functions. TensorFlow is
+imported inside the commands that need it, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+logger = logging.getLogger("toolkit")
+
+EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+EXISTING_PATH = click.Path(exists=True, path_type=Path)
+OUT_DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def _setup_logging(verbose: bool) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("toolkit")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def _user_errors(func):
+    """Turn the library's input errors into a one-line ``Error: ...`` and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _default_weights(weights_path: Path | None) -> Path:
+    from toolkit.paths import bundled_model_dir
+
+    if weights_path is not None:
+        return weights_path
+    d = bundled_model_dir()
+    if d is None:
+        raise click.UsageError("no --weights-path given and no bundled model in model/shadownet/; "
+                               "train one with train-shadownet (or run quickstart)")
+    return d
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="crnn-toolkit")
+def main(verbose: bool) -> None:
+    """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.
+
+    Pipeline: gen-images -> build-char-dict -> write-tfrecords -> train-shadownet ->
+    test-shadownet -> demo. `crnn-toolkit quickstart` runs all of them on the bundled data.
+    """
+    _setup_logging(verbose)
+
+
+@main.command("gen-images")
+@click.option("--corpus", "corpus", multiple=True, type=EXISTING_FILE,
+              help="Corpus text file: plain lines or 'phrase<TAB>freq' (repeatable). "
+                   "Default: the bundled Song ci corpus.")
+@click.option("--font", "fonts", multiple=True, type=str,
+              help="Font file, or FILE:INDEX for a face of a .ttc collection (repeatable). "
+                   "Default: the four bundled Noto SC faces.")
+@click.option("--output-dir", required=True, type=OUT_DIR, help="Dataset directory to write.")
+@click.option("--num-images", required=True, type=click.IntRange(min=1), help="Images to render.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes.")
+@click.option("--min-chars", default=None, type=click.IntRange(min=1),
+              help="Shortest text segment, chars.")
+@click.option("--max-chars", default=None, type=click.IntRange(min=1),
+              help="Longest text segment, chars.")
+@click.option("--top-chars", default=None, type=click.IntRange(min=1),
+              help="Only sample text made of the K most frequent corpus chars.")
+@click.option("--test-fraction", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="Share of distinct texts that go to Test (never to Train).")
+@_user_errors
+def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
+                   top_chars, test_fraction):
+    """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
+    from dataclasses import replace
+
+    from toolkit.paths import bundled_corpus_files, bundled_font_files
+    from toolkit.synth import SynthConfig, gen_images
+
+    config = SynthConfig()
+    overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
+                                   ("top_chars", top_chars), ("test_fraction", test_fraction))
+                 if v is not None}
+    config = replace(config, **overrides)
+    summary = gen_images(list(corpus) or bundled_corpus_files(),
+                         list(fonts) or [str(p) for p in bundled_font_files()],
+                         output_dir, num_images, seed=seed, workers=workers, config=config)
+    click.echo(summary.format())
+
+
+@main.command("build-char-dict")
+@click.option("--char-dict-file", required=True, type=EXISTING_FILE,
+              help="chinese.txt: one char per line; its order is the class order.")
+@click.option("--save-dir", required=True, type=OUT_DIR, help="Where the three JSON maps go.")
+@_user_errors
+def build_char_dict_cmd(char_dict_file, save_dir):
+    """chinese.txt -> char_dict.json, ord_2_index_map.json, index_2_ord_map.json."""
+    from toolkit.charset import build_char_dict
+
+    cs = build_char_dict(char_dict_file, save_dir)
+    click.echo(f"{save_dir}: {len(cs) - 1} chars + space + blank = num_classes {cs.num_classes} "
+               f"(space {cs.space_index}, blank {cs.blank_index}); sha256 {cs.sha256[:16]}")
+
+
+@main.command("write-tfrecords")
+@click.option("--dataset-dir", required=True, type=EXISTING_DIR,
+              help="Holds Train/sample.txt and Test/sample.txt (optional Validation/sample.txt).")
+@click.option("--char-dict-dir", required=True, type=EXISTING_DIR, help="The three JSON maps.")
+@click.option("--save-dir", required=True, type=OUT_DIR, help="Output record directory.")
+@click.option("--validation-fraction", default=0.1, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
+              help="Share of train texts moved to validation.")
+@click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Examples per shard.")
+@click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@_user_errors
+def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
+                        skip_bad):
+    """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
+    from toolkit.records import write_tfrecords
+
+    report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
+                             validation_fraction=validation_fraction, shard_size=shard_size,
+                             skip_bad=skip_bad)
+    click.echo(report.format())
+
+
+@main.command("train-shadownet")
+@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@click.option("--char-dict-dir", required=True, type=EXISTING_DIR,
+              help="The char dict the records were written with.")
+@click.option("--model-dir", required=True, type=OUT_DIR,
+              help="Checkpoints, shadownet.json, TensorBoard logs; resumed if it holds a checkpoint.")
+@click.option("--weights-path", type=EXISTING_PATH,
+              help="Resume from this checkpoint prefix or model directory.")
+@click.option("--steps", default=10000, show_default=True, type=click.IntRange(min=1),
+              help="Train until this global step.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--learning-rate", default=1e-3, show_default=True, type=float,
+              help="Peak Adam learning rate (new models).")
+@click.option("--warmup-steps", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option("--model-size", type=click.Choice(["shadownet", "small", "tiny"]), default=None,
+              help="Network size for a new model [default: shadownet].")
+@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
+              default="float32", show_default=True)
+@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--eval-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@_user_errors
+def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
+                        learning_rate, warmup_steps, model_size, precision, checkpoint_every,
+                        eval_every, seed):
+    """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
+    from toolkit.train import TrainConfig, train
+
+    config = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
+                         warmup_steps=warmup_steps, precision=precision,
+                         checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
+    result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
+                   config=config, model_preset=model_size)
+    if result.resumed_from:
+        click.echo(f"resumed from {result.resumed_from}")
+    v = result.validation
+    val = (f"; validation CER {v['cer']:.4f}, line accuracy {v['line_accuracy']:.4f}"
+           if v else "")
+    click.echo(f"step {result.step}, loss {result.loss:.4f}{val}; checkpoint {result.checkpoint}")
+
+
+@main.command("test-shadownet")
+@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@click.option("--weights-path", type=EXISTING_PATH,
+              help="Checkpoint or model directory [default: the bundled model].")
+@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
+              show_default=True)
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--verbose", "verbose_lines", is_flag=True, help="Print each image's gt and prediction.")
+@_user_errors
+def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lines):
+    """CER, line accuracy and per-char accuracy of a model on a record split."""
+    from toolkit.evaluate import test_shadownet
+
+    def show(name, gt, pred):
+        click.echo(f"Predict {name} image with gt label: {gt} **** predict label: {pred}")
+
+    scores = test_shadownet(dataset_dir, _default_weights(weights_path), split=split,
+                            batch_size=batch_size, on_line=show if verbose_lines else None)
+    click.echo(f"CER {scores.cer:.4f}\nline accuracy {scores.line_accuracy:.4f}\n"
+               f"per-char accuracy {scores.char_accuracy:.4f}\ncount {scores.count}")
+
+
+@main.command("demo")
+@click.option("--image-path", "image_paths", required=True, multiple=True, type=EXISTING_PATH,
+              help="Line image, or a directory of them (repeatable).")
+@click.option("--weights-path", type=EXISTING_PATH,
+              help="Checkpoint or model directory [default: the bundled model].")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as a TSV file.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_user_errors
+def demo_cmd(image_paths, weights_path, output, batch_size):
+    """Recognize line images; prints path<TAB>text<TAB>confidence per image."""
+    from toolkit.predict import demo
+
+    rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size)
+    lines = [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
+    for line in lines:
+        click.echo(line)
+    if output:
+        from toolkit.charset import atomic_write_text
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(l + "\n" for l in lines))
+
+
+@main.command("quickstart")
+@click.option("--output-dir", default=Path("quickstart_output"), show_default=True, type=OUT_DIR)
+@click.option("--num-images", default=None, type=click.IntRange(min=10),
+              help="Images to generate [default: sized to finish in under 20 minutes on 2 cores].")
+@click.option("--steps", default=None, type=click.IntRange(min=2), help="Training steps.")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="gen-images workers [default: CPU count, at most 4].")
+@_user_errors
+def quickstart_cmd(output_dir, num_images, steps, workers):
+    """Run every stage on the bundled corpus and fonts, resume once, test, and demo."""
+    from toolkit.quickstart import QuickstartConfig, run_quickstart
+
+    cfg = QuickstartConfig()
+    from dataclasses import replace
+
+    cfg = replace(cfg, **{k: v for k, v in (("num_images", num_images), ("steps", steps),
+                                            ("workers", workers)) if v is not None})
+    run_quickstart(output_dir, cfg, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,86 @@
+"""The test-shadownet stage: score a trained model on a record split.
+
+Prints CER, line accuracy, the seeds' per-char accuracy and the count (see :mod:`toolkit.metrics`).
+Ground truth is the label text stored in each record, so a record set written with another char
+dict can still be scored (chars the model does not know count as errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable
+
+from toolkit.metrics import Scores
+
+logger = logging.getLogger(__name__)
+
+
+def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLike,
+                   split: str = "test", batch_size: int = 32,
+                   on_line: Callable[[str, str, str], None] | None = None,
+                   progress: bool = True) -> Scores:
+    """Greedy-decode every line of a record split and score it.
+
+    Args:
+        dataset_dir: a record directory written by write-tfrecords.
+        weights_path: a model directory or checkpoint.
+        split: ``test`` (default), ``validation`` or ``train``.
+        batch_size: lines per forward pass.
+        on_line: called with ``(image name, ground truth, prediction)`` for every line.
+
+    Returns:
+        The accumulated :class:`~toolkit.metrics.Scores`.
+
+    Raises:
+        DatasetError: if the record set or split is missing.
+        CheckpointError: for a bad weights path.
+    """
+    from tqdm import tqdm
+
+    from toolkit import records
+    from toolkit.predict import Recognizer
+
+    meta = records.read_metadata(dataset_dir)
+    recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
+    charset = recognizer.charset
+    if meta["charset"]["sha256"] != charset.sha256:
+        logger.warning("%s was written with another char dict than the model's; scoring by text",
+                       dataset_dir)
+    ds = records.make_dataset(dataset_dir, split, batch_size, training=False)
+    total = meta["counts"].get(split, 0)
+    with tqdm(total=total, desc="test-shadownet", unit="line", disable=not progress) as bar:
+        return score_batches(recognizer._predict, ds, charset, on_line=on_line, bar=bar)
+
+
+def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
+                  on_line: Callable[[str, str, str], None] | None = None, bar=None) -> Scores:
+    """Greedy-decode batches of :func:`toolkit.records.make_dataset` and score them.
+
+    Args:
+        predict_fn: images float32 ``(batch, 32, W, 1)`` -> logits ``(batch, W / 4, classes)``.
+        dataset: batches with ``images``, ``widths``, ``texts``, ``names``.
+        charset: the model's charset.
+        max_batches: stop after this many batches (0: all).
+        on_line: called with ``(image name, ground truth, prediction)`` per line.
+        bar: an optional tqdm bar updated per line.
+    """
+    import numpy as np
+
+    from toolkit.metrics import greedy_decode
+
+    scores = Scores()
+    for i, batch in enumerate(dataset):
+        if max_batches and i >= max_batches:
+            break
+        logits = np.asarray(predict_fn(batch["images"]))
+        lengths = batch["widths"].numpy() // 4
+        for (ids, _), gt, name in zip(greedy_decode(logits, lengths, charset.blank_index),
+                                      batch["texts"].numpy(), batch["names"].numpy()):
+            gt, pred = gt.decode("utf-8"), charset.decode(ids)
+            scores.add(gt, pred)
+            if on_line is not None:
+                on_line(name.decode("utf-8"), gt, pred)
+        if bar is not None:
+            bar.update(len(lengths))
+    return scores

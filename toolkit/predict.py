@@ -1,0 +1,144 @@
+"""Recognition of line images with a trained model (the demo stage), batched by width.
+
+Any image is accepted: any size, grey or colour, palette, alpha or 16-bit; it is converted to grey
+and scaled to height 32 keeping its aspect ratio by the same function training used
+(:func:`toolkit.preprocess.prepare_tf`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from toolkit import preprocess
+from toolkit.labels import IMAGE_EXTENSIONS
+from toolkit.metrics import greedy_decode
+
+logger = logging.getLogger(__name__)
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read as a line image."""
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as a grey uint8 array ``(height, width)``.
+
+    Raises:
+        ImageError: if the file is missing, not an image, truncated, or has zero size; the message
+            names the file.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return preprocess.to_grey_array(im)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image: {e}") from None
+
+
+def expand_image_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand directories to the image files they hold (sorted by name, by extension).
+
+    Raises:
+        ImageError: if a path does not exist or a directory holds no image.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise ImageError(f"{p}: directory holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ImageError(f"{p}: no such file or directory")
+    return out
+
+
+class Recognizer:
+    """A trained ShadowNet with its charset, mapping line images to text.
+
+    Args:
+        model: a Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``.
+        charset: the charset the model was trained with.
+        batch_size: lines per forward pass.
+    """
+
+    def __init__(self, model, charset, batch_size: int = 32):
+        import tensorflow as tf
+
+        self.model = model
+        self.charset = charset
+        self.batch_size = batch_size
+        self._predict = tf.function(
+            lambda x: tf.cast(model(x, training=False), tf.float32),
+            input_signature=[tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32)])
+
+    @classmethod
+    def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32) -> "Recognizer":
+        """Load a model directory or checkpoint (see :mod:`toolkit.checkpoints`)."""
+        from toolkit.checkpoints import load_model
+
+        model, spec, prefix = load_model(weights_path)
+        logger.info("loaded %s (%d classes)", prefix, spec.charset.num_classes)
+        return cls(model, spec.charset, batch_size)
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Recognize grey uint8 line images ``(h, w)`` (or ``(h, w, 1)``).
+
+        Images are sorted by their scaled width and batched, so a batch is padded little.
+
+        Returns:
+            One ``(text, confidence)`` per image, in input order; confidence in [0, 1] (see
+            :func:`toolkit.metrics.greedy_decode`).
+        """
+        import tensorflow as tf
+
+        prepared = []
+        for img in images:
+            arr = np.asarray(img, dtype=np.uint8)
+            if arr.ndim == 2:
+                arr = arr[:, :, None]
+            prepared.append(preprocess.prepare_tf(arr))
+        order = sorted(range(len(prepared)), key=lambda i: int(prepared[i].shape[1]))
+        results: list[tuple[str, float] | None] = [None] * len(prepared)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            widths = [int(prepared[i].shape[1]) for i in idx]
+            wmax = max(widths)
+            batch = tf.stack([tf.pad(prepared[i], [[0, 0], [0, wmax - w], [0, 0]])
+                              for i, w in zip(idx, widths)])
+            logits = self._predict(batch).numpy()
+            decoded = greedy_decode(logits, np.array(widths) // preprocess.WIDTH_MULTIPLE,
+                                    self.charset.blank_index)
+            for i, (ids, conf) in zip(idx, decoded):
+                results[i] = (self.charset.decode(ids), conf)
+        return results  # type: ignore[return-value]
+
+
+def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLike,
+         batch_size: int = 32) -> list[tuple[Path, str, float]]:
+    """The demo stage: recognize image files (directories expand to their images).
+
+    Returns:
+        ``(path, text, confidence)`` per image, in the order given (directories sorted by name).
+
+    Raises:
+        ImageError: for a missing or unreadable image (names the file).
+        CheckpointError: for a bad weights path.
+    """
+    paths = expand_image_paths(image_paths)
+    images = [load_image(p) for p in paths]
+    recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
+    return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
