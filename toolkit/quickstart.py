@@ -43,11 +43,11 @@ class QuickstartConfig:
         seed: seed of every stage.
     """
 
-    num_images: int = 12000
-    top_chars: int = 300
+    num_images: int = 20000
+    top_chars: int = 100
     min_chars: int = 2
     max_chars: int = 8
-    steps: int = 1500
+    steps: int = 3000
     first_run_share: float = 0.5
     batch_size: int = 32
     learning_rate: float = 1e-3

@@ -362,7 +362,7 @@ def shard_paths(record_dir: str | os.PathLike, split: str) -> list[str]:
     return [str(Path(record_dir) / n) for n in names]
 
 
-WIDTH_BUCKETS = (64, 96, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024)
+WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)
 
 
 def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
@@ -374,7 +374,8 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
         record_dir: a directory written by :func:`write_tfrecords`.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         batch_size: examples per batch.
-        training: shuffle, repeat and batch by similar widths (buckets of :data:`WIDTH_BUCKETS` px).
+        training: shuffle, repeat and drop incomplete batches. Both modes batch lines of similar
+            widths (buckets of :data:`WIDTH_BUCKETS` px), so evaluation order is by bucket.
         seed: shuffle seed.
         repeat: repeat forever (default: ``training``).
 
@@ -400,16 +401,14 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
                      "label_length": [], "texts": [], "names": []}
     padding_values = {"images": 0.0, "widths": 0, "labels": -1, "label_length": 0,
                       "texts": "", "names": ""}
-    if training:
-        ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda x: x["widths"],
-            bucket_boundaries=list(WIDTH_BUCKETS),
-            bucket_batch_sizes=[batch_size] * (len(WIDTH_BUCKETS) + 1),
-            padded_shapes=padded_shapes, padding_values=padding_values,
-            drop_remainder=True)
-    else:
-        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes,
-                             padding_values=padding_values)
+    # Batches of similar widths (little padding), in training and in evaluation alike: the
+    # backward LSTM reads the padding first, so scores should not depend on batch neighbours.
+    ds = ds.bucket_by_sequence_length(
+        element_length_func=lambda x: x["widths"],
+        bucket_boundaries=list(WIDTH_BUCKETS),
+        bucket_batch_sizes=[batch_size] * (len(WIDTH_BUCKETS) + 1),
+        padded_shapes=padded_shapes, padding_values=padding_values,
+        drop_remainder=training)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

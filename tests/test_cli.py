@@ -1,0 +1,135 @@
+"""Every command through click's CliRunner, the seed-compatible scripts, and a kill -9 resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from click.testing import CliRunner; from toolkit.cli import main; "
+            "r = [CliRunner().invoke(main, [c, '--help']) for c in ('gen-images', 'build-char-dict', "
+            "'write-tfrecords', 'train-shadownet', 'test-shadownet', 'demo', 'quickstart')]; "
+            "assert all(x.exit_code == 0 for x in r); print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_python_dash_m_toolkit():
+    out = subprocess.run([sys.executable, "-m", "toolkit", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "train-shadownet" in out.stdout
+
+
+def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
+    ds, cd, rec, md = tmp_path / "ds", tmp_path / "cd", tmp_path / "rec", tmp_path / "model"
+    r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", ds,
+            "--num-images", 60, "--min-chars", 2, "--max-chars", 4, "--test-fraction", 0.3)
+    assert r.exit_code == 0, r.output
+    assert (ds / "Train" / "sample.txt").exists() and (ds / "preview.png").exists()
+    r = run("build-char-dict", "--char-dict-file", ds / "chinese.txt", "--save-dir", cd)
+    assert r.exit_code == 0 and "num_classes" in r.output
+    r = run("write-tfrecords", "--dataset-dir", ds, "--char-dict-dir", cd, "--save-dir", rec)
+    assert r.exit_code == 0 and "train:" in r.output, r.output
+    r = run("train-shadownet", "--dataset-dir", rec, "--char-dict-dir", cd, "--model-dir", md,
+            "--steps", 3, "--batch-size", 4, "--model-size", "tiny", "--warmup-steps", 1)
+    assert r.exit_code == 0, r.output
+    assert "step 3" in r.output
+    r = run("train-shadownet", "--dataset-dir", rec, "--char-dict-dir", cd, "--model-dir", md,
+            "--steps", 5, "--batch-size", 4)
+    assert r.exit_code == 0 and "resumed from" in r.output and "step 5" in r.output, r.output
+    r = run("test-shadownet", "--dataset-dir", rec, "--weights-path", md, "--verbose")
+    assert r.exit_code == 0, r.output
+    assert "CER" in r.output and "line accuracy" in r.output and "per-char accuracy" in r.output
+    assert "**** predict label:" in r.output
+    out = tmp_path / "demo.tsv"
+    image_dir = ds / "images" / "0000"
+    r = run("demo", "--image-path", image_dir, "--weights-path", md, "--output", out)
+    assert r.exit_code == 0, r.output
+    printed = [l for l in r.output.splitlines() if "\t" in l]
+    assert len(printed) == len(list(image_dir.glob("*.jpg")))
+    path, text, conf = printed[0].split("\t")
+    assert Path(path).exists() and 0 <= float(conf) <= 1
+    assert out.read_text(encoding="utf-8").splitlines()[1:] == printed
+
+
+def test_bad_input_is_one_clear_error(tmp_path):
+    bad = tmp_path / "chinese.txt"
+    bad.write_text("春\n春\n", encoding="utf-8")
+    r = run("build-char-dict", "--char-dict-file", bad, "--save-dir", tmp_path / "cd")
+    assert r.exit_code == 1
+    assert "chinese.txt:2: duplicate char '春'" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_demo_without_model_says_what_to_do(tmp_path, monkeypatch, tiny_dataset):
+    import toolkit.paths
+
+    monkeypatch.setattr(toolkit.paths, "MODEL_DIR", tmp_path / "nothing")
+    r = run("demo", "--image-path", tiny_dataset / "preview.png")
+    assert r.exit_code == 2 and "no --weights-path given" in r.output
+
+
+def test_seed_scripts(tmp_path, tiny_dataset, tiny_model, tiny_records):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "establish_char_dict.py"),
+                          "--char_dict_file", str(tiny_dataset / "chinese.txt"),
+                          "--save_dir", str(tmp_path / "cd")], capture_output=True, text=True,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cd" / "ord_2_index_map.json").exists()
+    image = next((tiny_dataset / "images" / "0000").glob("*.jpg"))
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "demo_shadownet.py"),
+                          "--image_path", str(image), "--weights_path", str(tiny_model)],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert str(image) in out.stdout
+
+
+def _wait_for(path_glob, deadline):
+    while time.time() < deadline:
+        found = sorted(Path(path_glob[0]).glob(path_glob[1]))
+        if found:
+            return found
+        time.sleep(0.2)
+    return []
+
+
+def test_sigkill_during_training_resumes_from_last_checkpoint(tmp_path, tiny_records,
+                                                              tiny_char_dict):
+    md = tmp_path / "model"
+    cmd = [sys.executable, "-m", "toolkit", "train-shadownet", "--dataset-dir", str(tiny_records),
+           "--char-dict-dir", str(tiny_char_dict), "--model-dir", str(md), "--steps", "100000",
+           "--batch-size", "4", "--model-size", "tiny", "--checkpoint-every", "5",
+           "--eval-every", "100000"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        found = _wait_for((md / "checkpoints", "ckpt-10.index"), time.time() + 120)
+        assert found, "no checkpoint within 120 s"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    from toolkit.checkpoints import latest_checkpoint
+
+    last = latest_checkpoint(md)
+    step = int(last.rsplit("-", 1)[1])
+    assert step >= 10
+    r = run("train-shadownet", "--dataset-dir", tiny_records, "--char-dict-dir", tiny_char_dict,
+            "--model-dir", md, "--steps", step + 2, "--batch-size", 4)
+    assert r.exit_code == 0, r.output
+    assert f"resumed from {last}" in r.output and f"step {step + 2}," in r.output

@@ -1,0 +1,364 @@
+"""Tests of the corpus, fonts and synthesis stages (no TensorFlow).
+
+Rendering uses ``tests/data/tiny_cjk.otf``, a 21-char subset of Noto Sans CJK SC plus ASCII (see
+``tests/data/README.md``), so nothing depends on the fonts installed on the machine. ``龙`` is not in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fontTools.ttLib import TTCollection, TTFont
+from PIL import Image, ImageDraw, ImageFont
+
+from toolkit.corpus import CorpusError, char_frequencies, read_corpus
+from toolkit.fonts import FontError, FontFace, load_font
+from toolkit.synth import (
+    GenSummary,
+    SynthConfig,
+    _text_mask,
+    gen_images,
+    is_test_text,
+    render_line,
+    text_units,
+)
+
+FONT = Path(__file__).parent / "data" / "tiny_cjk.otf"
+FONT_CHARS = "春风明月天人山水花云江河日夜秋雨落长白，。"
+UNCOVERED = "龙"
+
+CORPUS_LINES = [
+    "春风明月天人山水花云",
+    "江河日夜秋雨落长白",
+    "明月，山水。花云江河",
+    "春江花月夜，秋雨白云",
+    "天人山水 日月 风云",
+    "白日落山，长河入海",  # 入海 are not in the font
+    "Spring river 2024",
+    "龙山龙水龙天龙人龙",  # every segment has 龙
+    "风",  # shorter than min_chars: never sampled
+]
+
+
+@pytest.fixture(scope="module")
+def face() -> FontFace:
+    return load_font(FONT)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(CORPUS_LINES) + "\n", encoding="utf-8")
+    return path
+
+
+FAST = SynthConfig(font_size=(22, 28), test_fraction=0.3)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> tuple[Path, GenSummary]:
+    out = tmp_path_factory.mktemp("gen") / "out"
+    summary = gen_images([corpus_file], [FONT], out, 60, seed=3, workers=1, config=FAST, progress=False)
+    return out, summary
+
+
+def read_samples(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").split("\n")[:-1]:
+        rel, label = line.split(" ", 1)
+        rows.append((rel, label))
+    return rows
+
+
+def all_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- corpus ---------------------------------------------------------------------------------------
+
+
+def test_read_corpus_bom_crlf_blank_and_thuocl(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "c.txt"
+    text = "\ufeff明月几时有\t1287\r\n\r\n   \r\n  春风又绿江南岸  \r\n把酒问青天\t x\t\r\n白 云\t 12 \r\n"
+    path.write_bytes(text.encode("utf-8"))
+    with caplog.at_level(logging.INFO, logger="toolkit.corpus"):
+        lines = read_corpus(path)
+    # "x\t" has no integer last field, so the whole (stripped) line is kept.
+    assert lines == ["明月几时有", "春风又绿江南岸", "把酒问青天\t x", "白 云"]
+    assert "2 blank lines skipped" in caplog.text
+
+
+def test_read_corpus_cr_only_and_no_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "c.txt"
+    path.write_bytes("春风\r明月\r\r天".encode())
+    assert read_corpus(path) == ["春风", "明月", "天"]
+
+
+def test_read_corpus_invalid_utf8_names_file_line_and_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes("春风\r\n明月\n".encode() + b"ok \xff\xfe here\n")
+    with pytest.raises(CorpusError) as info:
+        read_corpus(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "line 3" in message
+    assert r"b'\xff'" in message
+
+
+def test_char_frequencies_ignores_whitespace() -> None:
+    counts = char_frequencies(["明月 明", "月\t天"])
+    assert counts == {"明": 2, "月": 2, "天": 1}
+
+
+# -- fonts ----------------------------------------------------------------------------------------
+
+
+def test_load_font_rejects_a_non_font_file(tmp_path: Path) -> None:
+    path = tmp_path / "fake.otf"
+    path.write_text("not a font", encoding="utf-8")
+    with pytest.raises(FontError, match="fake.otf"):
+        load_font(path)
+
+
+def test_load_font_missing_file_and_bad_index(tmp_path: Path) -> None:
+    with pytest.raises(FontError, match="not found"):
+        load_font(tmp_path / "missing.otf")
+    with pytest.raises(FontError, match="not a font collection"):
+        load_font(f"{FONT}:1")
+
+
+def test_tiny_font_coverage(face: FontFace) -> None:
+    assert face.index == 0
+    assert "Noto Sans CJK SC" in face.name
+    assert face.covers(FONT_CHARS + "Az09")
+    assert face.covers("春 风\u3000明")  # whitespace always counts as covered
+    assert not face.covers("春" + UNCOVERED)
+    assert face.missing("龙春凤龙 ") == ["龙", "凤"]
+    assert len(face.codepoints) == 21 + 10 + 52 + 1
+
+
+def test_load_font_collection_face_index(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    collection = TTCollection()
+    collection.fonts = [TTFont(FONT), TTFont(FONT)]
+    path = tmp_path / "pair.ttc"
+    collection.save(path)
+    assert load_font(f"{path}:1").index == 1
+    with caplog.at_level(logging.WARNING, logger="toolkit.fonts"):
+        assert load_font(path).index == 0
+    assert "collection" in caplog.text and "1: Noto Sans CJK SC" in caplog.text
+    with pytest.raises(FontError, match="no face 5"):
+        load_font(f"{path}:5")
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("height", 0),
+        ("min_chars", 0),
+        ("max_chars", 2),  # below min_chars=4
+        ("font_size", (30, 20)),
+        ("test_fraction", 1.5),
+        ("top_chars", 0),
+        ("image_format", "gif"),
+        ("jpeg_quality", (0, 90)),
+        ("ink", (0, 200)),  # reaches the paper range
+        ("blur_prob", -0.1),
+        ("font_size", 30),
+    ],
+)
+def test_synth_config_rejects_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field) as info:
+        SynthConfig(**{field: value})
+    assert repr(value) in str(info.value) or str(value) in str(info.value)
+
+
+def test_synth_config_dict_round_trip() -> None:
+    config = SynthConfig(font_size=(24, 30), top_chars=100)
+    again = SynthConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    with pytest.raises(ValueError, match="nonsense"):
+        SynthConfig.from_dict({"nonsense": 1})
+
+
+# -- render_line ----------------------------------------------------------------------------------
+
+
+def test_render_line_height_mode_and_width_grows(face: FontFace) -> None:
+    config = SynthConfig()
+    for seed in range(5):
+        short = render_line("春风", face, np.random.default_rng(seed), config)
+        long = render_line("春风明月天人山水", face, np.random.default_rng(seed), config)
+        assert short.mode == "L" and long.mode == "L"
+        assert short.height == 32 and long.height == 32
+        assert long.width > 2.5 * short.width
+
+
+def test_render_line_is_deterministic(face: FontFace) -> None:
+    a = render_line("明月，山水。", face, np.random.default_rng(7), SynthConfig())
+    b = render_line("明月，山水。", face, np.random.default_rng(7), SynthConfig())
+    assert a.tobytes() == b.tobytes()
+
+
+def test_render_line_corners_are_paper_even_when_rotated(face: FontFace) -> None:
+    config = SynthConfig(rotation_prob=1.0, max_rotation=2.0, noise_prob=0.0, ink=(60, 90))
+    threshold = (config.ink[1] + config.paper[0]) / 2
+    for seed in range(20):
+        pixels = np.asarray(render_line("天人山水花云", face, np.random.default_rng(seed), config))
+        corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+        assert corners.min() > threshold, (seed, corners)
+
+
+def test_render_line_keeps_all_ink_of_low_punctuation_and_descenders(face: FontFace) -> None:
+    """With no margin and no rotation the crop still holds every inked pixel of ，。 and g y."""
+    text = "，gy。春"
+    config = SynthConfig(
+        font_size=(30, 30), margin_x=(0.0, 0.0), margin_y=(0.0, 0.0), spacing_prob=0.0, rotation_prob=0.0
+    )
+    mask = _text_mask(text, face, np.random.default_rng(0), config)
+    font = ImageFont.truetype(str(FONT), 30, layout_engine=ImageFont.Layout.BASIC)
+    reference = Image.new("L", (400, 120), 0)
+    draw = ImageDraw.Draw(reference)
+    x = 50.0
+    for ch in text:
+        draw.text((x, 60), ch, font=font, fill=255, anchor="ls")
+        x += font.getlength(ch)
+    assert np.asarray(mask, dtype=np.int64).sum() == np.asarray(reference, dtype=np.int64).sum()
+
+
+def test_render_line_refuses_a_missing_glyph(face: FontFace) -> None:
+    with pytest.raises(ValueError, match=UNCOVERED):
+        render_line("春风" + UNCOVERED, face, np.random.default_rng(0), SynthConfig())
+    with pytest.raises(ValueError):
+        render_line("   ", face, np.random.default_rng(0), SynthConfig())
+
+
+# -- text selection -------------------------------------------------------------------------------
+
+
+def test_text_units_min_chars_and_top_chars() -> None:
+    lines = ["春风 明月", "风", "春春春龙风风风", "春风春风明"]
+    assert text_units(lines, SynthConfig(min_chars=4)) == ["春风 明月", "春春春龙风风风", "春风春风明"]
+    # The 2 most frequent chars are 春 and 风: runs of them of >= 3 chars.
+    assert text_units(lines, SynthConfig(min_chars=3, top_chars=2)) == ["春春春", "风风风", "春风春风"]
+
+
+def test_is_test_text_is_a_function_of_the_text() -> None:
+    texts = [f"春风{i}" for i in range(2000)]
+    share = sum(is_test_text(t, 0.1) for t in texts) / len(texts)
+    assert 0.07 < share < 0.13
+    assert not any(is_test_text(t, 0.0) for t in texts)
+    assert all(is_test_text(t, 1.0) for t in texts)
+
+
+# -- gen_images -----------------------------------------------------------------------------------
+
+
+def test_gen_images_writes_the_lists_and_images(generated: tuple[Path, GenSummary]) -> None:
+    out, summary = generated
+    train = read_samples(out / "Train" / "sample.txt")
+    test = read_samples(out / "Test" / "sample.txt")
+    assert len(train) == summary.num_train and len(test) == summary.num_test
+    assert summary.num_train + summary.num_test + summary.num_failed == 60
+    assert summary.num_test > 0 and summary.num_train > 0
+    for rows in (train, test):
+        indices = [int(Path(rel).stem) for rel, _ in rows]
+        assert indices == sorted(indices)
+        for rel, label in rows:
+            index = int(Path(rel).stem)
+            assert rel == f"images/{index // 1000:04d}/{index:08d}.jpg"
+            assert label == label.strip() and label
+            with Image.open(out / rel) as im:
+                assert im.mode == "L" and im.height == 32
+    assert b"\r" not in (out / "Train" / "sample.txt").read_bytes()
+    written = {rel for rel, _ in train + test}
+    on_disk = {str(p.relative_to(out)) for p in (out / "images").rglob("*.jpg")}
+    assert written == on_disk
+
+
+def test_gen_images_train_and_test_texts_are_disjoint(generated: tuple[Path, GenSummary]) -> None:
+    out, _ = generated
+    train = {label for _, label in read_samples(out / "Train" / "sample.txt")}
+    test = {label for _, label in read_samples(out / "Test" / "sample.txt")}
+    assert train and test and not train & test
+    assert all(is_test_text(t, FAST.test_fraction) for t in test)
+    assert not any(is_test_text(t, FAST.test_fraction) for t in train)
+
+
+def test_gen_images_skips_text_no_font_covers(generated: tuple[Path, GenSummary]) -> None:
+    out, summary = generated
+    labels = [label for split in ("Train", "Test") for _, label in read_samples(out / split / "sample.txt")]
+    assert all(FontFace.covers(load_font(FONT), label) for label in labels)
+    assert not any(UNCOVERED in label or "入" in label or "海" in label for label in labels)
+    assert sum(summary.skipped.values()) > 0
+    assert f"no font covers char {UNCOVERED} (U+9F99)" in summary.skipped
+    assert summary.skipped_examples and len(summary.skipped_examples) <= 5
+    assert any(UNCOVERED in t or "入" in t for t in summary.skipped_examples)
+    text = summary.format()
+    assert "skipped texts" in text and UNCOVERED in text and "train: " in text
+
+
+def test_gen_images_chinese_txt_preview_and_config(generated: tuple[Path, GenSummary]) -> None:
+    out, summary = generated
+    labels = [label for split in ("Train", "Test") for _, label in read_samples(out / split / "sample.txt")]
+    chars = (out / "chinese.txt").read_text(encoding="utf-8").split("\n")
+    assert chars[-1] == ""
+    chars = chars[:-1]
+    assert chars == sorted(chars, key=ord)
+    assert set(chars) == {ch for label in labels for ch in label if not ch.isspace()}
+    assert len(chars) == summary.chars_used
+    with Image.open(out / "preview.png") as preview:
+        assert preview.width > 100 and preview.height > 100
+    config = json.loads((out / "gen_config.json").read_text(encoding="utf-8"))
+    assert SynthConfig.from_dict(config["config"]) == FAST
+    assert config["seed"] == 3 and config["num_images"] == 60
+    assert config["counts"]["train"] == summary.num_train
+
+
+def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus_file: Path) -> None:
+    one = gen_images([corpus_file], [FONT], tmp_path / "one", 40, seed=11, workers=1, config=FAST, progress=False)
+    two = gen_images([corpus_file], [FONT], tmp_path / "two", 40, seed=11, workers=2, config=FAST, progress=False)
+    files_one, files_two = all_files(tmp_path / "one"), all_files(tmp_path / "two")
+    assert files_one.keys() == files_two.keys()
+    assert "Train/sample.txt" in files_one and "images/0000/00000039.jpg" in files_one
+    for name in files_one:
+        assert files_one[name] == files_two[name], name
+    assert (one.num_train, one.num_test, one.skipped) == (two.num_train, two.num_test, two.skipped)
+    other = gen_images([corpus_file], [FONT], tmp_path / "other", 40, seed=12, config=FAST, progress=False)
+    assert all_files(tmp_path / "other")["Train/sample.txt"] != files_one["Train/sample.txt"] or (
+        other.num_test != one.num_test
+    )
+
+
+def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_file: Path) -> None:
+    config = SynthConfig(font_size=(22, 24), image_format="png", top_chars=8, min_chars=2, max_chars=5)
+    out = tmp_path / "out"
+    summary = gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
+    top8 = {ch for ch, _ in sorted(char_frequencies(CORPUS_LINES).items(), key=lambda kv: (-kv[1], kv[0]))[:8]}
+    labels = [label for split in ("Train", "Test") for _, label in read_samples(out / split / "sample.txt")]
+    assert len(labels) == summary.num_written == 12
+    assert all(set(label) - {" "} <= top8 for label in labels)
+    assert (out / "images" / "0000" / "00000000.png").exists()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
+    gen_images([corpus_file], [FONT], out, 5, seed=0, config=config, progress=False, overwrite=True)
+    assert len(list((out / "images").rglob("*.png"))) == 5
+
+
+def test_gen_images_rejects_bad_inputs(tmp_path: Path, corpus_file: Path) -> None:
+    with pytest.raises(ValueError, match="num_images"):
+        gen_images([corpus_file], [FONT], tmp_path / "a", 0, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        gen_images([corpus_file], [FONT], tmp_path / "a", 5, workers=0, progress=False)
+    short = tmp_path / "short.txt"
+    short.write_text("春\n风\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="min_chars=4"):
+        gen_images([short], [FONT], tmp_path / "a", 5, progress=False)
+    with pytest.raises(FontError):
+        gen_images([corpus_file], [tmp_path / "none.otf"], tmp_path / "a", 5, progress=False)

@@ -1,0 +1,769 @@
+"""Synthesis stage (``gen-images``): render corpus text segments into grey text-line images.
+
+Every image is one short segment of a corpus line, drawn with a font face that has a glyph for each of its
+characters (checked against the face's cmap, see :mod:`toolkit.fonts`), with random size, margins,
+character spacing, grey levels, slight rotation, blur, noise and JPEG quality, then scaled to a fixed
+height. The output directory holds::
+
+    images/0000/00000000.jpg ...   one file per image, 1000 per folder
+    Train/sample.txt               "images/0000/00000000.jpg 春风又绿江南岸" lines, sorted by index
+    Test/sample.txt                the same for the held-out texts
+    chinese.txt                    every distinct non-whitespace char of the labels, by code point
+    preview.png                    a contact sheet of the first images with their labels
+    gen_config.json                the resolved SynthConfig, seed, inputs and counts
+
+Determinism: image ``i`` draws everything (its text, face and rendering) from
+``numpy.random.default_rng([seed, i])``, so the same seed gives byte-identical files whatever the number
+of worker processes. The train/test split depends only on the text (:func:`is_test_text`), so a test text
+never appears in the training list, whatever the seed or the sharding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import io
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from tqdm import tqdm
+
+from toolkit.corpus import CorpusError, char_frequencies, read_corpus
+from toolkit.fonts import FontError, FontFace, load_font
+
+logger = logging.getLogger(__name__)
+
+GEN_CONFIG_FORMAT_VERSION = 1
+
+# The ideographic em box of CJK fonts spans 0.88 em above the baseline and 0.12 em below it. The crop
+# always holds this box (plus the real ink), so that every line, even "一一" or "。。", is scaled to the
+# image height by the same factor instead of blowing small marks up to full height.
+_EM_ASCENT = 0.88
+_EM_DESCENT = 0.12
+_PREVIEW_COUNT = 24
+_PREVIEW_COLUMNS = 2
+_PREVIEW_MAX_WIDTH = 480
+_PREVIEW_LABEL_PX = 20
+_MAX_CHUNK = 64
+
+
+def _as_pair(name: str, value: Any) -> tuple[Any, Any]:
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise ValueError(f"SynthConfig.{name} must be a (low, high) pair, got {value!r}") from None
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """How ``gen-images`` picks text and renders it. Ranges are inclusive ``(low, high)`` pairs, drawn
+    uniformly; probabilities are in [0, 1].
+
+    Attributes:
+        height: height of every output image, pixels; the width follows the text (aspect ratio kept).
+        min_chars, max_chars: range of the segment length drawn for each image, characters. Only corpus
+            lines (or allowed runs, see ``top_chars``) of at least ``min_chars`` chars are sampled.
+        font_size: font size used to render before scaling to ``height``, pixels (em size).
+        test_fraction: share of distinct texts held out for ``Test/`` (see :func:`is_test_text`).
+        top_chars: if set, only text made of the K most frequent corpus chars is sampled: corpus lines
+            are cut at every other char and runs of at least ``min_chars`` chars are kept.
+        image_format: ``"jpg"`` or ``"png"``.
+        jpeg_quality: JPEG quality range (1..100); ignored for PNG.
+        margin_x: left and right margin (each drawn apart), as a fraction of the font size.
+        margin_y: top and bottom margin (each drawn apart), as a fraction of the font size, added
+            around the ideographic em box.
+        spacing_prob, spacing: chance of extra space between chars, and its range as a fraction of
+            the font size (otherwise the font's own advance widths are used).
+        ink, paper: grey-level ranges (0 black .. 255 white) of the text and of the paper; every ink
+            level must be darker than every paper level.
+        gradient_prob, gradient_depth: chance of a linear shading of the paper, and how many grey
+            levels darker its far side gets.
+        rotation_prob, max_rotation: chance of rotating the line, and the largest angle, degrees.
+        blur_prob, blur_radius: chance of a gaussian blur, and its radius in output pixels.
+        noise_prob, noise_sigma: chance of additive gaussian noise, and its standard deviation in grey
+            levels.
+        max_text_draws: how many texts one image may draw before it gives up, when drawn texts have
+            chars that no font covers (each rejected text is counted in the summary).
+
+    Raises:
+        ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
+    """
+
+    height: int = 32
+    min_chars: int = 4
+    max_chars: int = 12
+    font_size: tuple[int, int] = (22, 40)
+    test_fraction: float = 0.1
+    top_chars: int | None = None
+    image_format: str = "jpg"
+    jpeg_quality: tuple[int, int] = (30, 95)
+    margin_x: tuple[float, float] = (0.0, 0.4)
+    margin_y: tuple[float, float] = (0.0, 0.15)
+    spacing_prob: float = 0.5
+    spacing: tuple[float, float] = (0.0, 0.3)
+    ink: tuple[int, int] = (0, 90)
+    paper: tuple[int, int] = (170, 255)
+    gradient_prob: float = 0.3
+    gradient_depth: tuple[float, float] = (5.0, 30.0)
+    rotation_prob: float = 0.5
+    max_rotation: float = 2.0
+    blur_prob: float = 0.3
+    blur_radius: tuple[float, float] = (0.3, 1.0)
+    noise_prob: float = 0.3
+    noise_sigma: tuple[float, float] = (2.0, 10.0)
+    max_text_draws: int = 10
+
+    def __post_init__(self) -> None:
+        def integer(name: str, value: Any, lo: int) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ValueError(f"SynthConfig.{name} must be an integer >= {lo}, got {value!r}")
+
+        def number(name: str, value: Any, lo: float, hi: float) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"SynthConfig.{name} must be a number in [{lo}, {hi}], got {value!r}")
+
+        def pair(name: str, lo: float, hi: float, integers: bool = False) -> None:
+            value = getattr(self, name)
+            a, b = _as_pair(name, value)
+            for v in (a, b):
+                bad_type = isinstance(v, bool) or not isinstance(v, int if integers else (int, float))
+                if bad_type or not lo <= v <= hi:
+                    kind = "integers" if integers else "numbers"
+                    raise ValueError(
+                        f"SynthConfig.{name} must hold {kind} in [{lo}, {hi}], got {value!r}"
+                    )
+            if a > b:
+                raise ValueError(f"SynthConfig.{name} must be (low, high) with low <= high, got {value!r}")
+            object.__setattr__(self, name, (a, b))  # lists (e.g. from JSON) become tuples
+
+        integer("height", self.height, 8)
+        integer("min_chars", self.min_chars, 1)
+        integer("max_chars", self.max_chars, 1)
+        if self.max_chars < self.min_chars:
+            raise ValueError(
+                f"SynthConfig.max_chars must be >= min_chars ({self.min_chars}), got {self.max_chars!r}"
+            )
+        pair("font_size", 6, 512, integers=True)
+        number("test_fraction", self.test_fraction, 0.0, 1.0)
+        if self.top_chars is not None:
+            integer("top_chars", self.top_chars, 1)
+        if self.image_format not in ("jpg", "png"):
+            raise ValueError(f"SynthConfig.image_format must be 'jpg' or 'png', got {self.image_format!r}")
+        pair("jpeg_quality", 1, 100, integers=True)
+        pair("margin_x", 0.0, 5.0)
+        pair("margin_y", 0.0, 2.0)
+        number("spacing_prob", self.spacing_prob, 0.0, 1.0)
+        pair("spacing", 0.0, 5.0)
+        pair("ink", 0, 255, integers=True)
+        pair("paper", 0, 255, integers=True)
+        if self.ink[1] >= self.paper[0]:
+            raise ValueError(
+                f"SynthConfig.ink must be darker than paper: ink {self.ink!r} reaches paper {self.paper!r}"
+            )
+        number("gradient_prob", self.gradient_prob, 0.0, 1.0)
+        pair("gradient_depth", 0.0, 255.0)
+        number("rotation_prob", self.rotation_prob, 0.0, 1.0)
+        number("max_rotation", self.max_rotation, 0.0, 45.0)
+        number("blur_prob", self.blur_prob, 0.0, 1.0)
+        pair("blur_radius", 0.0, 10.0)
+        number("noise_prob", self.noise_prob, 0.0, 1.0)
+        pair("noise_sigma", 0.0, 128.0)
+        integer("max_text_draws", self.max_text_draws, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict (pairs become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SynthConfig:
+        """Build a config from :meth:`to_dict` output (e.g. ``gen_config.json``'s ``"config"``).
+
+        Raises:
+            ValueError: for a key that is not a field, or a bad value.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown SynthConfig field(s) {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GenSummary:
+    """What :func:`gen_images` wrote.
+
+    Attributes:
+        num_requested: images asked for (``num_images``).
+        num_train, num_test: images listed in ``Train/sample.txt`` and ``Test/sample.txt``.
+        num_failed: image indices left empty because ``max_text_draws`` texts in a row had a char no
+            font covers (``num_train + num_test + num_failed == num_requested``).
+        skipped: rejected texts per reason, e.g. ``{"no font covers char 龍": 3}``; each rejected text
+            was replaced by another draw for the same image.
+        skipped_examples: up to 5 rejected texts, in image order.
+        chars_used: distinct non-whitespace chars in the written labels (lines of ``chinese.txt``).
+        output_dir: the output directory.
+        seconds: wall time of the run, seconds.
+    """
+
+    num_requested: int
+    num_train: int
+    num_test: int
+    num_failed: int
+    skipped: dict[str, int]
+    skipped_examples: list[str]
+    chars_used: int
+    output_dir: Path
+    seconds: float = 0.0
+
+    @property
+    def num_written(self) -> int:
+        """Images written (train + test)."""
+        return self.num_train + self.num_test
+
+    def format(self) -> str:
+        """Return a multi-line human-readable summary of the run."""
+        rate = self.num_written / self.seconds if self.seconds > 0 else float("nan")
+        lines = [
+            f"images: {self.num_written} written of {self.num_requested} requested, in {self.output_dir} "
+            f"({self.seconds:.1f} s, {rate:.0f} images/s)",
+            f"  train: {self.num_train}  test: {self.num_test}",
+        ]
+        total_skipped = sum(self.skipped.values())
+        if total_skipped:
+            lines.append(f"skipped texts: {total_skipped} (each replaced by another draw)")
+            ranked = sorted(self.skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+            for reason, count in ranked[:10]:
+                lines.append(f"  {count:6d}  {reason}")
+            if len(ranked) > 10:
+                lines.append(f"  ... and {len(ranked) - 10} more reasons")
+            lines.append("  e.g. " + " | ".join(self.skipped_examples))
+        else:
+            lines.append("skipped texts: 0")
+        if self.num_failed:
+            lines.append(f"images not written (no coverable text found): {self.num_failed}")
+        lines.append(f"chars used: {self.chars_used}")
+        return "\n".join(lines)
+
+
+def is_test_text(text: str, test_fraction: float) -> bool:
+    """Return True if ``text`` belongs to the test split.
+
+    The split is a pure function of the text: the first 32 bits of ``sha1(text.encode("utf-8"))``, read
+    as a fraction of 2**32, are compared with ``test_fraction``. So a text is always on the same side,
+    whatever the seed, the image index or the number of workers.
+    """
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 2**32 < test_fraction
+
+
+def text_units(lines: Iterable[str], config: SynthConfig) -> list[str]:
+    """Return the pieces of corpus text that segments are cut from.
+
+    Whitespace runs inside a line become one ASCII space. Without ``config.top_chars`` the units are the
+    lines of at least ``config.min_chars`` chars; with it, the lines are cut at every char outside the K
+    most frequent non-whitespace chars (ties broken by code point) and the runs of at least
+    ``config.min_chars`` chars (after stripping) are kept.
+
+    Args:
+        lines: corpus entries (:func:`toolkit.corpus.read_corpus`).
+        config: uses ``min_chars`` and ``top_chars``.
+
+    Returns:
+        The units, in corpus order (may be empty).
+    """
+    cleaned = [" ".join(line.split()) for line in lines]
+    if config.top_chars is None:
+        return [line for line in cleaned if len(line) >= config.min_chars]
+    ranked = sorted(char_frequencies(cleaned).items(), key=lambda kv: (-kv[1], kv[0]))
+    allowed = {ch for ch, _ in ranked[: config.top_chars]}
+    units: list[str] = []
+    for line in cleaned:
+        run: list[str] = []
+        for ch in line + "\0":  # "\0" is never allowed: it closes the last run
+            if ch in allowed or (ch == " " and run):
+                run.append(ch)
+                continue
+            piece = "".join(run).strip()
+            if len(piece) >= config.min_chars:
+                units.append(piece)
+            run = []
+    return units
+
+
+@functools.lru_cache(maxsize=512)
+def _truetype(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
+    """Open a face at a size, once per process (the basic layout engine, for the same result
+    everywhere: chars are placed one by one, so no shaping is needed)."""
+    return ImageFont.truetype(path, size, index=index, layout_engine=ImageFont.Layout.BASIC)
+
+
+def _uniform(rng: np.random.Generator, pair: tuple[float, float]) -> float:
+    return float(rng.uniform(pair[0], pair[1]))
+
+
+def _integer(rng: np.random.Generator, pair: tuple[int, int]) -> int:
+    return int(rng.integers(pair[0], pair[1] + 1))
+
+
+def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
+    """Draw ``text`` as an ink-coverage mask (mode ``L``, 0 = paper, 255 = ink) cropped around the ink
+    and the em box with random margins, rotated, at render size (not yet scaled to the height)."""
+    size = _integer(rng, config.font_size)
+    font = _truetype(str(face.path), face.index, size)
+    spacing = _uniform(rng, config.spacing) * size if rng.random() < config.spacing_prob else 0.0
+
+    advances = []
+    for ch in text:
+        if not ch.isspace() or ord(ch) in face.codepoints:
+            advances.append(font.getlength(ch))
+        else:  # a space the face has no glyph for: never draw it, only leave a gap
+            advances.append(float(size) if ch == "\u3000" else 0.3 * size)
+    width = sum(advances) + spacing * (len(text) - 1)
+    pad = size  # room around the advance box for bearings, accents and tall glyphs
+    while True:
+        baseline = 2 * pad
+        mask = Image.new("L", (math.ceil(width) + 2 * pad, 3 * pad), 0)
+        draw = ImageDraw.Draw(mask)
+        x = float(pad)
+        for ch, advance in zip(text, advances):
+            if not ch.isspace():
+                draw.text((x, baseline), ch, font=font, fill=255, anchor="ls")
+            x += advance + spacing
+        ink = mask.getbbox()
+        # Ink on the canvas edge may have been cut: draw again on a larger canvas.
+        inside = ink is None or (
+            ink[0] > 0 and ink[1] > 0 and ink[2] < mask.width and ink[3] < mask.height
+        )
+        if inside or pad > 64 * size:
+            break
+        pad *= 2
+
+    em_top = baseline - _EM_ASCENT * size
+    em_bottom = baseline + _EM_DESCENT * size
+    if ink is None:  # nothing visible (e.g. zero-width chars): keep the advance box
+        ink = (pad, int(em_top), math.ceil(x - spacing), math.ceil(em_bottom))
+    left, right = ink[0], ink[2]
+    top, bottom = min(ink[1], em_top), max(ink[3], em_bottom)
+    ml, mr = (_uniform(rng, config.margin_x) * size for _ in range(2))
+    mt, mb = (_uniform(rng, config.margin_y) * size for _ in range(2))
+    # Image.crop pads with 0 (paper) where the box leaves the canvas.
+    box = (
+        math.floor(left - ml),
+        math.floor(top - mt),
+        math.ceil(right + mr),
+        math.ceil(bottom + mb),
+    )
+    line = mask.crop(box)
+    if rng.random() < config.rotation_prob and config.max_rotation > 0:
+        angle = _uniform(rng, (-config.max_rotation, config.max_rotation))
+        # expand=True keeps the whole rotated box; the new corners are mask 0, i.e. paper.
+        line = line.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=0)
+    return line
+
+
+def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
+    """Render one text line as a grey image.
+
+    The text is drawn char by char with Pillow (``ImageDraw.text``) using the face's advance widths plus
+    a random extra spacing, as a coverage mask; the mask is cropped around the real ink and the CJK em
+    box (so no glyph, descender or low punctuation such as ``，。`` is clipped) with random margins,
+    possibly rotated (the canvas grows, so no corner is cut or filled with black), scaled to
+    ``config.height`` keeping its aspect ratio, possibly blurred, and then composed as ink over a paper
+    background (possibly shaded) with possible gaussian noise. Every random choice is drawn from
+    ``rng``, in a fixed order, so the same generator state gives the same pixels.
+
+    Args:
+        text: the text; must hold at least one non-whitespace char, all covered by ``face``.
+        face: the font face (opened with Pillow once per process and size, then cached).
+        rng: the random generator; it is advanced.
+        config: ranges and probabilities of the augmentations.
+
+    Returns:
+        A mode ``"L"`` image of height ``config.height`` px, width proportional to the rendered text
+        (at least 1 px), dark ink on light paper.
+
+    Raises:
+        ValueError: if ``text`` is empty or whitespace only, or ``face`` lacks a glyph of ``text`` (it
+            is never drawn as a tofu box).
+    """
+    if not text.strip():
+        raise ValueError(f"render_line needs a text with a visible char, got {text!r}")
+    missing = face.missing(text)
+    if missing:
+        raise ValueError(
+            f"font {face.name} ({face.path}:{face.index}) has no glyph for {''.join(missing)!r} "
+            f"in {text!r}"
+        )
+    line = _text_mask(text, face, rng, config)
+    height = config.height
+    width = max(1, round(line.width * height / line.height))
+    line = line.resize((width, height), resample=Image.Resampling.BICUBIC)
+    if rng.random() < config.blur_prob:
+        line = line.filter(ImageFilter.GaussianBlur(_uniform(rng, config.blur_radius)))
+
+    paper = float(_integer(rng, config.paper))
+    ink = float(_integer(rng, config.ink))
+    background = np.full((height, width), paper, dtype=np.float32)
+    if rng.random() < config.gradient_prob:
+        depth = _uniform(rng, config.gradient_depth)
+        angle = _uniform(rng, (0.0, 2 * math.pi))
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ramp = xs * math.cos(angle) + ys * math.sin(angle)
+        span = float(ramp.max() - ramp.min())
+        if span > 0:
+            background -= depth * (ramp - ramp.min()) / span
+    coverage = np.asarray(line, dtype=np.float32) / 255.0
+    pixels = background * (1.0 - coverage) + ink * coverage
+    if rng.random() < config.noise_prob:
+        pixels += rng.normal(0.0, _uniform(rng, config.noise_sigma), size=pixels.shape)
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+
+
+def image_relpath(index: int, image_format: str) -> str:
+    """Return the path of image ``index`` relative to the output dir, ``images/0000/00000012.jpg``."""
+    return f"images/{index // 1000:04d}/{index:08d}.{image_format}"
+
+
+class _Result(NamedTuple):
+    index: int
+    text: str | None  # None: no coverable text was found
+    rejected: tuple[tuple[str, str], ...]  # (text, reason) for each rejected draw
+
+
+class _Worker:
+    """Per-process state: the text units, the faces and where to write. Built once per process."""
+
+    def __init__(
+        self,
+        units: Sequence[str],
+        faces: Sequence[FontFace],
+        config: SynthConfig,
+        seed: int,
+        output_dir: Path,
+    ) -> None:
+        self.units = list(units)
+        self.cumulative = np.cumsum([len(u) for u in self.units], dtype=np.int64)
+        self.faces = list(faces)
+        self.config = config
+        self.seed = seed
+        self.output_dir = Path(output_dir)
+
+    def sample_text(self, rng: np.random.Generator) -> str:
+        """Draw a segment: a unit chosen with probability proportional to its length (so chars are
+        drawn uniformly over the corpus), a length uniform in [min_chars, max_chars] (the whole unit
+        if it is not longer), a uniform start; the segment's ends are stripped."""
+        position = int(rng.integers(int(self.cumulative[-1])))
+        unit = self.units[int(np.searchsorted(self.cumulative, position, side="right"))]
+        length = _integer(rng, (self.config.min_chars, self.config.max_chars))
+        if len(unit) <= length:
+            return unit
+        start = int(rng.integers(len(unit) - length + 1))
+        return unit[start : start + length].strip()
+
+    def reason(self, text: str) -> str:
+        for ch in text:
+            if not ch.isspace() and not any(ord(ch) in f.codepoints for f in self.faces):
+                return f"no font covers char {ch} (U+{ord(ch):04X})"
+        return "no single font covers all chars"
+
+    def make(self, index: int) -> _Result:
+        config = self.config
+        rng = np.random.default_rng([self.seed, index])
+        rejected: list[tuple[str, str]] = []
+        for _ in range(config.max_text_draws):
+            text = self.sample_text(rng)
+            candidates = [f for f in self.faces if f.covers(text)]
+            if not candidates:
+                rejected.append((text, self.reason(text)))
+                continue
+            face = candidates[int(rng.integers(len(candidates)))]
+            image = render_line(text, face, rng, config)
+            path = self.output_dir / image_relpath(index, config.image_format)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if config.image_format == "jpg":
+                image.save(path, format="JPEG", quality=_integer(rng, config.jpeg_quality))
+            else:
+                image.save(path, format="PNG")
+            return _Result(index, text, tuple(rejected))
+        return _Result(index, None, tuple(rejected))
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(*args: Any) -> None:
+    global _WORKER
+    _WORKER = _Worker(*args)
+
+
+def _run_chunk(indices: range) -> list[_Result]:
+    if _WORKER is None:  # pragma: no cover - only if the pool initializer did not run
+        raise RuntimeError("synth worker used before _init_worker")
+    return [_WORKER.make(i) for i in indices]
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prepare_output(output_dir: Path, overwrite: bool) -> None:
+    owned = [
+        output_dir / "Train" / "sample.txt",
+        output_dir / "Test" / "sample.txt",
+        output_dir / "gen_config.json",
+    ]
+    images = output_dir / "images"
+    existing = [p for p in owned if p.exists()]
+    if images.exists() and any(images.iterdir()):
+        existing.append(images)
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
+            f"choose another directory or pass overwrite=True"
+        )
+    if images.exists():
+        shutil.rmtree(images)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _label_face(label: str, faces: Sequence[FontFace]) -> FontFace | None:
+    return next((f for f in faces if f.covers(label)), None)
+
+
+def _write_preview(
+    output_dir: Path, written: Sequence[tuple[int, str]], faces: Sequence[FontFace], image_format: str
+) -> Path:
+    """Contact sheet of the first images (as saved) with each label drawn beneath in a covering face."""
+    items = list(written[:_PREVIEW_COUNT])
+    tiles = []
+    for index, label in items:
+        with Image.open(output_dir / image_relpath(index, image_format)) as im:
+            tile = im.convert("L")
+        if tile.width > _PREVIEW_MAX_WIDTH:
+            height = max(1, round(tile.height * _PREVIEW_MAX_WIDTH / tile.width))
+            tile = tile.resize((_PREVIEW_MAX_WIDTH, height))
+        tiles.append(tile)
+    number_font = ImageFont.load_default(size=12)
+    cell_w = max([t.width for t in tiles] + [240]) + 16
+    cell_h = max([t.height for t in tiles] + [32]) + _PREVIEW_LABEL_PX + 22
+    rows = max(1, math.ceil(len(tiles) / _PREVIEW_COLUMNS))
+    sheet = Image.new("L", (cell_w * _PREVIEW_COLUMNS, cell_h * rows), 255)
+    draw = ImageDraw.Draw(sheet)
+    for k, ((index, label), tile) in enumerate(zip(items, tiles)):
+        x0 = (k % _PREVIEW_COLUMNS) * cell_w + 8
+        y0 = (k // _PREVIEW_COLUMNS) * cell_h + 6
+        sheet.paste(tile, (x0, y0))
+        y_label = y0 + tile.height + 4
+        draw.text((x0, y_label + 2), f"{index}", font=number_font, fill=110)
+        face = _label_face(label, faces)
+        if face is not None:
+            font = _truetype(str(face.path), face.index, _PREVIEW_LABEL_PX)
+            draw.text((x0 + 60, y_label), label, font=font, fill=0)
+    path = output_dir / "preview.png"
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+def gen_images(
+    corpus_paths: Sequence[str | os.PathLike[str]],
+    font_specs: Sequence[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    num_images: int,
+    seed: int = 0,
+    workers: int = 1,
+    config: SynthConfig = SynthConfig(),
+    progress: bool = True,
+    *,
+    overwrite: bool = False,
+) -> GenSummary:
+    """Render ``num_images`` text-line images from the corpora with the fonts, and write the lists.
+
+    Image ``i`` uses ``numpy.random.default_rng([seed, i])`` for its text, its face and its rendering,
+    so the same arguments give byte-identical files whatever ``workers`` is. A drawn text that no single
+    face fully covers is rejected, counted under its reason (the first char no face covers, or
+    ``no single font covers all chars``) and replaced by another draw from the same generator, up to
+    ``config.max_text_draws`` draws; an image that never finds one is left out (``num_failed``). A text
+    is never rendered with a face that lacks one of its glyphs. The text goes to ``Test/`` iff
+    :func:`is_test_text`. See the module docstring for the files written; ``sample.txt``,
+    ``chinese.txt``, ``preview.png`` and ``gen_config.json`` are written atomically, the last one last.
+
+    Args:
+        corpus_paths: corpus files (:func:`toolkit.corpus.read_corpus` formats); their lines are pooled.
+        font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`).
+        output_dir: output directory, created if needed.
+        num_images: number of image indices to generate (>= 1).
+        seed: non-negative integer seed.
+        workers: number of processes (>= 1); 1 renders in this process, more use a ``spawn`` pool
+            whose workers receive the corpus and fonts once (pool initializer).
+        config: the :class:`SynthConfig`.
+        progress: show a tqdm progress bar over images.
+        overwrite: replace an earlier run's output in ``output_dir`` (its ``images/`` folder is deleted
+            first); otherwise such output is an error.
+
+    Returns:
+        The :class:`GenSummary` (also logged at INFO).
+
+    Raises:
+        ValueError: for a bad ``num_images``, ``seed`` or ``workers``, or no corpus / font given.
+        CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
+        FontError: if a font spec cannot be loaded.
+        FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
+    """
+    started = time.perf_counter()
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be an integer >= 1, got {num_images!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    corpus_paths = [Path(p) for p in corpus_paths]
+    if not corpus_paths:
+        raise ValueError("corpus_paths is empty: give at least one corpus file")
+    if not font_specs:
+        raise ValueError("font_specs is empty: give at least one font")
+    output_dir = Path(output_dir)
+
+    lines: list[str] = []
+    for path in corpus_paths:
+        lines.extend(read_corpus(path))
+    units = text_units(lines, config)
+    if not units:
+        what = f" made of the {config.top_chars} most frequent chars" if config.top_chars else ""
+        raise CorpusError(
+            f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
+            f"{', '.join(map(str, corpus_paths))}"
+        )
+    faces = [load_font(spec) for spec in font_specs]
+    if not faces:  # pragma: no cover - guarded above
+        raise FontError("no font given")
+    unit_chars = char_frequencies(units)
+    covered = frozenset().union(*(f.codepoints for f in faces))
+    uncovered = sorted((c for c in unit_chars if ord(c) not in covered), key=lambda c: -unit_chars[c])
+    if uncovered:
+        share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
+        logger.warning(
+            "%d of %d corpus chars (%.2f%% of occurrences) are in no font; texts holding them are "
+            "redrawn. Most frequent: %s",
+            len(uncovered),
+            len(unit_chars),
+            100 * share,
+            "".join(uncovered[:20]),
+        )
+    logger.info(
+        "gen-images: %d images, seed %d, %d workers, %d text units from %d corpus lines, fonts: %s",
+        num_images,
+        seed,
+        workers,
+        len(units),
+        len(lines),
+        "; ".join(f"{f.name} ({f.spec})" for f in faces),
+    )
+    _prepare_output(output_dir, overwrite)
+
+    worker_args = (units, faces, config, seed, output_dir)
+    chunk = max(1, min(_MAX_CHUNK, num_images // (workers * 8) or 1))
+    chunks = [range(s, min(s + chunk, num_images)) for s in range(0, num_images, chunk)]
+    results: list[_Result] = []
+    with tqdm(total=num_images, unit="img", desc="gen-images", disable=not progress) as bar:
+        if workers == 1:
+            local = _Worker(*worker_args)
+            for indices in chunks:
+                results.extend(local.make(i) for i in indices)
+                bar.update(len(indices))
+        else:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(min(workers, len(chunks)), _init_worker, worker_args) as pool:
+                for part in pool.imap_unordered(_run_chunk, chunks):
+                    results.extend(part)
+                    bar.update(len(part))
+    results.sort(key=lambda r: r.index)
+
+    skipped: Counter[str] = Counter()
+    examples: list[str] = []
+    written: list[tuple[int, str]] = []
+    for result in results:
+        for text, reason in result.rejected:
+            skipped[reason] += 1
+            if len(examples) < 5:
+                examples.append(text)
+        if result.text is not None:
+            written.append((result.index, result.text))
+
+    splits: dict[str, list[str]] = {"Train": [], "Test": []}
+    for index, text in written:
+        split = "Test" if is_test_text(text, config.test_fraction) else "Train"
+        splits[split].append(f"{image_relpath(index, config.image_format)} {text}\n")
+    for split, rows in splits.items():
+        _write_atomic(output_dir / split / "sample.txt", "".join(rows))
+
+    chars = sorted({ch for _, text in written for ch in text if not ch.isspace()})
+    _write_atomic(output_dir / "chinese.txt", "".join(f"{ch}\n" for ch in chars))
+    if written:
+        _write_preview(output_dir, written, faces, config.image_format)
+
+    summary = GenSummary(
+        num_requested=num_images,
+        num_train=len(splits["Train"]),
+        num_test=len(splits["Test"]),
+        num_failed=num_images - len(written),
+        skipped=dict(sorted(skipped.items())),
+        skipped_examples=examples,
+        chars_used=len(chars),
+        output_dir=output_dir,
+        seconds=time.perf_counter() - started,
+    )
+    gen_config = {
+        "format_version": GEN_CONFIG_FORMAT_VERSION,
+        "seed": seed,
+        "num_images": num_images,
+        "corpus_paths": [str(p.resolve()) for p in corpus_paths],
+        "fonts": [
+            {
+                "path": str(f.path.resolve()),
+                "index": f.index,
+                "name": f.name,
+                "num_codepoints": len(f.codepoints),
+            }
+            for f in faces
+        ],
+        "config": config.to_dict(),
+        "counts": {
+            "train": summary.num_train,
+            "test": summary.num_test,
+            "failed": summary.num_failed,
+            "skipped_texts": summary.skipped,
+            "corpus_lines": len(lines),
+            "text_units": len(units),
+        },
+        "chars_used": summary.chars_used,
+    }
+    _write_atomic(
+        output_dir / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n"
+    )
+    logger.info("%s", summary.format())
+    return summary
