@@ -60,9 +60,9 @@ def read_corpus(path: str | os.PathLike[str]) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         bad = data[err.start : err.end]
-        line = _line_number_at(data, err.start)
+        line_no = _line_number_at(data, err.start)
         raise CorpusError(
-            f"{path}: line {line} is not valid UTF-8 (offending bytes {bad!r}: {err.reason}); "
+            f"{path}: line {line_no} is not valid UTF-8 (offending bytes {bad!r}: {err.reason}); "
             f"re-encode the corpus as UTF-8"
         ) from None
 

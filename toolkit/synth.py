@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -144,9 +144,7 @@ class SynthConfig:
                 bad_type = isinstance(v, bool) or not isinstance(v, int if integers else (int, float))
                 if bad_type or not lo <= v <= hi:
                     kind = "integers" if integers else "numbers"
-                    raise ValueError(
-                        f"SynthConfig.{name} must hold {kind} in [{lo}, {hi}], got {value!r}"
-                    )
+                    raise ValueError(f"SynthConfig.{name} must hold {kind} in [{lo}, {hi}], got {value!r}")
             if a > b:
                 raise ValueError(f"SynthConfig.{name} must be (low, high) with low <= high, got {value!r}")
             object.__setattr__(self, name, (a, b))  # lists (e.g. from JSON) become tuples
@@ -339,15 +337,13 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         mask = Image.new("L", (math.ceil(width) + 2 * pad, 3 * pad), 0)
         draw = ImageDraw.Draw(mask)
         x = float(pad)
-        for ch, advance in zip(text, advances):
+        for ch, advance in zip(text, advances, strict=True):
             if not ch.isspace():
                 draw.text((x, baseline), ch, font=font, fill=255, anchor="ls")
             x += advance + spacing
         ink = mask.getbbox()
         # Ink on the canvas edge may have been cut: draw again on a larger canvas.
-        inside = ink is None or (
-            ink[0] > 0 and ink[1] > 0 and ink[2] < mask.width and ink[3] < mask.height
-        )
+        inside = ink is None or (ink[0] > 0 and ink[1] > 0 and ink[2] < mask.width and ink[3] < mask.height)
         if inside or pad > 64 * size:
             break
         pad *= 2
@@ -405,8 +401,7 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
     missing = face.missing(text)
     if missing:
         raise ValueError(
-            f"font {face.name} ({face.path}:{face.index}) has no glyph for {''.join(missing)!r} "
-            f"in {text!r}"
+            f"font {face.name} ({face.path}:{face.index}) has no glyph for {''.join(missing)!r} in {text!r}"
         )
     line = _text_mask(text, face, rng, config)
     height = config.height
@@ -439,7 +434,7 @@ def image_relpath(index: int, image_format: str) -> str:
 
 
 class _Result(NamedTuple):
-    index: int
+    image: int  # the image index
     text: str | None  # None: no coverable text was found
     rejected: tuple[tuple[str, str], ...]  # (text, reason) for each rejected draw
 
@@ -559,7 +554,7 @@ def _write_preview(
     """Contact sheet of the first images (as saved) with each label drawn beneath in a covering face."""
     items = list(written[:_PREVIEW_COUNT])
     tiles = []
-    for index, label in items:
+    for index, _ in items:
         with Image.open(output_dir / image_relpath(index, image_format)) as im:
             tile = im.convert("L")
         if tile.width > _PREVIEW_MAX_WIDTH:
@@ -572,7 +567,7 @@ def _write_preview(
     rows = max(1, math.ceil(len(tiles) / _PREVIEW_COLUMNS))
     sheet = Image.new("L", (cell_w * _PREVIEW_COLUMNS, cell_h * rows), 255)
     draw = ImageDraw.Draw(sheet)
-    for k, ((index, label), tile) in enumerate(zip(items, tiles)):
+    for k, ((index, label), tile) in enumerate(zip(items, tiles, strict=True)):
         x0 = (k % _PREVIEW_COLUMNS) * cell_w + 8
         y0 = (k // _PREVIEW_COLUMNS) * cell_h + 6
         sheet.paste(tile, (x0, y0))
@@ -641,22 +636,22 @@ def gen_images(
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-    corpus_paths = [Path(p) for p in corpus_paths]
-    if not corpus_paths:
+    corpora = [Path(p) for p in corpus_paths]
+    if not corpora:
         raise ValueError("corpus_paths is empty: give at least one corpus file")
     if not font_specs:
         raise ValueError("font_specs is empty: give at least one font")
     output_dir = Path(output_dir)
 
     lines: list[str] = []
-    for path in corpus_paths:
+    for path in corpora:
         lines.extend(read_corpus(path))
     units = text_units(lines, config)
     if not units:
         what = f" made of the {config.top_chars} most frequent chars" if config.top_chars else ""
         raise CorpusError(
             f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
-            f"{', '.join(map(str, corpus_paths))}"
+            f"{', '.join(map(str, corpora))}"
         )
     faces = [load_font(spec) for spec in font_specs]
     if not faces:  # pragma: no cover - guarded above
@@ -701,7 +696,7 @@ def gen_images(
                 for part in pool.imap_unordered(_run_chunk, chunks):
                     results.extend(part)
                     bar.update(len(part))
-    results.sort(key=lambda r: r.index)
+    results.sort(key=lambda r: r.image)
 
     skipped: Counter[str] = Counter()
     examples: list[str] = []
@@ -712,7 +707,7 @@ def gen_images(
             if len(examples) < 5:
                 examples.append(text)
         if result.text is not None:
-            written.append((result.index, result.text))
+            written.append((result.image, result.text))
 
     splits: dict[str, list[str]] = {"Train": [], "Test": []}
     for index, text in written:
@@ -741,7 +736,7 @@ def gen_images(
         "format_version": GEN_CONFIG_FORMAT_VERSION,
         "seed": seed,
         "num_images": num_images,
-        "corpus_paths": [str(p.resolve()) for p in corpus_paths],
+        "corpus_paths": [str(p.resolve()) for p in corpora],
         "fonts": [
             {
                 "path": str(f.path.resolve()),
@@ -762,8 +757,6 @@ def gen_images(
         },
         "chars_used": summary.chars_used,
     }
-    _write_atomic(
-        output_dir / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n"
-    )
+    _write_atomic(output_dir / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n")
     logger.info("%s", summary.format())
     return summary
