@@ -19,6 +19,15 @@ TINY_LINES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _toolkit_logs_reach_caplog():
+    """The CLI stops ``toolkit`` logs propagating to the root logger; undo that between tests."""
+    import logging
+
+    yield
+    logging.getLogger("toolkit").propagate = True
+
+
 @pytest.fixture(scope="session")
 def tiny_font() -> Path:
     return TINY_FONT

@@ -133,3 +133,14 @@ def test_sigkill_during_training_resumes_from_last_checkpoint(tmp_path, tiny_rec
             "--model-dir", md, "--steps", step + 2, "--batch-size", 4)
     assert r.exit_code == 0, r.output
     assert f"resumed from {last}" in r.output and f"step {step + 2}," in r.output
+
+
+def test_quickstart_small(tmp_path):
+    out = tmp_path / "qs"
+    r = run("quickstart", "--output-dir", out, "--num-images", 80, "--steps", 4, "--workers", 1)
+    assert r.exit_code == 0, r.output
+    assert "resumed from" in r.output and "ground truth:" in r.output
+    assert (out / "model" / "checkpoints").is_dir() and (out / "tfrecords" / "metadata.json").exists()
+    from toolkit.checkpoints import latest_checkpoint
+
+    assert latest_checkpoint(out / "model").endswith("ckpt-4")

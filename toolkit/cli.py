@@ -41,6 +41,7 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger("toolkit")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False  # TensorFlow/absl may put a handler on the root logger
 
 
 def _user_errors(func):

@@ -92,7 +92,7 @@ def run_quickstart(output_dir: str | os.PathLike, config: QuickstartConfig = Qui
     summary = gen_images(bundled_corpus_files(), [str(p) for p in bundled_font_files()], data,
                          config.num_images, seed=config.seed, workers=workers, config=synth,
                          overwrite=True)
-    echo(summary.format())
+    echo(f"{summary.num_written} images in {data}")
 
     stage("2/6 build-char-dict")
     charset = build_char_dict(data / "chinese.txt", char_dict)
@@ -103,10 +103,11 @@ def run_quickstart(output_dir: str | os.PathLike, config: QuickstartConfig = Qui
 
     precision = "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
     first = max(1, int(config.steps * config.first_run_share))
+    warmup = min(100, max(1, config.steps // 10))
     stage(f"4/6 train-shadownet: {config.model_size} model, {precision}, steps 0 -> {first}")
     tc = TrainConfig(steps=first, batch_size=config.batch_size,
-                     learning_rate=config.learning_rate, warmup_steps=100,
-                     decay_steps=config.steps - 100, checkpoint_every=250,
+                     learning_rate=config.learning_rate, warmup_steps=warmup,
+                     decay_steps=max(1, config.steps - warmup), checkpoint_every=250,
                      eval_every=max(250, first), eval_batches=10, precision=precision,
                      seed=config.seed)
     r1 = train(recs, char_dict, model_dir, config=tc, model_preset=config.model_size)
