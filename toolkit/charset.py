@@ -105,12 +105,7 @@ class Charset:
                 message names the file, the line and the value.
         """
         path = Path(path)
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            line = raw[: e.start].count(b"\n") + 1
-            raise CharsetError(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
+        text = read_utf8_lines_text(path, CharsetError)
         chars: list[str] = []
         first: dict[str, int] = {}
         for lineno, line in enumerate(text.split("\n"), start=1):
@@ -293,6 +288,20 @@ def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLi
                 ", ".join(MAP_FILES), save_dir, len(charset), charset.num_classes,
                 charset.blank_index)
     return charset
+
+
+def read_utf8_lines_text(path: Path, error: type[Exception]) -> str:
+    """Read a UTF-8 text file (a BOM is dropped).
+
+    Raises:
+        error: on invalid UTF-8, with the file, the 1-based line and the offending bytes.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise error(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -101,9 +101,11 @@ def main(verbose: bool) -> None:
               help="Only sample text made of the K most frequent corpus chars.")
 @click.option("--test-fraction", default=None, type=click.FloatRange(0, 1, max_open=True),
               help="Share of distinct texts that go to Test (never to Train).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier gen-images output in --output-dir.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction):
+                   top_chars, test_fraction, overwrite):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
@@ -117,7 +119,8 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
     config = replace(config, **overrides)
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
-                         output_dir, num_images, seed=seed, workers=workers, config=config)
+                         output_dir, num_images, seed=seed, workers=workers, config=config,
+                         overwrite=overwrite)
     click.echo(summary.format())
 
 

@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.charset import read_utf8_lines_text
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -74,12 +76,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
     """
     path = Path(path)
     base = Path(dataset_dir) if dataset_dir is not None else path.parent.parent
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise LabelFileError(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
+    text = read_utf8_lines_text(path, LabelFileError)
     entries: list[LabelEntry] = []
     problems: list[str] = []
     for lineno, line in enumerate(text.split("\n"), start=1):

@@ -30,6 +30,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -511,6 +512,17 @@ def _run_chunk(indices: range) -> list[_Result]:
     return [_WORKER.make(i) for i in indices]
 
 
+def _check_spawnable() -> None:
+    """Raise if 'spawn' workers cannot start: they re-import the parent's ``__main__`` from its file,
+    and a script read from stdin has none (the pool would then restart failing workers forever)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file is not None and not os.path.exists(main_file):
+        raise RuntimeError(
+            f"workers > 1 cannot start from a __main__ without a file ({main_file!r}, e.g. a script "
+            f"piped to python); run it from a .py file or use workers=1"
+        )
+
+
 def _write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -614,7 +626,8 @@ def gen_images(
         num_images: number of image indices to generate (>= 1).
         seed: non-negative integer seed.
         workers: number of processes (>= 1); 1 renders in this process, more use a ``spawn`` pool
-            whose workers receive the corpus and fonts once (pool initializer).
+            whose workers receive the corpus and fonts once (pool initializer). As with any spawn
+            pool, a calling script must guard its top level with ``if __name__ == "__main__":``.
         config: the :class:`SynthConfig`.
         progress: show a tqdm progress bar over images.
         overwrite: replace an earlier run's output in ``output_dir`` (its ``images/`` folder is deleted
@@ -628,6 +641,8 @@ def gen_images(
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
         FontError: if a font spec cannot be loaded.
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
+        RuntimeError: if ``workers > 1`` and the ``__main__`` module has no file to re-import (a
+            script piped to ``python -``).
     """
     started = time.perf_counter()
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
@@ -691,6 +706,7 @@ def gen_images(
                 results.extend(local.make(i) for i in indices)
                 bar.update(len(indices))
         else:
+            _check_spawnable()
             context = multiprocessing.get_context("spawn")
             with context.Pool(min(workers, len(chunks)), _init_worker, worker_args) as pool:
                 for part in pool.imap_unordered(_run_chunk, chunks):
