@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from toolkit.cli import main
@@ -60,7 +59,7 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     image_dir = ds / "images" / "0000"
     r = run("demo", "--image-path", image_dir, "--weights-path", md, "--output", out)
     assert r.exit_code == 0, r.output
-    printed = [l for l in r.output.splitlines() if "\t" in l]
+    printed = [line for line in r.output.splitlines() if "\t" in line]
     assert len(printed) == len(list(image_dir.glob("*.jpg")))
     path, text, conf = printed[0].split("\t")
     assert Path(path).exists() and 0 <= float(conf) <= 1

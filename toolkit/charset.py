@@ -68,28 +68,15 @@ class Charset:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_chars(cls, chars: Iterable[str], source: str = "<chars>") -> "Charset":
+    def from_chars(cls, chars: Iterable[str]) -> "Charset":
         """Build a charset from chars in class order, appending the space class if absent.
 
-        Args:
-            chars: single chars; their order is the class order.
-            source: a name for error messages (a file name).
-
         Raises:
-            CharsetError: on an entry that is not one char, or a duplicate char; the message names
-                ``source``, the char and both positions (1-based, as lines of a file).
+            CharsetError: on an entry that is not one char, or a duplicate char (names the char and
+                both indices).
         """
-        out: list[str] = []
-        first: dict[str, int] = {}
-        for pos, c in enumerate(chars, start=1):
-            if len(c) != 1:
-                raise CharsetError(f"{source}:{pos}: expected one char, got {c!r}")
-            if c in first:
-                raise CharsetError(
-                    f"{source}:{pos}: duplicate char {_describe(c)} (first at line {first[c]})")
-            first[c] = pos
-            out.append(c)
-        if SPACE not in first:
+        out = list(chars)
+        if SPACE not in out:
             out.append(SPACE)
         return cls(tuple(out))
 
@@ -123,7 +110,7 @@ class Charset:
             chars.append(line)
         if not chars:
             raise CharsetError(f"{path}: no chars")
-        return cls.from_chars(chars, source=str(path))
+        return cls.from_chars(chars)
 
     @classmethod
     def load(cls, char_dict_dir: str | os.PathLike) -> "Charset":

@@ -245,7 +245,7 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
         from toolkit.charset import atomic_write_text
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(l + "\n" for l in lines))
+        atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
 
 
 @main.command("quickstart")

@@ -50,7 +50,7 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
     ds = records.make_dataset(dataset_dir, split, batch_size, training=False)
     total = meta["counts"].get(split, 0)
     with tqdm(total=total, desc="test-shadownet", unit="line", disable=not progress) as bar:
-        return score_batches(recognizer._predict, ds, charset, on_line=on_line, bar=bar)
+        return score_batches(recognizer.predict_logits, ds, charset, on_line=on_line, bar=bar)
 
 
 def score_batches(predict_fn, dataset, charset, max_batches: int = 0,

@@ -12,7 +12,7 @@ Input ``images``: float32 ``(batch, 32, W, 1)``, ink high, paper 0. Output ``log
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 PRESETS = {
     # Channels of the 7 convs, LSTM units per direction.

@@ -81,9 +81,12 @@ class Recognizer:
         self.model = model
         self.charset = charset
         self.batch_size = batch_size
-        self._predict = tf.function(
+        self.predict_logits = tf.function(
             lambda x: tf.cast(model(x, training=False), tf.float32),
             input_signature=[tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32)])
+        """images float32 ``(batch, 32, W, 1)`` -> logits float32 ``(batch, W / 4, classes)``."""
+        self._prepare = tf.function(preprocess.prepare_tf,
+                                    input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
 
     @classmethod
     def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32) -> "Recognizer":
@@ -110,7 +113,7 @@ class Recognizer:
             arr = np.asarray(img, dtype=np.uint8)
             if arr.ndim == 2:
                 arr = arr[:, :, None]
-            prepared.append(preprocess.prepare_tf(arr))
+            prepared.append(self._prepare(arr))
         order = sorted(range(len(prepared)), key=lambda i: int(prepared[i].shape[1]))
         results: list[tuple[str, float] | None] = [None] * len(prepared)
         for start in range(0, len(order), self.batch_size):
@@ -119,7 +122,7 @@ class Recognizer:
             wmax = max(widths)
             batch = tf.stack([tf.pad(prepared[i], [[0, 0], [0, wmax - w], [0, 0]])
                               for i, w in zip(idx, widths)])
-            logits = self._predict(batch).numpy()
+            logits = self.predict_logits(batch).numpy()
             decoded = greedy_decode(logits, np.array(widths) // preprocess.WIDTH_MULTIPLE,
                                     self.charset.blank_index)
             for i, (ids, conf) in zip(idx, decoded):

@@ -189,6 +189,13 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
     report = WriteReport()
     tmp_paths: list[tuple[Path, Path]] = []
     total = sum(len(v) for v in per_split.values())
+
+    def finish_shard(writer, tmp: Path, split: str, start: int, end: int) -> None:
+        writer.close()
+        final = save_dir / f"{split}_feature_{start}_{end}.tfrecords"
+        tmp_paths.append((tmp, final))
+        report.shards[split].append(final.name)
+
     bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
     try:
         for split in SPLITS:
@@ -224,14 +231,10 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                 writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
                 written += 1
                 if written - shard_start == shard_size:
-                    writer.close()
+                    finish_shard(writer, shard_tmp, split, shard_start, written)
                     writer = None
-                    final = save_dir / f"{split}_feature_{shard_start}_{written}.tfrecords"
-                    tmp_paths.append((shard_tmp, final))
             if writer is not None:
-                writer.close()
-                final = save_dir / f"{split}_feature_{shard_start}_{written}.tfrecords"
-                tmp_paths.append((shard_tmp, final))
+                finish_shard(writer, shard_tmp, split, shard_start, written)
             report.counts[split] = written
         bar.close()
         if problems and not skip_bad:
@@ -244,10 +247,6 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             old.unlink()
         for tmp, final in tmp_paths:
             os.replace(tmp, final)
-        for split in SPLITS:
-            report.shards[split] = sorted(
-                (f.name for _, f in tmp_paths if f.name.startswith(split + "_")),
-                key=lambda n: int(n.split("_")[-2]))
     except BaseException:
         bar.close()
         for tmp, _ in tmp_paths:

@@ -179,7 +179,7 @@ def write_ofl(copyright_file: Path, notices: list[tuple[str, str]], out: Path) -
             "CJK and Noto Serif CJK (Debian package fonts-noto-cjk). Copyright notices of the",
             "source faces (name table, name ID 0):", ""]
     seen: set[str] = set()
-    for full, notice in notices:
+    for _full, notice in notices:
         if notice not in seen:
             seen.add(notice)
             head.append(f"  {notice}")
@@ -188,8 +188,8 @@ def write_ofl(copyright_file: Path, notices: list[tuple[str, str]], out: Path) -
              "notice as \"Copyright 2014-2021 Adobe (http://www.adobe.com/), with Reserved Font",
              "Name 'Source'.\" These subsets keep the Noto names and do not use the name 'Source'.",
              "",
-             "This Font Software is licensed under the SIL Open Font License, Version 1.1, "
-             "reproduced below", f"as shipped in {copyright_file}.", ""]
+             "This Font Software is licensed under the SIL Open Font License, Version 1.1, reproduced below",
+             f"as shipped in {copyright_file}.", ""]
     out.write_text("\n".join(head + body) + "\n", encoding="utf-8", newline="\n")
     print(f"wrote {out}")
 
