@@ -101,20 +101,28 @@ def main(verbose: bool) -> None:
               help="Only sample text made of the K most frequent corpus chars.")
 @click.option("--test-fraction", default=None, type=click.FloatRange(0, 1, max_open=True),
               help="Share of distinct texts that go to Test (never to Train).")
+@click.option("--augment", default="basic", show_default=True, type=click.Choice(["basic", "robust"]),
+              help="Augmentation preset (toolkit.synth.AUGMENT_PRESETS): 'robust' adds per-char "
+                   "jitter, stroke weight, shear, stretch, aliased and low-resolution renderings "
+                   "and char-frequency-balanced text, for models that must read unseen fonts.")
+@click.option("--balance", default=None, type=click.FloatRange(0, 1),
+              help="Share of segments centred on a uniformly drawn distinct char "
+                   "(char-frequency-balanced sampling); overrides the preset.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier gen-images output in --output-dir.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, overwrite):
+                   top_chars, test_fraction, augment, balance, overwrite):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
     from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.synth import SynthConfig, gen_images
+    from toolkit.synth import AUGMENT_PRESETS, SynthConfig, gen_images
 
-    config = SynthConfig()
+    config = SynthConfig(**AUGMENT_PRESETS[augment])
     overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
-                                   ("top_chars", top_chars), ("test_fraction", test_fraction))
+                                   ("top_chars", top_chars), ("test_fraction", test_fraction),
+                                   ("balance", balance))
                  if v is not None}
     config = replace(config, **overrides)
     summary = gen_images(list(corpus) or bundled_corpus_files(),

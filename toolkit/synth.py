@@ -100,6 +100,25 @@ class SynthConfig:
             levels.
         max_text_draws: how many texts one image may draw before it gives up, when drawn texts have
             chars that no font covers (each rejected text is counted in the summary).
+        balance: char-frequency-balanced sampling: the share of segments that are centred on a char
+            drawn uniformly from the distinct chars of the corpus (then cut from one of that char's
+            occurrences, so the context stays real text), instead of a position drawn uniformly over
+            the corpus. 0 follows the corpus frequencies; 0.5 gives every char of a 6,000-char corpus
+            a segment about every 12,000 images, however rare it is.
+        aliased_prob: chance of drawing without anti-aliasing (binary glyphs, like a screenshot of
+            a hinted bitmap rasterizer).
+        jitter_prob, jitter_offset, jitter_scale: chance of per-char jitter (a handwriting-like
+            unevenness): each char gets its own vertical offset, up to ``jitter_offset`` times the
+            font size either way, and its own size factor drawn from ``jitter_scale``.
+        stroke_prob: chance of changing the stroke weight: a 3x3 max filter (bolder) or, for render
+            sizes of 36 px and more, a 3x3 min filter (thinner), half of the time each.
+        shear_prob, max_shear: chance of an italic-like horizontal shear, and its largest slope
+            (dx / dy, either way).
+        stretch: range of the horizontal scale factor applied with the height scaling (condensed
+            or wide typefaces); (1, 1) keeps the aspect ratio.
+        downscale_prob, downscale: chance of a low-resolution look (the line is shrunk by a factor
+            drawn from ``downscale`` and scaled back with bilinear or nearest resampling), and the
+            factor range.
 
     Raises:
         ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
@@ -128,6 +147,17 @@ class SynthConfig:
     noise_prob: float = 0.3
     noise_sigma: tuple[float, float] = (2.0, 10.0)
     max_text_draws: int = 10
+    balance: float = 0.0
+    aliased_prob: float = 0.0
+    jitter_prob: float = 0.0
+    jitter_offset: float = 0.06
+    jitter_scale: tuple[float, float] = (0.9, 1.1)
+    stroke_prob: float = 0.0
+    shear_prob: float = 0.0
+    max_shear: float = 0.25
+    stretch: tuple[float, float] = (1.0, 1.0)
+    downscale_prob: float = 0.0
+    downscale: tuple[float, float] = (0.45, 0.8)
 
     def __post_init__(self) -> None:
         def integer(name: str, value: Any, lo: int) -> None:
@@ -183,6 +213,17 @@ class SynthConfig:
         number("noise_prob", self.noise_prob, 0.0, 1.0)
         pair("noise_sigma", 0.0, 128.0)
         integer("max_text_draws", self.max_text_draws, 1)
+        number("balance", self.balance, 0.0, 1.0)
+        number("aliased_prob", self.aliased_prob, 0.0, 1.0)
+        number("jitter_prob", self.jitter_prob, 0.0, 1.0)
+        number("jitter_offset", self.jitter_offset, 0.0, 0.5)
+        pair("jitter_scale", 0.5, 2.0)
+        number("stroke_prob", self.stroke_prob, 0.0, 1.0)
+        number("shear_prob", self.shear_prob, 0.0, 1.0)
+        number("max_shear", self.max_shear, 0.0, 1.0)
+        pair("stretch", 0.25, 4.0)
+        number("downscale_prob", self.downscale_prob, 0.0, 1.0)
+        pair("downscale", 0.1, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (pairs become lists)."""
@@ -200,6 +241,37 @@ class SynthConfig:
         if unknown:
             raise ValueError(f"unknown SynthConfig field(s) {unknown}; known: {sorted(names)}")
         return cls(**data)
+
+
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    # The SynthConfig defaults: clean-ish lines for the quickstart.
+    "basic": {},
+    # For a model that must read fonts and renderings it never saw (the bundled release model): wider
+    # sizes, margins, grey levels and JPEG qualities, per-char jitter, stroke weight, shear, stretch,
+    # aliased and low-resolution renderings, and char-frequency-balanced text.
+    "robust": {
+        "font_size": (20, 48),
+        "margin_x": (0.0, 0.6),
+        "spacing": (0.0, 0.35),
+        "ink": (0, 100),
+        "paper": (160, 255),
+        "jpeg_quality": (20, 95),
+        "max_rotation": 2.5,
+        "blur_prob": 0.35,
+        "blur_radius": (0.3, 1.2),
+        "noise_prob": 0.35,
+        "balance": 0.5,
+        "aliased_prob": 0.15,
+        "jitter_prob": 0.3,
+        "stroke_prob": 0.25,
+        "shear_prob": 0.3,
+        "max_shear": 0.2,
+        "stretch": (0.8, 1.25),
+        "downscale_prob": 0.2,
+        "downscale": (0.5, 0.85),
+    },
+}
+"""Named :class:`SynthConfig` overrides for ``gen-images --augment``."""
 
 
 @dataclass(frozen=True)
@@ -318,17 +390,39 @@ def _integer(rng: np.random.Generator, pair: tuple[int, int]) -> int:
     return int(rng.integers(pair[0], pair[1] + 1))
 
 
+def _shear(line: Image.Image, slope: float) -> Image.Image:
+    """Shear a mask horizontally: the top row moves ``slope * height`` px right of the bottom row
+    (left for a negative slope); the canvas grows so nothing is cut and the new area is paper (0)."""
+    w, h = line.size
+    extra = math.ceil(abs(slope) * h)
+    # Image.transform maps each output pixel (x, y) to the input pixel (x + b*y + c, y).
+    c = -slope * h if slope > 0 else 0.0
+    return line.transform(
+        (w + extra, h), Image.Transform.AFFINE, (1.0, slope, c, 0.0, 1.0, 0.0),
+        resample=Image.Resampling.BILINEAR, fillcolor=0,
+    )
+
+
 def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
     """Draw ``text`` as an ink-coverage mask (mode ``L``, 0 = paper, 255 = ink) cropped around the ink
-    and the em box with random margins, rotated, at render size (not yet scaled to the height)."""
+    and the em box with random margins, with the per-char, stroke, shear and rotation augmentations
+    applied, at render size (not yet scaled to the height)."""
     size = _integer(rng, config.font_size)
     font = _truetype(str(face.path), face.index, size)
     spacing = _uniform(rng, config.spacing) * size if rng.random() < config.spacing_prob else 0.0
+    aliased = rng.random() < config.aliased_prob
+    fonts = [font] * len(text)
+    offsets = [0.0] * len(text)
+    if rng.random() < config.jitter_prob:
+        for i in range(len(text)):
+            char_size = max(4, round(size * _uniform(rng, config.jitter_scale)))
+            fonts[i] = _truetype(str(face.path), face.index, char_size)
+            offsets[i] = _uniform(rng, (-config.jitter_offset, config.jitter_offset)) * size
 
     advances = []
-    for ch in text:
+    for ch, f in zip(text, fonts, strict=True):
         if not ch.isspace() or ord(ch) in face.codepoints:
-            advances.append(font.getlength(ch))
+            advances.append(f.getlength(ch))
         else:  # a space the face has no glyph for: never draw it, only leave a gap
             advances.append(float(size) if ch == "\u3000" else 0.3 * size)
     width = sum(advances) + spacing * (len(text) - 1)
@@ -337,10 +431,12 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         baseline = 2 * pad
         mask = Image.new("L", (math.ceil(width) + 2 * pad, 3 * pad), 0)
         draw = ImageDraw.Draw(mask)
+        if aliased:
+            draw.fontmode = "1"
         x = float(pad)
-        for ch, advance in zip(text, advances, strict=True):
+        for ch, advance, f, dy in zip(text, advances, fonts, offsets, strict=True):
             if not ch.isspace():
-                draw.text((x, baseline), ch, font=font, fill=255, anchor="ls")
+                draw.text((x, baseline + dy), ch, font=f, fill=255, anchor="ls")
             x += advance + spacing
         ink = mask.getbbox()
         # Ink on the canvas edge may have been cut: draw again on a larger canvas.
@@ -365,6 +461,11 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         math.ceil(bottom + mb),
     )
     line = mask.crop(box)
+    if rng.random() < config.stroke_prob:
+        thinner = rng.random() < 0.5 and size >= 36
+        line = line.filter(ImageFilter.MinFilter(3) if thinner else ImageFilter.MaxFilter(3))
+    if rng.random() < config.shear_prob and config.max_shear > 0:
+        line = _shear(line, _uniform(rng, (-config.max_shear, config.max_shear)))
     if rng.random() < config.rotation_prob and config.max_rotation > 0:
         angle = _uniform(rng, (-config.max_rotation, config.max_rotation))
         # expand=True keeps the whole rotated box; the new corners are mask 0, i.e. paper.
@@ -378,9 +479,11 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
     The text is drawn char by char with Pillow (``ImageDraw.text``) using the face's advance widths plus
     a random extra spacing, as a coverage mask; the mask is cropped around the real ink and the CJK em
     box (so no glyph, descender or low punctuation such as ``，。`` is clipped) with random margins,
-    possibly rotated (the canvas grows, so no corner is cut or filled with black), scaled to
-    ``config.height`` keeping its aspect ratio, possibly blurred, and then composed as ink over a paper
-    background (possibly shaded) with possible gaussian noise. Every random choice is drawn from
+    possibly drawn without anti-aliasing, with per-char jitter, a changed stroke weight, sheared and
+    rotated (the canvas grows, so no corner is cut or filled with black), scaled to ``config.height``
+    (aspect ratio kept, times a horizontal ``stretch``), possibly blurred, composed as ink over a paper
+    background (possibly shaded), possibly shrunk and scaled back (low resolution), with possible
+    gaussian noise. Every random choice is drawn from
     ``rng``, in a fixed order, so the same generator state gives the same pixels.
 
     Args:
@@ -406,7 +509,8 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         )
     line = _text_mask(text, face, rng, config)
     height = config.height
-    width = max(1, round(line.width * height / line.height))
+    stretch = _uniform(rng, config.stretch) if config.stretch != (1.0, 1.0) else 1.0
+    width = max(1, round(line.width * height / line.height * stretch))
     line = line.resize((width, height), resample=Image.Resampling.BICUBIC)
     if rng.random() < config.blur_prob:
         line = line.filter(ImageFilter.GaussianBlur(_uniform(rng, config.blur_radius)))
@@ -424,6 +528,12 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
             background -= depth * (ramp - ramp.min()) / span
     coverage = np.asarray(line, dtype=np.float32) / 255.0
     pixels = background * (1.0 - coverage) + ink * coverage
+    if rng.random() < config.downscale_prob:
+        factor = _uniform(rng, config.downscale)
+        small = (max(1, round(width * factor)), max(1, round(height * factor)))
+        back = Image.Resampling.NEAREST if rng.random() < 0.3 else Image.Resampling.BILINEAR
+        low = Image.fromarray(pixels.astype(np.float32)).resize(small, Image.Resampling.BOX)
+        pixels = np.array(low.resize((width, height), back), dtype=np.float32)
     if rng.random() < config.noise_prob:
         pixels += rng.normal(0.0, _uniform(rng, config.noise_sigma), size=pixels.shape)
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
@@ -453,21 +563,44 @@ class _Worker:
     ) -> None:
         self.units = list(units)
         self.cumulative = np.cumsum([len(u) for u in self.units], dtype=np.int64)
+        self.occurrences: np.ndarray | None = None
+        if config.balance > 0:
+            # Corpus positions grouped by char: occurrences[starts[k]:starts[k + 1]] are the positions
+            # of the k-th distinct non-space char.
+            codes = np.frombuffer("".join(self.units).encode("utf-32-le"), dtype=np.uint32)
+            order = np.argsort(codes, kind="stable")
+            sorted_codes = codes[order]
+            keep = sorted_codes != ord(" ")
+            order, sorted_codes = order[keep], sorted_codes[keep]
+            _, starts = np.unique(sorted_codes, return_index=True)
+            self.occurrences = order.astype(np.int64)
+            self.starts = np.append(starts, len(order)).astype(np.int64)
         self.faces = list(faces)
         self.config = config
         self.seed = seed
         self.output_dir = Path(output_dir)
 
     def sample_text(self, rng: np.random.Generator) -> str:
-        """Draw a segment: a unit chosen with probability proportional to its length (so chars are
-        drawn uniformly over the corpus), a length uniform in [min_chars, max_chars] (the whole unit
-        if it is not longer), a uniform start; the segment's ends are stripped."""
-        position = int(rng.integers(int(self.cumulative[-1])))
-        unit = self.units[int(np.searchsorted(self.cumulative, position, side="right"))]
+        """Draw a segment: a position in the corpus, a length uniform in [min_chars, max_chars] (the
+        whole unit if it is not longer) and a start such that the segment holds the position; the
+        segment's ends are stripped.
+
+        The position is uniform over the corpus (so chars follow the corpus frequencies), or, with
+        probability ``config.balance``, a uniformly drawn occurrence of a char drawn uniformly from
+        the distinct chars (char-frequency-balanced sampling)."""
+        if self.occurrences is not None and rng.random() < self.config.balance:
+            k = int(rng.integers(len(self.starts) - 1))
+            position = int(self.occurrences[int(rng.integers(self.starts[k], self.starts[k + 1]))])
+        else:
+            position = int(rng.integers(int(self.cumulative[-1])))
+        u = int(np.searchsorted(self.cumulative, position, side="right"))
+        unit = self.units[u]
+        offset = position - (int(self.cumulative[u - 1]) if u else 0)
         length = _integer(rng, (self.config.min_chars, self.config.max_chars))
         if len(unit) <= length:
             return unit
-        start = int(rng.integers(len(unit) - length + 1))
+        lo, hi = max(0, offset - length + 1), min(offset, len(unit) - length)
+        start = int(rng.integers(lo, hi + 1))
         return unit[start : start + length].strip()
 
     def reason(self, text: str) -> str:
