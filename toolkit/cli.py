@@ -278,3 +278,38 @@ def quickstart_cmd(output_dir, num_images, steps, workers):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command("compare")
+@click.option("--labels", "label_files", required=True, multiple=True, type=EXISTING_FILE,
+              help="Label file 'path<TAB>label' or 'path label', images relative to its directory "
+                   "(repeatable: one set each).")
+@click.option("--engines", default="toolkit,tesseract,ppocr", show_default=True,
+              help="Comma-separated engines: toolkit, tesseract, ppocr.")
+@click.option("--weights-path", default=None, type=EXISTING_PATH,
+              help="The toolkit model (default: the bundled model).")
+@click.option("--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the Markdown table here.")
+@click.option("--skip-unavailable", is_flag=True,
+              help="Leave out engines whose optional dependency is missing instead of failing.")
+@_user_errors
+def compare_cmd(label_files, engines, weights_path, output, skip_unavailable):
+    """Score this toolkit's model, Tesseract and PP-OCRv4 on the same line images.
+
+    Prints CER, line accuracy, lines/s and single-line latency per engine as a Markdown table.
+    Install the peers with `bash tools/install_compare_peers.sh`.
+    """
+    from toolkit.charset import atomic_write_text
+    from toolkit.compare import EngineUnavailable, compare, markdown_table
+
+    names = [e.strip() for e in engines.split(",") if e.strip()]
+    try:
+        results = compare(label_files, names, weights_path, skip_unavailable=skip_unavailable)
+    except EngineUnavailable as e:
+        raise click.ClickException(f"{e}; or pass --skip-unavailable") from e
+    table = markdown_table(results)
+    click.echo(table)
+    if output is not None:
+        engines_used = {r.engine.name: r.engine.description for rs in results.values() for r in rs}
+        notes = "\n".join(f"- {name}: {desc}" for name, desc in engines_used.items())
+        atomic_write_text(output, table + "\n\n" + notes + "\n")
