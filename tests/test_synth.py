@@ -64,7 +64,8 @@ FAST = SynthConfig(font_size=(22, 28), test_fraction=0.3)
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> tuple[Path, GenSummary]:
     out = tmp_path_factory.mktemp("gen") / "out"
-    summary = gen_images([corpus_file], [FONT], out, 60, seed=3, workers=1, config=FAST, progress=False)
+    summary = gen_images([corpus_file], [FONT], out, 60, seed=3, workers=1, config=FAST, progress=False,
+                         skip_bad=True)
     return out, summary
 
 
@@ -411,10 +412,12 @@ def test_gen_images_chinese_txt_preview_and_config(generated: tuple[Path, GenSum
 
 def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus_file: Path) -> None:
     one = gen_images(
-        [corpus_file], [FONT], tmp_path / "one", 40, seed=11, workers=1, config=FAST, progress=False
+        [corpus_file], [FONT], tmp_path / "one", 40, seed=11, workers=1, config=FAST, progress=False,
+        skip_bad=True,
     )
     two = gen_images(
-        [corpus_file], [FONT], tmp_path / "two", 40, seed=11, workers=2, config=FAST, progress=False
+        [corpus_file], [FONT], tmp_path / "two", 40, seed=11, workers=2, config=FAST, progress=False,
+        skip_bad=True,
     )
     files_one, files_two = all_files(tmp_path / "one"), all_files(tmp_path / "two")
     assert files_one.keys() == files_two.keys()
@@ -422,7 +425,8 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
     for name in files_one:
         assert files_one[name] == files_two[name], name
     assert (one.num_train, one.num_test, one.skipped) == (two.num_train, two.num_test, two.skipped)
-    gen_images([corpus_file], [FONT], tmp_path / "other", 40, seed=12, config=FAST, progress=False)
+    gen_images([corpus_file], [FONT], tmp_path / "other", 40, seed=12, config=FAST, progress=False,
+               skip_bad=True)
     files_other = all_files(tmp_path / "other")
     assert files_other["Train/sample.txt"] != files_one["Train/sample.txt"]
     assert files_other["images/0000/00000000.jpg"] != files_one["images/0000/00000000.jpg"]
@@ -431,7 +435,8 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
 def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_file: Path) -> None:
     config = SynthConfig(font_size=(22, 24), image_format="png", top_chars=8, min_chars=2, max_chars=5)
     out = tmp_path / "out"
-    summary = gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
+    summary = gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False,
+                         skip_bad=True)
     ranked = sorted(char_frequencies(CORPUS_LINES).items(), key=lambda kv: (-kv[1], kv[0]))
     top8 = {ch for ch, _ in ranked[:8]}
     labels = [label for split in ("Train", "Test") for _, label in read_samples(out / split / "sample.txt")]
@@ -439,8 +444,10 @@ def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_fil
     assert all(set(label) - {" "} <= top8 for label in labels)
     assert (out / "images" / "0000" / "00000000.png").exists()
     with pytest.raises(FileExistsError, match="overwrite"):
-        gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
-    gen_images([corpus_file], [FONT], out, 5, seed=0, config=config, progress=False, overwrite=True)
+        gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False,
+                   skip_bad=True)
+    gen_images([corpus_file], [FONT], out, 5, seed=0, config=config, progress=False, overwrite=True,
+               skip_bad=True)
     assert len(list((out / "images").rglob("*.png"))) == 5
 
 

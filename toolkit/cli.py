@@ -6,6 +6,7 @@ imported inside the commands that need it, so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -44,15 +45,23 @@ def _setup_logging(verbose: bool) -> None:
     root.propagate = False  # TensorFlow/absl may put a handler on the root logger
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 def _user_errors(func):
-    """Turn the library's input errors into a one-line ``Error: ...`` and exit status 1."""
+    """Turn the library's input errors and failed writes (``OSError``: a full disk, a permission)
+    into a one-line ``Error: ...`` and exit status 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
-            raise click.ClickException(str(e)) from e
+        except (ValueError, OSError) as e:
+            message = str(e)
+            if isinstance(e, OSError) and e.errno in _DISK_FULL:
+                message += (" (the disk is full or a file size limit was reached; files that were "
+                            "complete before were kept)")
+            raise click.ClickException(message) from e
 
     return wrapper
 
@@ -75,7 +84,7 @@ def _default_weights(weights_path: Path | None) -> Path:
 def main(verbose: bool) -> None:
     """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.
 
-    Pipeline: gen-images -> build-char-dict -> write-tfrecords -> train-shadownet ->
+    Pipeline: gen-images -> build-char-dict -> write-tfrecords [-> verify] -> train-shadownet ->
     test-shadownet -> demo. `crnn-toolkit quickstart` runs all of them on the bundled data.
     """
     _setup_logging(verbose)
@@ -110,9 +119,11 @@ def main(verbose: bool) -> None:
                    "(char-frequency-balanced sampling); overrides the preset.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier gen-images output in --output-dir.")
+@click.option("--skip-bad", is_flag=True,
+              help="Skip texts with a char no font can draw (counted) instead of stopping.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, augment, balance, overwrite):
+                   top_chars, test_fraction, augment, balance, overwrite, skip_bad):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
@@ -128,7 +139,7 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
-                         overwrite=overwrite)
+                         overwrite=overwrite, skip_bad=skip_bad)
     click.echo(summary.format())
 
 
@@ -157,16 +168,33 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Examples per shard.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a record set of another dataset or char dict in --save-dir.")
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad):
+                        skip_bad, overwrite):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
-                             skip_bad=skip_bad)
+                             skip_bad=skip_bad, overwrite=overwrite)
     click.echo(report.format())
+
+
+@main.command("verify")
+@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@click.option("--char-dict-dir", type=EXISTING_DIR,
+              help="Check the labels against this char dict [default: the one in metadata.json].")
+@_user_errors
+def verify_cmd(dataset_dir, char_dict_dir):
+    """Decode every record of a TFRecord set and check it against its metadata and char dict."""
+    from toolkit.verify import verify_records
+
+    report = verify_records(dataset_dir, char_dict_dir)
+    click.echo(report.format())
+    if not report.ok:
+        click.get_current_context().exit(1)
 
 
 @main.command("train-shadownet")

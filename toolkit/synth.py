@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
-from toolkit.corpus import CorpusError, char_frequencies, read_corpus
+from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
 
 logger = logging.getLogger(__name__)
@@ -669,6 +669,26 @@ def _write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+def _uncovered_message(
+    uncovered: Sequence[str], counts: Counter[str], corpora: Sequence[Path], faces: Sequence[FontFace]
+) -> str:
+    """The error for chars in no font: each (up to 5) with its count and first corpus file:line."""
+    where = first_occurrences(corpora, uncovered[:5])
+    lines = []
+    for ch in uncovered[:5]:
+        path, line_no, line = where.get(ch, (Path("?"), 0, ""))
+        lines.append(
+            f"{path}:{line_no}: char {ch!r} (U+{ord(ch):04X}, {counts[ch]} occurrences) in {line[:40]!r}"
+        )
+    more = f"\n  ... and {len(uncovered) - 5} more chars" if len(uncovered) > 5 else ""
+    fonts = ", ".join(f.spec for f in faces)
+    return (
+        f"{len(uncovered)} corpus char(s) are in none of the fonts ({fonts}), so texts holding them "
+        f"cannot be drawn:\n  " + "\n  ".join(lines) + more + "\nAdd a font that has them, or pass "
+        "--skip-bad to skip such texts (they are counted in the summary)"
+    )
+
+
 def _prepare_output(output_dir: Path, overwrite: bool) -> None:
     owned = [
         output_dir / "Train" / "sample.txt",
@@ -684,6 +704,10 @@ def _prepare_output(output_dir: Path, overwrite: bool) -> None:
             f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
             f"choose another directory or pass overwrite=True"
         )
+    # gen_config.json (written last) marks a complete run: remove it first, then the lists, so that an
+    # interrupted overwrite never leaves a complete-looking directory with lists of deleted images.
+    for path in owned[::-1]:
+        path.unlink(missing_ok=True)
     if images.exists():
         shutil.rmtree(images)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -740,6 +764,7 @@ def gen_images(
     progress: bool = True,
     *,
     overwrite: bool = False,
+    skip_bad: bool = False,
 ) -> GenSummary:
     """Render ``num_images`` text-line images from the corpora with the fonts, and write the lists.
 
@@ -763,8 +788,11 @@ def gen_images(
             pool, a calling script must guard its top level with ``if __name__ == "__main__":``.
         config: the :class:`SynthConfig`.
         progress: show a tqdm progress bar over images.
-        overwrite: replace an earlier run's output in ``output_dir`` (its ``images/`` folder is deleted
-            first); otherwise such output is an error.
+        overwrite: replace an earlier run's output in ``output_dir`` (its ``gen_config.json``, lists and
+            ``images/`` folder are deleted first, so a run that dies never leaves the old lists
+            pointing at deleted images); otherwise such output is an error.
+        skip_bad: when a corpus text holds a char that no font has a glyph for, skip such texts
+            (counted and reported in the summary) instead of stopping before anything is rendered.
 
     Returns:
         The :class:`GenSummary` (also logged at INFO).
@@ -772,7 +800,10 @@ def gen_images(
     Raises:
         ValueError: for a bad ``num_images``, ``seed`` or ``workers``, or no corpus / font given.
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
-        FontError: if a font spec cannot be loaded.
+        FontError: if a font spec cannot be loaded, or (without ``skip_bad``) a char of the corpus text
+            is in none of the fonts; the message names the char, the corpus file and line of its first
+            occurrence, and the fonts.
+        FontError: also if no image at all could be written (every text drawn had a char no font covers).
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
         RuntimeError: if ``workers > 1`` and the ``__main__`` module has no file to re-import (a
             script piped to ``python -``).
@@ -807,6 +838,8 @@ def gen_images(
     unit_chars = char_frequencies(units)
     covered = frozenset().union(*(f.codepoints for f in faces))
     uncovered = sorted((c for c in unit_chars if ord(c) not in covered), key=lambda c: -unit_chars[c])
+    if uncovered and not skip_bad:
+        raise FontError(_uncovered_message(uncovered, unit_chars, corpora, faces))
     if uncovered:
         share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
         logger.warning(
@@ -846,6 +879,12 @@ def gen_images(
                     results.extend(part)
                     bar.update(len(part))
     results.sort(key=lambda r: r.image)
+    if not any(r.text is not None for r in results):
+        reasons = Counter(reason for r in results for _, reason in r.rejected)
+        raise FontError(
+            f"gen-images wrote no image: all {num_images} images failed to find a text that one font "
+            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
+        )
 
     skipped: Counter[str] = Counter()
     examples: list[str] = []

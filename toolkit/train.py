@@ -141,7 +141,11 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     Raises:
         DatasetError: if the records were written with another char dict.
         CheckpointError: if the checkpoint to resume was made with another charset or another model
-            configuration.
+            configuration, or its variables do not fit the model its ``shadownet.json`` describes.
+        DatasetError: if a shard turns out corrupt or truncated while training (a checkpoint is
+            saved first; the message names the shard and the record).
+        OSError: if a checkpoint cannot be written (a full disk); the last complete one is kept.
+        KeyboardInterrupt: on Ctrl-C (SIGINT), after saving a checkpoint at the current step.
     """
     import keras
     import numpy as np
@@ -196,11 +200,25 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         optimizer.build(model.trainable_variables)
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
         if resume_prefix:
-            ckpt.restore(resume_prefix).assert_existing_objects_matched()
+            try:
+                ckpt.restore(resume_prefix).assert_existing_objects_matched()
+            except (AssertionError, ValueError) as e:
+                raise CheckpointError(
+                    f"{resume_prefix}: the checkpoint does not match the model configured in "
+                    f"{spec.model_dir / 'shadownet.json'} ({model_config.to_json()}): "
+                    f"{str(e).splitlines()[0][:300]}") from None
             logger.info("resumed from %s at step %d", resume_prefix, int(optimizer.iterations))
         manager = tf.train.CheckpointManager(
             ckpt, str(model_dir / CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints,
             checkpoint_name="ckpt", step_counter=optimizer.iterations)
+
+        def save(step_number: int) -> str:
+            try:
+                return manager.save(checkpoint_number=step_number)
+            except tf.errors.OpError as e:
+                raise OSError(f"{model_dir / CHECKPOINT_DIR}: saving checkpoint ckpt-{step_number} "
+                              f"failed ({e.message}); the disk may be full. The last complete "
+                              f"checkpoint, {manager.latest_checkpoint}, was kept") from None
 
         blank = charset.blank_index
         signature = [tf.TensorSpec([None, 32, None, 1], tf.float32),
@@ -279,7 +297,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                             tf.summary.scalar("loss", last_loss)
                             tf.summary.scalar("learning_rate", float(schedule(step)))
                     if step % config.checkpoint_every == 0 or step >= config.steps:
-                        manager.save(checkpoint_number=step)
+                        save(step)
                     if step % config.eval_every == 0 and step < config.steps:
                         run_validation()
                     if step >= config.steps:
@@ -287,14 +305,20 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                 last_loss = float(loss)
         except KeyboardInterrupt:
             bar.close()
-            path = manager.save(checkpoint_number=int(optimizer.iterations))
+            path = save(int(optimizer.iterations))
             logger.warning("interrupted: saved %s at step %d", path, int(optimizer.iterations))
             raise
+        except tf.errors.DataLossError as err:
+            bar.close()
+            path = save(int(optimizer.iterations))
+            logger.warning("stopped on damaged records: saved %s at step %d", path,
+                           int(optimizer.iterations))
+            raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
         bar.close()
         elapsed = time.perf_counter() - t0
         path = manager.latest_checkpoint
         if path is None or int(path.rsplit("-", 1)[1]) != step:
-            path = manager.save(checkpoint_number=step)
+            path = save(step)
         run_validation()
         writer.flush()
         ips = (step - start_step) * config.batch_size / elapsed if step > start_step else 0.0
