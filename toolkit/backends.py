@@ -150,6 +150,11 @@ class TFLiteBackend:
         self.interpreter.allocate_tensors()
         inp = self.interpreter.get_input_details()[0]
         self._in, self._out = inp["index"], self.interpreter.get_output_details()[0]["index"]
+        import tensorflow as tf
+
+        self._fit = tf.function(lambda x: preprocess.fit_width_tf(x, self.width),
+                                input_signature=[tf.TensorSpec([preprocess.HEIGHT, None, 1],
+                                                               tf.float32)])
         expected = [1, preprocess.HEIGHT, self.width, 1]
         if list(inp["shape"]) != expected:
             raise ExportError(f"{self.path}: input shape {list(inp['shape'])} is not the "
@@ -161,7 +166,7 @@ class TFLiteBackend:
         images = np.asarray(images, dtype=np.float32)
         logits, lengths = [], []
         for img, w in zip(images, np.asarray(widths)):
-            x, steps = preprocess.fit_width_tf(img[:, :int(w)], self.width)
+            x, steps = self._fit(img[:, :int(w)])
             self.interpreter.set_tensor(self._in, x.numpy()[None])
             self.interpreter.invoke()
             logits.append(self.interpreter.get_tensor(self._out)[0])

@@ -118,9 +118,8 @@ def ids_to_text_tf(ids, charset: Charset):
 
 # ---------------------------------------------------------------------------------- helpers
 def _check_output_free(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        if path.is_file() or any(path.iterdir()):
-            raise ExportError(f"{path} already exists; choose another --output or pass --overwrite")
+    if path.exists() and not overwrite and (path.is_file() or any(path.iterdir())):
+        raise ExportError(f"{path} already exists; choose another --output or pass --overwrite")
 
 
 def _write_char_dict(directory: Path, charset: Charset) -> Path:

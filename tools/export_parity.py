@@ -73,7 +73,8 @@ def main() -> None:
         ds = records.make_dataset(args.dataset_dir, "test", args.batch_size, training=False)
         t0 = time.perf_counter()  # model loading excluded; record reading and decoding included
         scores = score_batches(recognizer.predict_batch, ds, recognizer.charset,
-                               on_line=lambda n, g, p: preds.__setitem__(n, p), with_lengths=True)
+                               on_line=lambda n, g, p, d=preds: d.__setitem__(n, p),
+                               with_lengths=True)
         seconds = time.perf_counter() - t0
         runs = [(f"{path} ({export_kind(path)})", scores, preds, seconds)]
         if args.serving and export_kind(path) == "saved_model":
