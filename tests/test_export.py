@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from toolkit.cli import main
 
-WIDTH = 192  # export width of the tests: the tiny lines are narrower, so no line is squeezed
+WIDTH = 160  # export width of the tests: the tiny lines are narrower, so no line is squeezed
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +276,17 @@ def test_export_help_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fit_width_pads_narrow_lines_and_squeezes_wide_ones():
+    from toolkit.preprocess import fit_width_tf
+
+    narrow = np.random.default_rng(2).random((32, 40, 1), dtype=np.float32)
+    x, steps = fit_width_tf(narrow, 64)
+    assert x.shape == (32, 64, 1) and int(steps) == 10
+    np.testing.assert_array_equal(x.numpy()[:, :40], narrow)
+    assert not x.numpy()[:, 40:].any()  # padded with paper (0)
+    wide = np.ones((32, 200, 1), np.float32)
+    x, steps = fit_width_tf(wide, 64)
+    assert x.shape == (32, 64, 1) and int(steps) == 16
+    np.testing.assert_allclose(x.numpy(), 1.0, atol=1e-5)  # squeezed, not cropped
