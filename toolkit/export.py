@@ -212,8 +212,6 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
     archive.add_endpoint("predict_images", predict_images, input_signature=[
         tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32, name="images"),
         tf.TensorSpec([None], tf.int32, name="widths")])
-    if out.exists() and overwrite:
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -230,6 +228,8 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
                                            "text": "string (batch,)",
                                            "confidence": "float32 (batch,)"}}})
         atomic_write_text(tmp / EXPORT_JSON, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+        if out.exists() and overwrite:  # replaced only once the new export is complete
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
