@@ -85,7 +85,7 @@ def main(verbose: bool) -> None:
     """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.
 
     Pipeline: gen-images -> build-char-dict -> write-tfrecords [-> verify] -> train-shadownet ->
-    test-shadownet -> demo. `crnn-toolkit quickstart` runs all of them on the bundled data.
+    test-shadownet -> demo -> export. `crnn-toolkit quickstart` runs all of them on the bundled data.
     """
     _setup_logging(verbose)
 
@@ -241,7 +241,8 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
 @main.command("test-shadownet")
 @click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
 @click.option("--weights-path", type=EXISTING_PATH,
-              help="Checkpoint or model directory [default: the bundled model].")
+              help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
+                   "[default: the bundled model].")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
@@ -264,7 +265,8 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
 @click.option("--image-path", "image_paths", required=True, multiple=True, type=EXISTING_PATH,
               help="Line image, or a directory of them (repeatable).")
 @click.option("--weights-path", type=EXISTING_PATH,
-              help="Checkpoint or model directory [default: the bundled model].")
+              help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
+                   "[default: the bundled model].")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as a TSV file.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
@@ -282,6 +284,39 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
 
         output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
+
+
+@main.command("export")
+@click.option("--weights-path", type=EXISTING_PATH,
+              help="Checkpoint or model directory [default: the bundled model].")
+@click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
+              help="saved_model: a TensorFlow Serving model (image bytes in, text out); "
+                   "tflite: a fixed-width TFLite file.")
+@click.option("--quantize", type=click.Choice(["none", "fp16", "int8"]), default="none",
+              show_default=True, help="TFLite weights: float32, float16, or int8 (calibrated).")
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="SavedModel directory (for TF Serving: MODEL/VERSION) or FILE.tflite.")
+@click.option("--width", default=320, show_default=True, type=click.IntRange(min=8),
+              help="TFLite input width, px (multiple of 4); wider lines are squeezed.")
+@click.option("--dataset-dir", type=EXISTING_DIR,
+              help="Record directory whose train lines calibrate int8 (required for int8).")
+@click.option("--calibration-lines", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Line images used to calibrate int8.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@_user_errors
+def export_cmd(weights_path, fmt, quantize, output, width, dataset_dir, calibration_lines,
+               overwrite):
+    """Export a model as a SavedModel or a TFLite file (fp32, fp16, int8), with its char dict."""
+    from toolkit.export import export
+
+    kwargs = {"overwrite": overwrite}
+    if fmt == "tflite":
+        kwargs.update(width=width, calibration_dir=dataset_dir,
+                      calibration_lines=calibration_lines)
+    path = export(_default_weights(weights_path), output, fmt=fmt, quantize=quantize, **kwargs)
+    size = (path.stat().st_size if path.is_file()
+            else sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+    click.echo(f"{path}: {fmt} {quantize}, {size / 1e6:.2f} MB")
 
 
 @main.command("quickstart")

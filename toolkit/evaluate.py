@@ -24,7 +24,8 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
 
     Args:
         dataset_dir: a record directory written by write-tfrecords.
-        weights_path: a model directory or checkpoint.
+        weights_path: a model directory or checkpoint, a SavedModel directory or a ``.tflite``
+            file (see :func:`toolkit.backends.open_backend`).
         split: ``test`` (default), ``validation`` or ``train``.
         batch_size: lines per forward pass.
         on_line: called with ``(image name, ground truth, prediction)`` for every line.
@@ -54,13 +55,15 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
 
     with tqdm(total=total, desc="test-shadownet", unit="line", disable=not progress) as bar:
         try:
-            return score_batches(recognizer.predict_logits, ds, charset, on_line=on_line, bar=bar)
+            return score_batches(recognizer.predict_batch, ds, charset, on_line=on_line, bar=bar,
+                                 with_lengths=True)
         except tf.errors.DataLossError as err:
             raise records.damaged_records_error(dataset_dir, (split,), err) from None
 
 
 def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
-                  on_line: Callable[[str, str, str], None] | None = None, bar=None) -> Scores:
+                  on_line: Callable[[str, str, str], None] | None = None, bar=None,
+                  with_lengths: bool = False) -> Scores:
     """Greedy-decode batches of :func:`toolkit.records.make_dataset` and score them.
 
     Args:
@@ -70,6 +73,8 @@ def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
         max_batches: stop after this many batches (0: all).
         on_line: called with ``(image name, ground truth, prediction)`` per line.
         bar: an optional tqdm bar updated per line.
+        with_lengths: ``predict_fn`` takes ``(images, widths)`` and returns ``(logits, valid
+            time steps)`` (a :class:`~toolkit.predict.Recognizer`'s ``predict_batch``).
     """
     import numpy as np
 
@@ -79,8 +84,11 @@ def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
     for i, batch in enumerate(dataset):
         if max_batches and i >= max_batches:
             break
-        logits = np.asarray(predict_fn(batch["images"]))
-        lengths = batch["widths"].numpy() // 4
+        if with_lengths:
+            logits, lengths = predict_fn(batch["images"], batch["widths"].numpy())
+        else:
+            logits = np.asarray(predict_fn(batch["images"]))
+            lengths = batch["widths"].numpy() // 4
         for (ids, _), gt, name in zip(greedy_decode(logits, lengths, charset.blank_index),
                                       batch["texts"].numpy(), batch["names"].numpy()):
             gt, pred = gt.decode("utf-8"), charset.decode(ids)

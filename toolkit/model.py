@@ -89,23 +89,37 @@ def _conv(x, filters, name, kernel=3, padding="same", batch_norm=False, activati
     return x
 
 
-def build_shadownet(config: ModelConfig, name: str = "shadownet"):
+def build_shadownet(config: ModelConfig, name: str = "shadownet", *, unroll: bool = False,
+                    batch_size: int | None = None, width: int | None = None):
     """Build the Keras functional ShadowNet.
 
     Args:
         config: the hyper-parameters.
+        unroll: unroll the LSTMs (the export view: TFLite cannot convert the tensor-list ops of
+            a symbolic loop). Needs a fixed ``width``. Same weights as the rolled network.
+        batch_size: fix the batch dimension (the export view); ``None``: any batch.
+        width: fix the input width, px (a multiple of 4); ``None``: any width.
 
     Returns:
         A ``keras.Model`` mapping ``images`` float32 ``(batch, 32, W, 1)`` to ``logits`` float32
         ``(batch, W / 4, num_classes)``. Layers are named by stage: ``cnn_*``,
         ``map_to_sequence``, ``bilstm_*``, ``logits``. Under a mixed precision policy the logits
         are still float32.
+
+    Raises:
+        ValueError: if ``unroll`` is asked without a fixed ``width``, or ``width`` is not a
+            positive multiple of 4.
     """
     import keras
     from keras import layers
 
+    if width is not None and (width < 8 or width % 4):
+        raise ValueError(f"width must be a multiple of 4 and >= 8 px, got {width}")
+    if unroll and width is None:
+        raise ValueError("unroll=True needs a fixed width (the number of time steps)")
     c = config.channels
-    images = keras.Input(shape=(config.height, None, 1), name="images", dtype="float32")
+    images = keras.Input(shape=(config.height, width, 1), batch_size=batch_size, name="images",
+                         dtype="float32")
     x = _conv(images, c[0], "cnn_1")
     x = layers.MaxPooling2D((2, 2), name="cnn_pool_1")(x)          # (b, 16, W/2, c0)
     x = _conv(x, c[1], "cnn_2")
@@ -120,7 +134,8 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet"):
     x = _conv(x, c[6], "cnn_7", kernel=2, padding="valid")         # (b, 1, W/4, c6)
     x = layers.Reshape((-1, c[6]), name="map_to_sequence")(x)      # (b, T = W/4, c6)
     for i in range(config.lstm_layers):
-        x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=True),
+        lstm = layers.LSTM(config.lstm_units, return_sequences=True, unroll=unroll)
+        x = layers.Bidirectional(lstm,
                                  name=f"bilstm_{i + 1}")(x)        # (b, T, 2 * units)
         if config.dropout:
             x = layers.Dropout(config.dropout, name=f"bilstm_{i + 1}_dropout")(x)

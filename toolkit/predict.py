@@ -70,32 +70,40 @@ class Recognizer:
     """A trained ShadowNet with its charset, mapping line images to text.
 
     Args:
-        model: a Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``.
-        charset: the charset the model was trained with.
+        model: a Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``, or
+            a backend of :mod:`toolkit.backends` (Keras, SavedModel or TFLite).
+        charset: the charset the model was trained with (``None`` for a backend: its own).
         batch_size: lines per forward pass.
     """
 
-    def __init__(self, model, charset, batch_size: int = 32):
+    def __init__(self, model, charset=None, batch_size: int = 32):
         import tensorflow as tf
 
-        self.model = model
-        self.charset = charset
+        from toolkit.backends import KerasBackend
+
+        if not hasattr(model, "predict_batch") and charset is None:
+            raise ValueError("Recognizer(model, charset): a Keras model needs its charset")
+        self.backend = model if hasattr(model, "predict_batch") else KerasBackend(model, charset)
+        self.model = getattr(self.backend, "model", None)
+        self.charset = charset if charset is not None else self.backend.charset
         self.batch_size = batch_size
-        self.predict_logits = tf.function(
-            lambda x: tf.cast(model(x, training=False), tf.float32),
-            input_signature=[tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32)])
-        """images float32 ``(batch, 32, W, 1)`` -> logits float32 ``(batch, W / 4, classes)``."""
+        self.predict_logits = getattr(self.backend, "predict_logits", None)
+        """Keras only: images float32 ``(batch, 32, W, 1)`` -> logits ``(batch, W / 4, classes)``."""
         self._prepare = tf.function(preprocess.prepare_tf,
                                     input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
 
     @classmethod
     def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32) -> "Recognizer":
-        """Load a model directory or checkpoint (see :mod:`toolkit.checkpoints`)."""
-        from toolkit.checkpoints import load_model
+        """Load a model directory or checkpoint (see :mod:`toolkit.checkpoints`), a SavedModel
+        directory or a ``.tflite`` file (see :func:`toolkit.backends.open_backend`)."""
+        from toolkit.backends import open_backend
 
-        model, spec, prefix = load_model(weights_path)
-        logger.info("loaded %s (%d classes)", prefix, spec.charset.num_classes)
-        return cls(model, spec.charset, batch_size)
+        return cls(open_backend(weights_path), batch_size=batch_size)
+
+    def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
+        """images float32 ``(batch, 32, W, 1)`` and widths int ``(batch,)`` px -> ``(logits,
+        valid time steps)`` (see :meth:`toolkit.backends.KerasBackend.predict_batch`)."""
+        return self.backend.predict_batch(images, widths)
 
     def recognize(self, images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """Recognize grey uint8 line images ``(h, w)`` (or ``(h, w, 1)``).
@@ -122,9 +130,8 @@ class Recognizer:
             wmax = max(widths)
             batch = tf.stack([tf.pad(prepared[i], [[0, 0], [0, wmax - w], [0, 0]])
                               for i, w in zip(idx, widths)])
-            logits = self.predict_logits(batch).numpy()
-            decoded = greedy_decode(logits, np.array(widths) // preprocess.WIDTH_MULTIPLE,
-                                    self.charset.blank_index)
+            logits, lengths = self.predict_batch(batch, np.array(widths))
+            decoded = greedy_decode(logits, lengths, self.charset.blank_index)
             for i, (ids, conf) in zip(idx, decoded):
                 results[i] = (self.charset.decode(ids), conf)
         return results  # type: ignore[return-value]

@@ -118,3 +118,30 @@ def prepare_tf(grey):
     x = tf.pad(x, [[0, 0], [0, padded - new_w], [0, 0]])
     x = tf.ensure_shape(x, [HEIGHT, None, 1])
     return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def fit_width_tf(image, width: int):
+    """Fit one prepared image to a fixed width (the TFLite export's input), px.
+
+    Args:
+        image: float32 ``(32, W, 1)`` from :func:`prepare_tf` (or a slice of a padded batch with
+            its true width).
+        width: the fixed width, px, a multiple of :data:`WIDTH_MULTIPLE`.
+
+    Returns:
+        ``(image, steps)``: float32 ``(32, width, 1)`` and the int32 number of valid time steps.
+        A line narrower than ``width`` is right-padded with 0 (paper) and keeps ``W / 4`` valid
+        steps; a wider line is squeezed to ``width`` (bilinear, antialiased) and all
+        ``width / 4`` steps are valid.
+    """
+    import tensorflow as tf
+
+    image = tf.convert_to_tensor(image, tf.float32)
+    w = tf.shape(image)[1]
+    x = tf.cond(
+        w <= width,
+        lambda: tf.pad(image, [[0, 0], [0, width - w], [0, 0]]),
+        lambda: tf.clip_by_value(
+            tf.image.resize(image, [HEIGHT, width], method="bilinear", antialias=True), 0.0, 1.0),
+    )
+    return tf.ensure_shape(x, [HEIGHT, width, 1]), tf.minimum(w, width) // WIDTH_MULTIPLE

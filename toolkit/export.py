@@ -1,0 +1,438 @@
+"""The export stage: a trained ShadowNet as a SavedModel (TensorFlow Serving) or a TFLite file.
+
+Both forms carry the preprocessing and the charset of the trained model, so an exported model reads
+the same pixels and emits the same text as the Keras one (see the parity table in README.md).
+
+SavedModel (``export_saved_model``), a directory usable as a TensorFlow Serving model version::
+
+    <dir>/saved_model.pb, variables/     # the network, preprocessing and CTC decoding
+    <dir>/export.json                     # input spec, charset, source checkpoint
+    <dir>/char_dict/                      # the three JSON maps
+
+Signatures:
+
+- ``serving_default``: ``image_bytes`` string ``(batch,)`` (PNG, JPEG, BMP or GIF file bytes) ->
+  ``text`` string ``(batch,)`` (UTF-8) and ``confidence`` float32 ``(batch,)``. Each image is
+  decoded to grey and prepared by :func:`toolkit.preprocess.prepare_tf` (the training code); the
+  batch is right-padded to its widest line.
+- ``predict_images``: ``images`` float32 ``(batch, 32, W, 1)`` (the model input, see
+  :mod:`toolkit.preprocess`) and ``widths`` int32 ``(batch,)`` (each line's width before batch
+  padding, px) -> ``logits`` float32 ``(batch, W / 4, num_classes)``, ``text``, ``confidence``.
+
+TFLite (``export_tflite``): ``<name>.tflite`` with ``<name>.export.json`` and ``char_dict/`` beside
+it. Input ``images`` float32 ``(1, 32, width, 1)`` (default width 320 px), prepared as above and then
+fitted to the width by :func:`toolkit.preprocess.fit_width_tf` (narrower lines right-padded with 0,
+wider lines squeezed). Output ``logits`` float32 ``(1, width / 4, num_classes)``; decode the first
+``min(W, width) / 4`` steps greedily (:func:`toolkit.metrics.greedy_decode`), the blank is the last
+class. ``fp16`` stores float16 weights (float32 compute); ``int8`` quantizes weights and activations
+(float32 input and output), calibrated on real line images of a record set.
+
+The TFLite view has a fixed batch and width and unrolled LSTMs (``build_shadownet(..., unroll=True)``):
+``TFLiteConverter`` cannot convert the tensor-list ops of a symbolic LSTM loop. It goes through
+``keras.Model.export`` and ``TFLiteConverter.from_saved_model``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from toolkit import preprocess
+from toolkit.charset import Charset, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+EXPORT_JSON = "export.json"
+"""Name of the description written inside a SavedModel directory."""
+TFLITE_JSON_SUFFIX = ".export.json"
+"""``model.tflite`` is described by ``model.export.json`` beside it."""
+CHAR_DICT_DIR = "char_dict"
+FORMAT_VERSION = 1
+FORMATS = ("saved_model", "tflite")
+QUANTIZATIONS = ("none", "fp16", "int8")
+DEFAULT_WIDTH = 320
+"""TFLite input width, px (80 time steps); the bundled test lines are at most ~210 px wide."""
+DEFAULT_CALIBRATION_LINES = 200
+"""Line images used to calibrate int8 activation ranges."""
+
+
+class ExportError(ValueError):
+    """An export that cannot be made or an exported model that cannot be read."""
+
+
+# ---------------------------------------------------------------------------------- decoding
+def greedy_decode_tf(logits, lengths, blank_index: int):
+    """Greedy (best-path) CTC decoding in TensorFlow; the graph twin of
+    :func:`toolkit.metrics.greedy_decode` (same ids, same confidence up to float32 rounding).
+
+    Args:
+        logits: float32 ``(batch, T, num_classes)``.
+        lengths: int32 ``(batch,)`` valid time steps per line (``<= T``).
+        blank_index: class index of the CTC blank.
+
+    Returns:
+        ``(ids, confidence)``: ``ids`` an int32 ``tf.RaggedTensor`` ``(batch, None)`` (repeats
+        merged, blanks removed); ``confidence`` float32 ``(batch,)``, the mean over emitted chars
+        of the highest softmax probability within the char's run of steps (the mean top
+        probability of the valid steps when nothing is emitted; 0 for a line of 0 steps).
+    """
+    import tensorflow as tf
+
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    lengths = tf.cast(lengths, tf.int32)
+    probs = tf.nn.softmax(logits, axis=-1)
+    best = tf.argmax(probs, axis=-1, output_type=tf.int32)           # (b, T)
+    top = tf.reduce_max(probs, axis=-1)                               # (b, T)
+    b, t = tf.shape(best)[0], tf.shape(best)[1]
+    valid = tf.sequence_mask(lengths, t)
+    prev = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    starts = tf.not_equal(best, prev)                                 # first step of each run
+    emit = starts & tf.not_equal(best, blank_index) & valid
+    ids = tf.ragged.boolean_mask(best, emit)
+    # Confidence of a char: max top probability over the valid steps of its run.
+    run = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1 + tf.range(b)[:, None] * t
+    top_valid = tf.where(valid, top, tf.zeros_like(top))
+    run_max = tf.math.unsorted_segment_max(tf.reshape(top_valid, [-1]), tf.reshape(run, [-1]),
+                                           b * t)
+    char_conf = tf.where(emit, tf.gather(run_max, run), tf.zeros_like(top))
+    n_emit = tf.reduce_sum(tf.cast(emit, tf.float32), axis=1)
+    n_valid = tf.cast(tf.minimum(lengths, t), tf.float32)
+    fallback = tf.math.divide_no_nan(tf.reduce_sum(top_valid, axis=1), n_valid)
+    confidence = tf.where(n_emit > 0,
+                          tf.math.divide_no_nan(tf.reduce_sum(char_conf, axis=1), n_emit), fallback)
+    return ids, confidence
+
+
+def ids_to_text_tf(ids, charset: Charset):
+    """Ragged int32 class ids ``(batch, None)`` -> UTF-8 string ``(batch,)`` (the charset is a
+    graph constant)."""
+    import tensorflow as tf
+
+    table = tf.constant(list(charset.chars), dtype=tf.string)
+    return tf.strings.reduce_join(tf.gather(table, ids), axis=-1)
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _check_output_free(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite and (path.is_file() or any(path.iterdir())):
+        raise ExportError(f"{path} already exists; choose another --output or pass --overwrite")
+
+
+def _write_char_dict(directory: Path, charset: Charset) -> Path:
+    """Write ``directory/char_dict/``; refuse to replace a char dict of another charset there."""
+    d = directory / CHAR_DICT_DIR
+    if d.is_dir() and any(d.iterdir()):
+        try:
+            existing = Charset.load(d)
+        except (ValueError, OSError) as e:
+            raise ExportError(f"{d}: holds an unreadable char dict ({e}); export elsewhere") from None
+        if existing.sha256 != charset.sha256:
+            raise ExportError(f"{d} holds another model's char dict (sha256 {existing.sha256[:12]}, "
+                              f"this model {charset.sha256[:12]}); export to another directory")
+    charset.save(d)
+    return d
+
+
+def _describe(fmt: str, spec, prefix: str, **extra) -> dict:
+    return {"format_version": FORMAT_VERSION, "format": fmt, **extra,
+            "preprocessing": ("grey; inverted if the border is dark; x = 1 - grey / 255 (ink high, "
+                              "paper 0); scaled to height 32 keeping the aspect ratio (bilinear, "
+                              "antialiased); right-padded with 0 to a multiple of 4 px "
+                              "(toolkit.preprocess.prepare_tf)"),
+            "decoding": ("greedy CTC: argmax per step over the valid steps (width / 4), repeats "
+                         "merged, blank removed (toolkit.metrics.greedy_decode)"),
+            "charset": spec.charset.to_json(), "model": spec.model_config.to_json(),
+            "source_checkpoint": str(prefix), "char_dict": CHAR_DICT_DIR}
+
+
+def _load_keras(weights_path):
+    from toolkit.checkpoints import load_model
+
+    return load_model(weights_path)
+
+
+# ---------------------------------------------------------------------------------- SavedModel
+def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.PathLike,
+                       overwrite: bool = False) -> Path:
+    """Export a model directory or checkpoint as a SavedModel for TensorFlow Serving.
+
+    Args:
+        weights_path: a model directory or checkpoint (see :mod:`toolkit.checkpoints`).
+        output_dir: the SavedModel directory to write (for TF Serving: ``<model>/<version>``).
+        overwrite: replace an existing ``output_dir``.
+
+    Returns:
+        ``output_dir``, holding ``saved_model.pb``, ``variables/``, ``export.json`` and
+        ``char_dict/`` (signatures in the module docstring).
+
+    Raises:
+        CheckpointError: for a bad weights path.
+        ExportError: if ``output_dir`` exists (and not ``overwrite``).
+    """
+    import keras
+    import tensorflow as tf
+
+    out = Path(output_dir)
+    _check_output_free(out, overwrite)
+    model, spec, prefix = _load_keras(weights_path)
+    charset = spec.charset
+    blank = charset.blank_index
+
+    def run(images, widths):
+        logits = tf.cast(model(images, training=False), tf.float32)
+        ids, confidence = greedy_decode_tf(logits, widths // preprocess.WIDTH_MULTIPLE, blank)
+        return logits, ids_to_text_tf(ids, charset), confidence
+
+    def predict_images(images, widths):
+        logits, text, confidence = run(images, widths)
+        return {"logits": logits, "text": text, "confidence": confidence}
+
+    def serving_default(image_bytes):
+        def prepare(data):
+            grey = tf.io.decode_image(data, channels=1, expand_animations=False)
+            x = preprocess.prepare_tf(grey)                                  # (32, W, 1)
+            return tf.transpose(x, [1, 0, 2])                                # (W, 32, 1)
+
+        cols = tf.map_fn(prepare, image_bytes, fn_output_signature=tf.RaggedTensorSpec(
+            shape=[None, preprocess.HEIGHT, 1], dtype=tf.float32, ragged_rank=0))
+        widths = tf.cast(cols.row_lengths(), tf.int32)                       # (b,)
+        images = tf.transpose(cols.to_tensor(0.0), [0, 2, 1, 3])             # (b, 32, W, 1)
+        _, text, confidence = run(images, widths)
+        return {"text": text, "confidence": confidence}
+
+    archive = keras.export.ExportArchive()
+    # Not archive.track(model): it would save every variable twice (as a Keras variable and as the
+    # tf.Variable an endpoint captures); the endpoints' captured variables are saved once.
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    archive.add_endpoint("predict_images", predict_images, input_signature=[
+        tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32, name="images"),
+        tf.TensorSpec([None], tf.int32, name="widths")])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        archive.write_out(str(tmp), verbose=False)
+        tmp.chmod(0o755)  # mkdtemp makes it private; a served model directory is not
+        _write_char_dict(tmp, charset)
+        info = _describe("saved_model", spec, prefix, signatures={
+            "serving_default": {"inputs": {"image_bytes": "string (batch,): PNG/JPEG file bytes"},
+                                "outputs": {"text": "string (batch,) UTF-8",
+                                            "confidence": "float32 (batch,)"}},
+            "predict_images": {"inputs": {"images": "float32 (batch, 32, W, 1) in [0, 1]",
+                                          "widths": "int32 (batch,) px before batch padding"},
+                               "outputs": {"logits": "float32 (batch, W / 4, num_classes)",
+                                           "text": "string (batch,)",
+                                           "confidence": "float32 (batch,)"}}})
+        atomic_write_text(tmp / EXPORT_JSON, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+        if out.exists() and overwrite:  # replaced only once the new export is complete
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("exported %s as a SavedModel to %s", prefix, out)
+    return out
+
+
+# ---------------------------------------------------------------------------------- TFLite
+def export_view(model, model_config, width: int = DEFAULT_WIDTH, batch_size: int = 1):
+    """The fixed-shape view of a trained network that TFLite converts.
+
+    Args:
+        model: the trained Keras ShadowNet (from :func:`toolkit.checkpoints.load_model`).
+        model_config: its :class:`~toolkit.model.ModelConfig`.
+        width: input width, px (a multiple of 4).
+        batch_size: fixed batch.
+
+    Returns:
+        A Keras model ``(batch_size, 32, width, 1)`` float32 -> ``(batch_size, width / 4,
+        num_classes)`` with unrolled LSTMs and the trained weights.
+
+    Raises:
+        ValueError: if ``width`` is not a multiple of 4 (at least 8).
+    """
+    from toolkit.model import build_shadownet
+
+    view = build_shadownet(model_config, name="shadownet_export", unroll=True,
+                           batch_size=batch_size, width=width)
+    view.set_weights(model.get_weights())
+    return view
+
+
+def calibration_images(record_dir: str | os.PathLike, width: int,
+                       count: int = DEFAULT_CALIBRATION_LINES, split: str = "train", seed: int = 0):
+    """Real line images of a record set, prepared as at inference, for int8 calibration.
+
+    Args:
+        record_dir: a record directory written by write-tfrecords.
+        width: the export width, px.
+        count: lines to take (a seeded shuffle of the split; fewer if the split is smaller).
+        split: the record split to read.
+
+    Returns:
+        A list of float32 arrays ``(1, 32, width, 1)``.
+
+    Raises:
+        DatasetError: if the record set or split is missing.
+    """
+    import tensorflow as tf
+
+    from toolkit import records
+
+    files = records.shard_paths(record_dir, split)
+    ds = (tf.data.TFRecordDataset(files).shuffle(4 * count, seed=seed).take(count)
+          .map(records.parse_example))
+    return [preprocess.fit_width_tf(ex["images"], width)[0].numpy()[None] for ex in ds]
+
+
+def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
+                  quantize: str = "none", width: int = DEFAULT_WIDTH,
+                  calibration_dir: str | os.PathLike | None = None,
+                  calibration_lines: int = DEFAULT_CALIBRATION_LINES,
+                  overwrite: bool = False) -> Path:
+    """Convert a model directory or checkpoint to a TFLite file.
+
+    Args:
+        weights_path: a model directory or checkpoint.
+        output: the ``.tflite`` file to write; ``<stem>.export.json`` and ``char_dict/`` are
+            written beside it.
+        quantize: ``none`` (float32), ``fp16`` (float16 weights) or ``int8`` (int8 weights and
+            activations; float32 input and output).
+        width: fixed input width, px (a multiple of 4); wider lines are squeezed to it.
+        calibration_dir: record directory whose train split calibrates ``int8`` (required then).
+        calibration_lines: line images used for calibration.
+        overwrite: replace an existing ``output``.
+
+    Returns:
+        The path of the ``.tflite`` file.
+
+    Raises:
+        ExportError: on an unknown ``quantize``, ``int8`` without ``calibration_dir``, an output
+            not ending in ``.tflite``, an existing output, or a failed conversion.
+        CheckpointError: for a bad weights path.
+        DatasetError: for a bad calibration record set.
+    """
+    import tensorflow as tf
+
+    out = Path(output)
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if out.suffix != ".tflite":
+        raise ExportError(f"{out}: a TFLite output must end in .tflite")
+    if quantize == "int8" and calibration_dir is None:
+        raise ExportError("int8 needs real line images to calibrate on: give the record directory "
+                          "the model was trained on (--dataset-dir)")
+    if width < preprocess.MIN_WIDTH or width % preprocess.WIDTH_MULTIPLE:
+        raise ExportError(f"width must be a multiple of {preprocess.WIDTH_MULTIPLE} and at least "
+                          f"{preprocess.MIN_WIDTH} px, got {width}")
+    _check_output_free(out, overwrite)
+    model, spec, prefix = _load_keras(weights_path)
+    samples = (calibration_images(calibration_dir, width, calibration_lines)
+               if quantize == "int8" else None)
+    view = export_view(model, spec.model_config, width)
+    with tempfile.TemporaryDirectory(prefix="crnn_export_") as tmp:
+        view.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if quantize == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([x] for x in samples)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        try:
+            flat = converter.convert()
+        except Exception as e:  # the converter raises its own ConverterError and others
+            raise ExportError(f"TFLite conversion of {prefix} ({quantize}) failed: {e}") from e
+    flat = strip_intermediate_names(flat)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = out.with_name(f".{out.name}.tmp")
+    tmp_file.write_bytes(flat)
+    os.replace(tmp_file, out)
+    _write_char_dict(out.parent, spec.charset)
+    steps = width // preprocess.WIDTH_MULTIPLE
+    info = _describe(
+        "tflite", spec, prefix, file=out.name, quantize=quantize, width=width,
+        size_bytes=len(flat),
+        input={"name": "images", "shape": [1, preprocess.HEIGHT, width, 1], "dtype": "float32",
+               "range": [0.0, 1.0], "fit": ("prepared line right-padded with 0 to width; a wider "
+                                            "line is squeezed to width "
+                                            "(toolkit.preprocess.fit_width_tf)")},
+        output={"name": "logits", "shape": [1, steps, spec.charset.num_classes],
+                "dtype": "float32", "valid_steps": "min(W, width) / 4",
+                "blank_index": spec.charset.blank_index},
+        calibration=({"dataset_dir": str(calibration_dir), "split": "train",
+                      "lines": len(samples)} if samples is not None else None))
+    atomic_write_text(tflite_json_path(out), json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    logger.info("exported %s as TFLite %s (%d bytes) to %s", prefix, quantize, len(flat), out)
+    return out
+
+
+def strip_intermediate_names(flat: bytes) -> bytes:
+    """Drop the names of a TFLite model's intermediate tensors; keep the input (``images``) and
+    output (``logits``) names and the signature.
+
+    The unrolled LSTMs give thousands of intermediate tensors whose long names (and, in int8, long
+    fused names) are a third of an int8 file; the interpreter never reads them.
+
+    Args:
+        flat: a serialized TFLite model.
+
+    Returns:
+        The serialized model without those names (the same graph and weights).
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flat))
+    for subgraph in model.subgraphs:
+        keep = {int(i): b"images" for i in subgraph.inputs}
+        keep.update({int(i): b"logits" for i in subgraph.outputs})
+        for index, tensor in enumerate(subgraph.tensors):
+            tensor.name = keep.get(index)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def tflite_json_path(tflite_path: str | os.PathLike) -> Path:
+    """``dir/name.tflite`` -> ``dir/name.export.json``."""
+    p = Path(tflite_path)
+    return p.with_name(p.stem + TFLITE_JSON_SUFFIX)
+
+
+def export(weights_path: str | os.PathLike, output: str | os.PathLike, fmt: str = "saved_model",
+           quantize: str = "none", **kwargs) -> Path:
+    """The ``export`` command: :func:`export_saved_model` or :func:`export_tflite`.
+
+    Raises:
+        ExportError: on an unknown format, or ``quantize`` other than ``none`` for a SavedModel.
+    """
+    if fmt == "saved_model":
+        if quantize != "none":
+            raise ExportError(f"--quantize {quantize} applies to TFLite only; a SavedModel keeps "
+                              f"the float32 weights")
+        return export_saved_model(weights_path, output, overwrite=kwargs.get("overwrite", False))
+    if fmt == "tflite":
+        return export_tflite(weights_path, output, quantize=quantize, **kwargs)
+    raise ExportError(f"format must be one of {FORMATS}, got {fmt!r}")
+
+
+def read_export_info(path: str | os.PathLike) -> dict:
+    """Read the ``export.json`` of a SavedModel directory or the ``.export.json`` of a ``.tflite``.
+
+    Raises:
+        ExportError: if it is missing, of another format version, or its charset hash is wrong.
+    """
+    p = Path(path)
+    j = p / EXPORT_JSON if p.is_dir() else tflite_json_path(p)
+    if not j.exists():
+        raise ExportError(f"{j} not found: {p} was not written by crnn-toolkit export (its "
+                          f"charset is unknown)")
+    info = json.loads(j.read_text(encoding="utf-8"))
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ExportError(f"{j}: format_version {info.get('format_version')!r} is not "
+                          f"{FORMAT_VERSION}")
+    info["charset"] = Charset.from_json(info["charset"])
+    return info
