@@ -182,10 +182,16 @@ def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fractio
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--eval-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]),
+              default="auto", show_default=True,
+              help="tf.distribute strategy: mirrored = every GPU of this machine, multi-worker = "
+                   "the cluster in TF_CONFIG; auto picks multi-worker if TF_CONFIG names several "
+                   "tasks, else mirrored if there are several GPUs, else one-device. "
+                   "--batch-size is the global batch.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, model_size, precision, checkpoint_every,
-                        eval_every, seed):
+                        eval_every, seed, strategy):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.train import TrainConfig, train
 
@@ -193,7 +199,7 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                          warmup_steps=warmup_steps, precision=precision,
                          checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
-                   config=config, model_preset=model_size)
+                   config=config, model_preset=model_size, strategy=strategy)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     v = result.validation
