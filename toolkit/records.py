@@ -366,7 +366,7 @@ WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)
 
 def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
                  training: bool, seed: int = 0, shuffle_buffer: int = 2000,
-                 repeat: bool | None = None):
+                 repeat: bool | None = None, input_shard: tuple[int, int] | None = None):
     """A ``tf.data.Dataset`` of padded batches from a record split.
 
     Args:
@@ -377,6 +377,10 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
             widths (buckets of :data:`WIDTH_BUCKETS` px), so evaluation order is by bucket.
         seed: shuffle seed.
         repeat: repeat forever (default: ``training``).
+        input_shard: ``(index, count)``: read only this input pipeline's part of the split, for
+            ``tf.distribute`` workers: shard files ``index, index + count, ...`` of the split's
+            list; with fewer files than ``count``, every ``count``-th example instead (each
+            worker then reads every file; a warning says so).
 
     Returns:
         Batches as dicts: ``images`` float32 ``(batch, 32, W, 1)`` padded with 0, ``widths`` int32
@@ -386,11 +390,27 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
     import tensorflow as tf
 
     files = shard_paths(record_dir, split)
+    by_example = None
+    if input_shard is not None:
+        index, count = input_shard
+        if not 0 <= index < count:
+            raise ValueError(f"input_shard must be (index, count) with 0 <= index < count, got "
+                             f"{input_shard!r}")
+        if len(files) >= count:
+            files = files[index::count]
+        elif count > 1:
+            logger.warning("%s: split %s has %d shard file(s) for %d input pipelines: each reads "
+                           "every file and keeps every %d-th example; write smaller shards "
+                           "(write-tfrecords --shard-size) to divide files instead", record_dir,
+                           split, len(files), count, count)
+            by_example = (count, index)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if by_example is not None:
+        ds = ds.shard(*by_example)
     if repeat if repeat is not None else training:
         ds = ds.repeat()
     if training:

@@ -10,7 +10,7 @@ batch size is the global batch, split evenly between the replicas; the CTC loss 
 summed and divided by the global batch (``tf.nn.compute_average_loss``), the gradients are summed
 over the replicas before gradient clipping and the Adam update, and batch-norm statistics are taken
 over the global batch, so N replicas train like one device on the same global batch. TFRecord shard
-files are divided between workers (``tf.data`` auto-sharding by file).
+files are divided between workers (file-level sharding, see :func:`_train_dataset`).
 """
 
 from __future__ import annotations
@@ -182,25 +182,29 @@ def _step_of(optimizer) -> int:
     return int(optimizer.iterations.numpy())
 
 
-def _distribute_dataset(dist: Distribution, ds, num_files: int):
-    """Keep the training keys and hand the dataset to the strategy: each global batch is split
-    between the replicas; across workers, shard files are divided (or, with fewer files than
-    workers, examples, with a warning)."""
-    import tensorflow as tf
+def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: int):
+    """The training batches, as the strategy wants them.
 
-    ds = ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS})
+    One device: batches of ``config.batch_size``. Distributed: each worker's input pipeline reads
+    its own part of the train shard files (file-level sharding) and makes per-replica batches
+    (``batch_size / replicas``), handed to the replicas in turn by
+    ``distribute_datasets_from_function``; so each replica gets its own width bucket and padding.
+    """
+    def select(ds):
+        return ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS})
+
     if not dist.distributed:
-        return ds
-    options = tf.data.Options()
-    policy = tf.data.experimental.AutoShardPolicy.FILE
-    if dist.num_workers > num_files:
-        logger.warning("%d train shard file(s) for %d workers: every worker reads every file and "
-                       "keeps 1/%d of the examples; write more shards (write-tfrecords "
-                       "--shard-size) to divide files instead", num_files, dist.num_workers,
-                       dist.num_workers)
-        policy = tf.data.experimental.AutoShardPolicy.DATA
-    options.experimental_distribute.auto_shard_policy = policy
-    return dist.strategy.experimental_distribute_dataset(ds.with_options(options))
+        return select(records.make_dataset(dataset_dir, "train", config.batch_size,
+                                           training=True, seed=seed,
+                                           shuffle_buffer=config.shuffle_buffer))
+
+    def dataset_fn(context):
+        return select(records.make_dataset(
+            dataset_dir, "train", context.get_per_replica_batch_size(config.batch_size),
+            training=True, seed=seed, shuffle_buffer=config.shuffle_buffer,
+            input_shard=(context.input_pipeline_id, context.num_input_pipelines)))
+
+    return dist.strategy.distribute_datasets_from_function(dataset_fn)
 
 
 @dataclass
@@ -343,11 +347,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         def predict(images):
             return tf.cast(model(images, training=False), tf.float32)
 
-        train_files = records.shard_paths(dataset_dir, "train")
-        train_ds = records.make_dataset(dataset_dir, "train", config.batch_size, training=True,
-                                        seed=config.seed + _step_of(optimizer),
-                                        shuffle_buffer=config.shuffle_buffer)
-        train_ds = _distribute_dataset(dist, train_ds, len(train_files))
+        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
         train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,
                                      config.batch_size, element_spec=train_ds.element_spec)
         has_val = meta["counts"].get("validation", 0) > 0 and dist.is_chief
