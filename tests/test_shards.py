@@ -1,0 +1,80 @@
+"""Job-array sharding of gen-images and write-tfrecords: the merged shards equal one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from toolkit.shards import find_shards
+from toolkit.synth import SynthConfig, gen_images, merge_gen_shards, shard_range
+
+CONFIG = SynthConfig(min_chars=2, max_chars=5, test_fraction=0.3)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under root except the shard pieces, by relative path."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "shards" not in p.relative_to(root).parts}
+
+
+def _pairs(root: Path) -> set[tuple[str, str, bytes]]:
+    out = set()
+    for split in ("Train", "Test"):
+        for line in (root / split / "sample.txt").read_text(encoding="utf-8").splitlines():
+            path, text = line.split(" ", 1)
+            out.add((text, path, (root / path).read_bytes()))
+    return out
+
+
+@pytest.mark.parametrize("n", [7, 10, 1])
+def test_shard_ranges_cover_every_index_once(n):
+    for shards in (1, 3, 4, 12):
+        blocks = [shard_range(n, i, shards) for i in range(shards)]
+        assert [i for b in blocks for i in b] == list(range(n))
+        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+    with pytest.raises(ValueError, match="0 <= shard_index < num_shards"):
+        shard_range(n, 3, 3)
+
+
+def test_gen_images_shards_union_equals_one_run(tmp_path, tiny_corpus, tiny_font):
+    args = ([tiny_corpus], [str(tiny_font)])
+    one = tmp_path / "one"
+    whole = gen_images(*args, one, 40, seed=3, config=CONFIG, progress=False)
+    three = tmp_path / "three"
+    parts = [gen_images(*args, three, 40, seed=3, config=CONFIG, progress=False, shard_index=i,
+                        num_shards=3) for i in (2, 0, 1)]  # any order, as a job array runs
+    assert sorted(p.num_requested for p in parts) == [13, 13, 14]
+    assert not (three / "Train" / "sample.txt").exists()  # nothing merged yet
+    merged = merge_gen_shards(three)
+    # The same (text, image) pairs, the same file names and bytes, the same lists and preview.
+    assert _pairs(three) == _pairs(one) and len(_pairs(one)) == whole.num_written
+    a, b = _files(one), _files(three)
+    assert a.keys() == b.keys()
+    for name in a:
+        if name != "gen_config.json":
+            assert a[name] == b[name], name
+    conf_one, conf_three = (json.loads(d["gen_config.json"]) for d in (a, b))
+    assert conf_three.pop("shards") == 3 and conf_three == conf_one
+    assert (merged.num_train, merged.num_test, merged.chars_used) == \
+        (whole.num_train, whole.num_test, whole.chars_used)
+
+
+def test_merge_refuses_missing_or_mixed_shards(tmp_path, tiny_corpus, tiny_font):
+    args = ([tiny_corpus], [str(tiny_font)], tmp_path / "d", 6)
+    gen_images(*args, seed=0, config=CONFIG, progress=False, shard_index=0, num_shards=2)
+    with pytest.raises(ValueError, match=r"shard\(s\) \[1\] of 2 missing or unfinished"):
+        merge_gen_shards(tmp_path / "d")
+    with pytest.raises(FileExistsError, match="already holds gen-images output"):
+        gen_images(*args, seed=0, config=CONFIG, progress=False, shard_index=0, num_shards=2)
+    gen_images(*args, seed=1, config=CONFIG, progress=False, shard_index=1, num_shards=2)
+    with pytest.raises(ValueError, match="seed 1 differs from shard 0's 0"):
+        merge_gen_shards(tmp_path / "d")
+
+
+def test_find_shards_reports_runs_of_several_sizes(tmp_path):
+    paths = [tmp_path / "a-00000-of-00002", tmp_path / "a-00000-of-00003"]
+    with pytest.raises(ValueError, match="several runs"):
+        find_shards(paths, tmp_path, "x")
