@@ -78,3 +78,48 @@ def test_find_shards_reports_runs_of_several_sizes(tmp_path):
     paths = [tmp_path / "a-00000-of-00002", tmp_path / "a-00000-of-00003"]
     with pytest.raises(ValueError, match="several runs"):
         find_shards(paths, tmp_path, "x")
+
+
+def _write_jobs(dataset, char_dict, out, n, **kw):
+    from toolkit.records import merge_record_shards, write_tfrecords
+
+    for i in reversed(range(n)):
+        write_tfrecords(dataset, char_dict, out, shard_size=20, progress=False, shard_index=i,
+                        num_shards=n, **kw)
+    return merge_record_shards(out)
+
+
+def test_write_tfrecords_jobs_merge_to_the_same_set(tmp_path, tiny_dataset, tiny_char_dict):
+    from toolkit.records import decode_images_np, read_metadata, write_tfrecords
+
+    one, three = tmp_path / "one", tmp_path / "three"
+    whole = write_tfrecords(tiny_dataset, tiny_char_dict, one, shard_size=20, progress=False)
+    assert len(whole.shards["train"]) >= 3
+    merged = _write_jobs(tiny_dataset, tiny_char_dict, three, 3)
+    assert merged.counts == whole.counts and merged.shards == whole.shards
+    for names in whole.shards.values():
+        for name in names:
+            assert (one / name).read_bytes() == (three / name).read_bytes(), name
+    meta_one, meta_three = read_metadata(one), read_metadata(three)
+    assert meta_three.pop("jobs") == 3 and meta_three == meta_one
+    assert [r["name"] for r in decode_images_np(three, "train")] == \
+        [r["name"] for r in decode_images_np(one, "train")]
+
+
+def test_record_jobs_count_a_bad_label_line_once(tmp_path, tiny_dataset, tiny_char_dict):
+    import shutil
+
+    from toolkit.records import DatasetError, merge_record_shards, write_tfrecords
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, ds)
+    with (ds / "Train" / "sample.txt").open("a", encoding="utf-8") as fh:
+        fh.write("images/missing.jpg 春风\n")
+    with pytest.raises(DatasetError, match="missing.jpg"):
+        write_tfrecords(ds, tiny_char_dict, tmp_path / "r", shard_size=20, progress=False,
+                        shard_index=0, num_shards=2)
+    with pytest.raises(DatasetError, match="no finished write-tfrecords shards"):
+        merge_record_shards(tmp_path / "r")
+    report = _write_jobs(ds, tiny_char_dict, tmp_path / "r", 2, skip_bad=True)
+    meta = json.loads((tmp_path / "r" / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["skipped"] == 1 and len(report.skipped) == 1 and "missing.jpg" in report.skipped[0]

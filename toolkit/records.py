@@ -7,6 +7,12 @@ Layout of a record directory::
     <save_dir>/test_feature_<start>_<end>.tfrecords
     <save_dir>/metadata.json                            # written last
 
+``<start>_<end>``: the examples of positions ``start..end-1`` of the split's (shuffled) list, less
+any bad line skipped with ``skip_bad``. A job array can write one set in parallel
+(``shard_index``/``num_shards``: job ``I`` writes the shard files ``k`` with ``k % N == I`` and
+``metadata.shard-<I>-of-<N>.json``; :func:`merge_record_shards` then writes ``metadata.json``); the
+files are the same whatever ``N`` is.
+
 Each record is a ``tf.train.Example`` with the features of :data:`SCHEMA`. Images are stored
 encoded (the JPEG or PNG bytes of the source file, copied unchanged when the file is a JPEG/PNG in
 grey or RGB mode) with their true width and height, so nothing depends on a model's input size
@@ -28,6 +34,7 @@ import numpy as np
 
 from toolkit.charset import Charset, CharsetError, atomic_write_text
 from toolkit.labels import read_label_file
+from toolkit.shards import check_shard, find_shards, shard_name
 from toolkit import preprocess
 
 logger = logging.getLogger(__name__)
@@ -138,7 +145,8 @@ def _example(data: bytes, fmt: str, width: int, height: int, name: str, ids: lis
 def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     save_dir: str | os.PathLike, validation_fraction: float = 0.1,
                     shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
-                    progress: bool = True) -> WriteReport:
+                    progress: bool = True, *, shard_index: int = 0,
+                    num_shards: int = 1) -> WriteReport:
     """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
 
     Args:
@@ -151,9 +159,14 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         shard_size: examples per shard.
         skip_bad: skip bad lines and report them instead of stopping.
         seed: shuffles train examples before sharding (deterministic).
+        shard_index, num_shards: write only the shard files ``k`` (of each split, numbered from 0)
+            with ``k % num_shards == shard_index``, and ``metadata.shard-<I>-of-<N>.json`` instead
+            of ``metadata.json``; every job reads all label files (the same split and shuffle)
+            but checks and encodes only its own lines. Other jobs' files are left alone. Join
+            the jobs with :func:`merge_record_shards`.
 
     Returns:
-        A :class:`WriteReport`.
+        A :class:`WriteReport` (for a job of an array: of its files).
 
     Raises:
         DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
@@ -169,6 +182,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    check_shard(shard_index, num_shards)
     charset = Charset.load(char_dict_dir)
     label_files = find_label_files(dataset_dir)
 
@@ -184,57 +198,62 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                 target = "validation"
             per_split[target].append(e)
     random.Random(seed).shuffle(per_split["train"])
+    label_problems = len(problems)
+    sharded = num_shards > 1
 
     save_dir.mkdir(parents=True, exist_ok=True)
+    if sharded:  # the set is incomplete until the merge; runs with another N are stale
+        (save_dir / METADATA_FILE).unlink(missing_ok=True)
+        for old in save_dir.glob("metadata.shard-*-of-*.json"):
+            if not old.name.endswith(f"-of-{num_shards:05d}.json"):
+                old.unlink(missing_ok=True)
     report = WriteReport()
     tmp_paths: list[tuple[Path, Path]] = []
-    total = sum(len(v) for v in per_split.values())
-
-    def finish_shard(writer, tmp: Path, split: str, start: int, end: int) -> None:
-        writer.close()
-        final = save_dir / f"{split}_feature_{start}_{end}.tfrecords"
-        tmp_paths.append((tmp, final))
-        report.shards[split].append(final.name)
+    opened: list[Path] = []
+    # Shard file k of a split holds positions [k * shard_size, (k + 1) * shard_size) of its list.
+    chunks = {split: [(k, start, per_split[split][start:start + shard_size])
+                      for k, start in enumerate(range(0, len(per_split[split]), shard_size))
+                      if k % num_shards == shard_index]
+              for split in SPLITS}
+    total = sum(len(c) for split in SPLITS for _, _, c in chunks[split])
 
     bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
     try:
         for split in SPLITS:
-            entries = per_split[split]
             written = 0
-            shard_start = 0
-            writer = None
-            shard_tmp = None
             report.shards[split] = []
-            for e in entries:
-                bar.update(1)
-                try:
-                    ids = charset.encode(e.label, where=e.source)
-                    data = e.image_path.read_bytes()
-                    data, fmt, w, h = _inspect_image(e.image_path, data)
-                    steps = preprocess.time_steps(w, h)
-                    need = preprocess.ctc_min_steps(ids)
-                    if need > steps:
-                        raise DatasetError(
-                            f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} image "
-                            f"gives {steps} (width {preprocess.scaled_width(w, h)} px at height "
-                            f"{preprocess.HEIGHT} / 4)")
-                except CharsetError as err:
-                    problems.append(str(err))
-                    continue
-                except (DatasetError, OSError) as err:
-                    problems.append(f"{e.source}: {e.name}: {err}")
-                    continue
-                if writer is None:
-                    shard_tmp = save_dir / f".{split}_{written:08d}.tfrecords.tmp"
-                    writer = tf.io.TFRecordWriter(str(shard_tmp))
-                    shard_start = written
-                writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
-                written += 1
-                if written - shard_start == shard_size:
-                    finish_shard(writer, shard_tmp, split, shard_start, written)
-                    writer = None
-            if writer is not None:
-                finish_shard(writer, shard_tmp, split, shard_start, written)
+            for _, start, chunk in chunks[split]:
+                writer = None
+                for e in chunk:
+                    bar.update(1)
+                    try:
+                        ids = charset.encode(e.label, where=e.source)
+                        data = e.image_path.read_bytes()
+                        data, fmt, w, h = _inspect_image(e.image_path, data)
+                        steps = preprocess.time_steps(w, h)
+                        need = preprocess.ctc_min_steps(ids)
+                        if need > steps:
+                            raise DatasetError(
+                                f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} "
+                                f"image gives {steps} (width {preprocess.scaled_width(w, h)} px "
+                                f"at height {preprocess.HEIGHT} / 4)")
+                    except CharsetError as err:
+                        problems.append(str(err))
+                        continue
+                    except (DatasetError, OSError) as err:
+                        problems.append(f"{e.source}: {e.name}: {err}")
+                        continue
+                    if writer is None:
+                        shard_tmp = save_dir / f".{split}_{start:08d}.tfrecords.tmp"
+                        opened.append(shard_tmp)
+                        writer = tf.io.TFRecordWriter(str(shard_tmp))
+                    writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
+                    written += 1
+                if writer is not None:
+                    writer.close()
+                    final = save_dir / f"{split}_feature_{start}_{start + len(chunk)}.tfrecords"
+                    tmp_paths.append((shard_tmp, final))
+                    report.shards[split].append(final.name)
             report.counts[split] = written
         bar.close()
         if problems and not skip_bad:
@@ -242,18 +261,21 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
             raise DatasetError(f"{len(problems)} bad line(s) in {dataset_dir}; nothing was written "
                                f"(use --skip-bad to skip them):\n  {shown}{more}")
-        # All shards complete: remove an older set's shards, then rename ours into place.
-        for old in save_dir.glob("*_feature_*.tfrecords"):
-            old.unlink()
+        if not sharded:
+            # All shards complete: remove an older set's shards, then rename ours into place.
+            for old in save_dir.glob("*_feature_*.tfrecords"):
+                old.unlink()
+            for old in save_dir.glob("metadata.shard-*-of-*.json"):
+                old.unlink()
         for tmp, final in tmp_paths:
             os.replace(tmp, final)
     except BaseException:
         bar.close()
-        for tmp, _ in tmp_paths:
-            if tmp.exists():
-                tmp.unlink()
-        for leftover in save_dir.glob(".*.tfrecords.tmp"):
-            leftover.unlink()
+        for tmp in opened:
+            tmp.unlink(missing_ok=True)
+        if not sharded:  # other jobs of an array may be writing theirs
+            for leftover in save_dir.glob(".*.tfrecords.tmp"):
+                leftover.unlink()
         raise
     report.skipped = problems
     if problems:
@@ -271,7 +293,72 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         "label_files": {k: str(v) for k, v in label_files.items()},
         "validation_fraction": validation_fraction,
     }
-    atomic_write_text(save_dir / METADATA_FILE, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+    name = METADATA_FILE
+    if sharded:
+        name = f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
+        metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
+                           "seed": seed, "skipped_in_label_files": label_problems}
+    atomic_write_text(save_dir / name, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+    return report
+
+
+def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
+    """Join the jobs of ``write_tfrecords(..., shard_index=I, num_shards=N)``: write
+    ``metadata.json`` from the ``N`` job files ``metadata.shard-<I>-of-<N>.json`` (counts summed,
+    shard lists in position order, bad lines counted once), and delete shard files of an older set
+    that no job listed. The job files are kept, so the merge can be repeated.
+
+    Returns:
+        A :class:`WriteReport` of the whole set (``skipped``: the first messages only).
+
+    Raises:
+        DatasetError: if a job file is missing (job not run, failed, or not finished), job files of
+            several ``N`` are present, the jobs disagree on the char dict or the settings
+            (validation fraction, shard size, seed, label files), or a listed shard is missing.
+    """
+    save_dir = Path(save_dir)
+    try:
+        count, jobs = find_shards(save_dir.glob("metadata.shard-*-of-*.json"), save_dir,
+                                  "write-tfrecords")
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
+    metas = [json.loads(jobs[i].read_text(encoding="utf-8")) for i in range(count)]
+    first = metas[0]
+    for i, meta in enumerate(metas):
+        for what, get in (("char dict", lambda m: m["charset"]["sha256"]),
+                          ("validation_fraction", lambda m: m["validation_fraction"]),
+                          ("label files", lambda m: m["label_files"]),
+                          ("shard_size", lambda m: m["job"]["shard_size"]),
+                          ("seed", lambda m: m["job"]["seed"])):
+            if get(meta) != get(first):
+                raise DatasetError(f"{jobs[i]}: {what} {get(meta)!r} differs from job 0's "
+                                   f"{get(first)!r}; run every job with the same arguments")
+
+    def start_of(name: str) -> int:
+        return int(name.rsplit("_", 2)[-2])
+
+    report = WriteReport()
+    for split in SPLITS:
+        report.counts[split] = sum(m["counts"].get(split, 0) for m in metas)
+        report.shards[split] = sorted((n for m in metas for n in m["shards"].get(split, [])),
+                                      key=start_of)
+        for n in report.shards[split]:
+            if not (save_dir / n).exists():
+                raise DatasetError(f"{save_dir}: shard {n} of split {split} is missing")
+    label_skipped = first["job"]["skipped_in_label_files"]
+    skipped = label_skipped + sum(m["skipped"] - label_skipped for m in metas)
+    # Problems in the label files are found by every job: list each once.
+    report.skipped = list(dict.fromkeys(x for m in metas for x in m["skipped_examples"]))[:10]
+    listed = {n for names in report.shards.values() for n in names}
+    for old in save_dir.glob("*_feature_*.tfrecords"):
+        if old.name not in listed:
+            logger.info("removing %s: not part of the merged set", old)
+            old.unlink()
+    metadata = {k: v for k, v in first.items() if k != "job"}
+    metadata.update(counts=report.counts, shards=report.shards, skipped=skipped,
+                    skipped_examples=report.skipped, jobs=count)
+    atomic_write_text(save_dir / METADATA_FILE,
+                      json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
     return report
 
 
