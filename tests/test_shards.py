@@ -123,3 +123,45 @@ def test_record_jobs_count_a_bad_label_line_once(tmp_path, tiny_dataset, tiny_ch
     report = _write_jobs(ds, tiny_char_dict, tmp_path / "r", 2, skip_bad=True)
     meta = json.loads((tmp_path / "r" / "metadata.json").read_text(encoding="utf-8"))
     assert meta["skipped"] == 1 and len(report.skipped) == 1 and "missing.jpg" in report.skipped[0]
+
+
+def test_job_array_through_the_cli(tmp_path, tiny_corpus, tiny_font):
+    from toolkit.cli import main
+
+    def run(*args):
+        r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    ds, cd, rec = tmp_path / "ds", tmp_path / "cd", tmp_path / "rec"
+    gen = ["gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", ds,
+           "--num-images", 12, "--min-chars", 2, "--max-chars", 4, "--test-fraction", 0.3]
+    for i in (1, 0):
+        assert "run: crnn-toolkit merge-shards" in run(*gen, "--shard-index", i, "--num-shards", 2)
+    assert "images: " in run("merge-shards", ds)
+    lines = sum(len((ds / s / "sample.txt").read_text(encoding="utf-8").splitlines())
+                for s in ("Train", "Test"))
+    assert lines == 12
+    run("build-char-dict", "--char-dict-file", ds / "chinese.txt", "--save-dir", cd)
+    for i in (0, 1):
+        run("write-tfrecords", "--dataset-dir", ds, "--char-dict-dir", cd, "--save-dir", rec,
+            "--shard-size", 3, "--shard-index", i, "--num-shards", 2)
+    assert not (rec / "metadata.json").exists()
+    out = run("merge-shards", rec)
+    meta = json.loads((rec / "metadata.json").read_text(encoding="utf-8"))
+    assert sum(meta["counts"].values()) == 12 and f"train: {meta['counts']['train']}" in out
+    bad = CliRunner().invoke(main, ["merge-shards", str(cd)])
+    assert bad.exit_code != 0 and "neither gen-images shards" in bad.output
+
+
+def test_new_options_help_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from toolkit.cli import main; "
+            "r = [CliRunner().invoke(main, [c, '--help']) for c in ('merge-shards', 'gen-images', "
+            "'write-tfrecords', 'train-shadownet')]; assert all(x.exit_code == 0 for x in r); "
+            "print('tensorflow' in sys.modules, all('--num-shards' in x.output for x in r[1:3]), "
+            "'multi-worker' in r[3].output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]

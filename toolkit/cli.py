@@ -103,9 +103,13 @@ def main(verbose: bool) -> None:
               help="Share of distinct texts that go to Test (never to Train).")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier gen-images output in --output-dir.")
+@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
+              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
+@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, overwrite):
+                   top_chars, test_fraction, overwrite, shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
@@ -120,8 +124,11 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
-                         overwrite=overwrite)
+                         overwrite=overwrite, shard_index=shard_index, num_shards=num_shards)
     click.echo(summary.format())
+    if num_shards > 1:
+        click.echo(f"shard {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
+                   f"merge-shards {output_dir}")
 
 
 @main.command("build-char-dict")
@@ -149,16 +156,45 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Examples per shard.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
+              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
+@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad):
+                        skip_bad, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
-                             skip_bad=skip_bad)
+                             skip_bad=skip_bad, shard_index=shard_index, num_shards=num_shards)
     click.echo(report.format())
+    if num_shards > 1:
+        click.echo(f"job {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
+                   f"merge-shards {save_dir}")
+
+
+@main.command("merge-shards")
+@click.argument("directory", type=EXISTING_DIR)
+@_user_errors
+def merge_shards_cmd(directory):
+    """Join the output of a job array (--shard-index I --num-shards N) once every job is done.
+
+    DIRECTORY is a gen-images --output-dir (merges shards/*-of-N into Train/Test sample.txt,
+    chinese.txt, preview.png, gen_config.json) or a write-tfrecords --save-dir (merges the jobs'
+    metadata.shard-*-of-N.json into metadata.json).
+    """
+    from toolkit.records import merge_record_shards
+    from toolkit.synth import SHARDS_DIR, merge_gen_shards
+
+    if (directory / SHARDS_DIR).is_dir():
+        click.echo(merge_gen_shards(directory).format())
+    elif any(directory.glob("metadata.shard-*-of-*.json")):
+        click.echo(merge_record_shards(directory).format())
+    else:
+        raise click.UsageError(f"{directory}: neither gen-images shards ({SHARDS_DIR}/) nor "
+                               f"write-tfrecords jobs (metadata.shard-*-of-*.json) to merge")
 
 
 @main.command("train-shadownet")
