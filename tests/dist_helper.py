@@ -13,8 +13,8 @@ import json
 import logging
 import sys
 
-TRAIN = dict(batch_size=8, warmup_steps=5, learning_rate=3e-3, checkpoint_every=2,
-             eval_every=1000, eval_batches=1, shuffle_buffer=200)
+TRAIN = {"batch_size": 8, "warmup_steps": 5, "learning_rate": 3e-3, "checkpoint_every": 2,
+         "eval_every": 1000, "eval_batches": 1, "shuffle_buffer": 200}
 
 
 def _mirrored(records, char_dict, model_dir) -> dict:
@@ -30,7 +30,13 @@ def _mirrored(records, char_dict, model_dir) -> dict:
     from toolkit.distribute import create_distribution
     from toolkit.model import ModelConfig, build_shadownet
     from toolkit.records import make_dataset
-    from toolkit.train import TRAIN_KEYS, make_optimizer, make_schedule, make_train_step, train
+    from toolkit.train import (
+        TRAIN_KEYS,
+        make_optimizer,
+        make_schedule,
+        make_train_step,
+        train,
+    )
 
     charset = Charset.load(char_dict)
     # Dropout draws different masks per replica, so compare a dropout-free tiny model.

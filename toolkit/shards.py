@@ -17,10 +17,15 @@ _NAME = re.compile(r"(\d+)-of-(\d+)")
 
 
 def check_shard(shard_index: int, num_shards: int) -> None:
-    """Raise ValueError unless ``num_shards >= 1`` and ``0 <= shard_index < num_shards`` (ints)."""
+    """Check a job's place in its array.
+
+    Raises:
+        TypeError: if either is not an int.
+        ValueError: unless ``num_shards >= 1`` and ``0 <= shard_index < num_shards``.
+    """
     for name, value in (("shard_index", shard_index), ("num_shards", num_shards)):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+            raise TypeError(f"{name} must be an integer, got {value!r}")
     if num_shards < 1 or not 0 <= shard_index < num_shards:
         raise ValueError(f"need num_shards >= 1 and 0 <= shard_index < num_shards, got shard_index "
                          f"{shard_index!r}, num_shards {num_shards!r}")

@@ -616,6 +616,7 @@ def shard_range(num_images: int, shard_index: int, num_shards: int) -> range:
     ``range(num_images)`` once, in order, and differ in size by at most one.
 
     Raises:
+        TypeError: if either is not an int.
         ValueError: unless ``num_shards >= 1`` and ``0 <= shard_index < num_shards``.
     """
     check_shard(shard_index, num_shards)
@@ -696,7 +697,8 @@ def gen_images(
         The :class:`GenSummary` (also logged at INFO); for a shard, of that shard's images.
 
     Raises:
-        ValueError: for a bad ``num_images``, ``seed`` or ``workers``, or no corpus / font given.
+        ValueError: for a bad ``num_images``, ``seed``, ``workers``, ``shard_index`` or
+            ``num_shards``, or no corpus / font given.
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
         FontError: if a font spec cannot be loaded.
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
@@ -878,9 +880,9 @@ def merge_gen_shards(output_dir: str | os.PathLike[str]) -> GenSummary:
     chars: set[str] = set()
     for i in range(count):
         d = shards[i].parent
-        for split in rows:
+        for split, lines in rows.items():
             text = (d / split / "sample.txt").read_text(encoding="utf-8")
-            rows[split].extend(line + "\n" for line in text.splitlines())
+            lines.extend(line + "\n" for line in text.splitlines())
         chars.update((d / "chinese.txt").read_text(encoding="utf-8").split())
     chars_sorted = sorted(chars)
     _write_lists(output_dir, rows, chars_sorted)

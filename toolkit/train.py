@@ -209,8 +209,10 @@ def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: i
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train`: the final step, the last loss, validation metrics, and
-    ``resumed_from`` (checkpoint prefix or ``None``)."""
+    """Outcome of :func:`train`: the final step, the last loss, validation metrics,
+    ``resumed_from`` (checkpoint prefix or ``None``), training speed in images per second (global
+    batches), the number of replicas, and whether this process is the chief (on other workers,
+    ``checkpoint`` is the chief's path and ``validation`` is empty)."""
 
     step: int
     loss: float
