@@ -2,6 +2,7 @@
 
 import os
 import signal
+import json
 import subprocess
 import sys
 import time
@@ -32,6 +33,19 @@ def test_python_dash_m_toolkit():
     out = subprocess.run([sys.executable, "-m", "toolkit", "--help"], capture_output=True,
                          text=True, check=True)
     assert "train-shadownet" in out.stdout
+
+
+def test_gen_images_augment_preset_and_balance(tmp_path, tiny_corpus, tiny_font):
+    ds = tmp_path / "ds"
+    r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", ds,
+            "--num-images", 20, "--min-chars", 2, "--max-chars", 4, "--augment", "robust",
+            "--balance", 0.3)
+    assert r.exit_code == 0, r.output
+    config = json.loads((ds / "gen_config.json").read_text(encoding="utf-8"))["config"]
+    assert config["balance"] == 0.3 and config["jitter_prob"] > 0 and config["font_size"] == [20, 48]
+    r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", tmp_path / "x",
+            "--num-images", 2, "--augment", "fancy")
+    assert r.exit_code != 0 and "fancy" in r.output
 
 
 def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):

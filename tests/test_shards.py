@@ -125,6 +125,50 @@ def test_record_jobs_count_a_bad_label_line_once(tmp_path, tiny_dataset, tiny_ch
     assert meta["skipped"] == 1 and len(report.skipped) == 1 and "missing.jpg" in report.skipped[0]
 
 
+def test_merged_record_set_passes_verify_and_keeps_shard_sizes(tmp_path, tiny_dataset,
+                                                               tiny_char_dict):
+    import shutil
+
+    from toolkit.records import DatasetError, merge_record_shards, read_metadata, write_tfrecords
+    from toolkit.verify import verify_records
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_dataset, ds)
+    with (ds / "Train" / "sample.txt").open("a", encoding="utf-8") as fh:
+        fh.write("images/missing.jpg 春风\n")
+    rec = tmp_path / "rec"
+    _write_jobs(ds, tiny_char_dict, rec, 3, skip_bad=True)
+    meta = read_metadata(rec)
+    listed = [n for names in meta["shards"].values() for n in names]
+    assert sorted(meta["shard_bytes"]) == sorted(listed)
+    assert all(meta["shard_bytes"][n] == (rec / n).stat().st_size for n in listed)
+    report = verify_records(rec, tiny_char_dict, progress=False)
+    assert report.ok, report.format()
+    assert sum(report.counts.values()) == sum(meta["counts"].values())
+    assert not list(rec.glob(".*.tmp"))
+
+    # Jobs run again over the merged set of the same dataset: accepted, merged again.
+    _write_jobs(ds, tiny_char_dict, rec, 2, skip_bad=True)
+    assert verify_records(rec, tiny_char_dict, progress=False).ok
+    # A job of another dataset is refused while the jobs' files name this one.
+    (rec / "metadata.json").unlink()
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    with pytest.raises(FileExistsError, match="another dataset"):
+        write_tfrecords(other, tiny_char_dict, rec, shard_size=20, progress=False, shard_index=0,
+                        num_shards=2)
+
+    # A truncated shard: the merge and the reader refuse it, verify names it.
+    _write_jobs(ds, tiny_char_dict, rec, 2, skip_bad=True)
+    shard = rec / listed[0]
+    shard.write_bytes(shard.read_bytes()[:-7])
+    with pytest.raises(DatasetError, match="truncated"):
+        read_metadata(rec)
+    with pytest.raises(DatasetError, match=listed[0]):
+        merge_record_shards(rec)
+    assert not verify_records(rec, progress=False).ok
+
+
 def test_job_array_through_the_cli(tmp_path, tiny_corpus, tiny_font):
     from toolkit.cli import main
 
@@ -150,6 +194,7 @@ def test_job_array_through_the_cli(tmp_path, tiny_corpus, tiny_font):
     out = run("merge-shards", rec)
     meta = json.loads((rec / "metadata.json").read_text(encoding="utf-8"))
     assert sum(meta["counts"].values()) == 12 and f"train: {meta['counts']['train']}" in out
+    assert "OK: every record decodes" in run("verify", "--dataset-dir", rec, "--char-dict-dir", cd)
     bad = CliRunner().invoke(main, ["merge-shards", str(cd)])
     assert bad.exit_code != 0 and "neither gen-images shards" in bad.output
 

@@ -18,9 +18,11 @@ from PIL import Image, ImageDraw, ImageFont
 from toolkit.corpus import CorpusError, char_frequencies, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.synth import (
+    AUGMENT_PRESETS,
     GenSummary,
     SynthConfig,
     _text_mask,
+    _Worker,
     gen_images,
     is_test_text,
     render_line,
@@ -62,7 +64,8 @@ FAST = SynthConfig(font_size=(22, 28), test_fraction=0.3)
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> tuple[Path, GenSummary]:
     out = tmp_path_factory.mktemp("gen") / "out"
-    summary = gen_images([corpus_file], [FONT], out, 60, seed=3, workers=1, config=FAST, progress=False)
+    summary = gen_images([corpus_file], [FONT], out, 60, seed=3, workers=1, config=FAST, progress=False,
+                         skip_bad=True)
     return out, summary
 
 
@@ -171,6 +174,11 @@ def test_load_font_collection_face_index(tmp_path: Path, caplog: pytest.LogCaptu
         ("ink", (0, 200)),  # reaches the paper range
         ("blur_prob", -0.1),
         ("font_size", 30),
+        ("balance", 1.5),
+        ("jitter_scale", (1.2, 0.9)),
+        ("stretch", (0.0, 1.0)),
+        ("max_shear", 2.0),
+        ("downscale", (0.05, 0.5)),
     ],
 )
 def test_synth_config_rejects_bad_values(field: str, value: object) -> None:
@@ -188,6 +196,87 @@ def test_synth_config_dict_round_trip() -> None:
 
 
 # -- render_line ----------------------------------------------------------------------------------
+
+CLEAN = SynthConfig(rotation_prob=0.0, blur_prob=0.0, noise_prob=0.0, gradient_prob=0.0, spacing_prob=0.0,
+                    margin_x=(0.1, 0.1), margin_y=(0.05, 0.05), font_size=(32, 32), ink=(0, 0),
+                    paper=(255, 255))
+
+
+def test_robust_preset_is_a_valid_config_and_renders(face: FontFace) -> None:
+    config = SynthConfig(**AUGMENT_PRESETS["robust"])
+    assert config.balance > 0 and config.jitter_prob > 0 and config.downscale_prob > 0
+    for seed in range(30):
+        image = render_line("春风明月天人山水", face, np.random.default_rng(seed), config)
+        pixels = np.asarray(image)
+        assert image.height == 32 and image.mode == "L"
+        assert pixels.min() < 128 < pixels.max(), seed  # ink and paper both visible
+
+
+def test_shear_and_stretch_change_the_width_as_documented(face: FontFace) -> None:
+    text = "春风明月天人"
+    plain = render_line(text, face, np.random.default_rng(0), CLEAN)
+    wide = render_line(text, face, np.random.default_rng(0), replace_config(CLEAN, stretch=(1.5, 1.5)))
+    assert abs(wide.width - 1.5 * plain.width) <= 2
+    sheared = render_line(text, face, np.random.default_rng(0),
+                          replace_config(CLEAN, shear_prob=1.0, max_shear=0.3))
+    # |slope| * height is added at render size; at height 32 that is up to 0.3 * 32 px.
+    assert plain.width <= sheared.width <= plain.width + 0.3 * 32 + 2
+
+
+def test_aliased_rendering_has_only_ink_and_paper(face: FontFace) -> None:
+    aliased = np.asarray(render_line("春风明月", face, np.random.default_rng(0),
+                                     replace_config(CLEAN, aliased_prob=1.0, font_size=(32, 32))))
+    smooth = np.asarray(render_line("春风明月", face, np.random.default_rng(0), CLEAN))
+    # The height scaling (32 px render -> 32 px line, tiny factor) keeps few grey levels when aliased.
+    grey = lambda a: np.mean((a > 40) & (a < 215))  # noqa: E731
+    assert grey(aliased) < grey(smooth)
+
+
+def test_stroke_and_jitter_change_pixels_not_size(face: FontFace) -> None:
+    base = np.asarray(render_line("春风明月", face, np.random.default_rng(3), CLEAN))
+    bold = np.asarray(render_line("春风明月", face, np.random.default_rng(3),
+                                  replace_config(CLEAN, stroke_prob=1.0, font_size=(24, 24))))
+    base24 = np.asarray(render_line("春风明月", face, np.random.default_rng(3),
+                                    replace_config(CLEAN, font_size=(24, 24))))
+    assert bold.shape[0] == base24.shape[0] == 32
+    # A 3x3 max filter at a 24 px render size is always the bolder one: more ink.
+    assert (bold < 128).mean() > 1.2 * (base24 < 128).mean()
+    jittered = np.asarray(render_line("春风明月", face, np.random.default_rng(3),
+                                      replace_config(CLEAN, jitter_prob=1.0, jitter_offset=0.15)))
+    assert jittered.shape != base.shape or not np.array_equal(jittered, base)
+
+
+def test_downscale_blurs_edges(face: FontFace) -> None:
+    sharp = np.asarray(render_line("春风明月", face, np.random.default_rng(0), CLEAN), dtype=np.float32)
+    low = np.asarray(render_line("春风明月", face, np.random.default_rng(0),
+                                 replace_config(CLEAN, downscale_prob=1.0, downscale=(0.4, 0.4))),
+                     dtype=np.float32)
+    assert low.shape == sharp.shape
+    assert not np.array_equal(low, sharp)
+
+
+def test_balanced_sampling_lifts_rare_chars_and_keeps_real_text(face: FontFace) -> None:
+    units = ["春风明月天人山水花云" * 20, "江河日夜秋雨落长白" * 20, "龙山"]  # 龙 is 1 char in 382
+    def share(balance: float) -> tuple[float, list[str]]:
+        worker = _Worker(units, [face], SynthConfig(min_chars=2, max_chars=4, balance=balance), 0, Path("."))
+        texts = [worker.sample_text(np.random.default_rng([1, i])) for i in range(3000)]
+        return sum("龙" in t for t in texts) / len(texts), texts
+
+    natural, texts = share(0.0)
+    balanced, btexts = share(1.0)
+    assert natural < 0.02
+    # With balance 1 every segment holds a uniformly drawn char of the 20 distinct ones: 龙 ~ 1/20.
+    assert 0.03 < balanced < 0.08
+    for t in texts + btexts:
+        assert any(t in u for u in units), t
+        assert 2 <= len(t) <= 4 or t in units
+
+
+def replace_config(config: SynthConfig, **changes: object) -> SynthConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
+
 
 
 def test_render_line_height_mode_and_width_grows(face: FontFace) -> None:
@@ -323,10 +412,12 @@ def test_gen_images_chinese_txt_preview_and_config(generated: tuple[Path, GenSum
 
 def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus_file: Path) -> None:
     one = gen_images(
-        [corpus_file], [FONT], tmp_path / "one", 40, seed=11, workers=1, config=FAST, progress=False
+        [corpus_file], [FONT], tmp_path / "one", 40, seed=11, workers=1, config=FAST, progress=False,
+        skip_bad=True,
     )
     two = gen_images(
-        [corpus_file], [FONT], tmp_path / "two", 40, seed=11, workers=2, config=FAST, progress=False
+        [corpus_file], [FONT], tmp_path / "two", 40, seed=11, workers=2, config=FAST, progress=False,
+        skip_bad=True,
     )
     files_one, files_two = all_files(tmp_path / "one"), all_files(tmp_path / "two")
     assert files_one.keys() == files_two.keys()
@@ -334,7 +425,8 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
     for name in files_one:
         assert files_one[name] == files_two[name], name
     assert (one.num_train, one.num_test, one.skipped) == (two.num_train, two.num_test, two.skipped)
-    gen_images([corpus_file], [FONT], tmp_path / "other", 40, seed=12, config=FAST, progress=False)
+    gen_images([corpus_file], [FONT], tmp_path / "other", 40, seed=12, config=FAST, progress=False,
+               skip_bad=True)
     files_other = all_files(tmp_path / "other")
     assert files_other["Train/sample.txt"] != files_one["Train/sample.txt"]
     assert files_other["images/0000/00000000.jpg"] != files_one["images/0000/00000000.jpg"]
@@ -343,7 +435,8 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
 def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_file: Path) -> None:
     config = SynthConfig(font_size=(22, 24), image_format="png", top_chars=8, min_chars=2, max_chars=5)
     out = tmp_path / "out"
-    summary = gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
+    summary = gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False,
+                         skip_bad=True)
     ranked = sorted(char_frequencies(CORPUS_LINES).items(), key=lambda kv: (-kv[1], kv[0]))
     top8 = {ch for ch, _ in ranked[:8]}
     labels = [label for split in ("Train", "Test") for _, label in read_samples(out / split / "sample.txt")]
@@ -351,8 +444,10 @@ def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_fil
     assert all(set(label) - {" "} <= top8 for label in labels)
     assert (out / "images" / "0000" / "00000000.png").exists()
     with pytest.raises(FileExistsError, match="overwrite"):
-        gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False)
-    gen_images([corpus_file], [FONT], out, 5, seed=0, config=config, progress=False, overwrite=True)
+        gen_images([corpus_file], [FONT], out, 12, seed=0, config=config, progress=False,
+                   skip_bad=True)
+    gen_images([corpus_file], [FONT], out, 5, seed=0, config=config, progress=False, overwrite=True,
+               skip_bad=True)
     assert len(list((out / "images").rglob("*.png"))) == 5
 
 

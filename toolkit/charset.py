@@ -17,6 +17,7 @@ computes ``num_classes``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -118,8 +119,8 @@ class Charset:
 
         Raises:
             FileNotFoundError: if one of the three files is missing.
-            CharsetError: if a file is not valid JSON, the indices are not ``0..n-1``, or the maps
-                disagree (an ord in one map and not the other, a char whose ord is not its key);
+            CharsetError: if a file is not valid JSON or repeats a key, the indices are not
+                ``0..n-1``, two indices map to the same char, or the maps disagree (an ord in one map and not the other, a char whose ord is not its key);
                 the message names the file and the entry.
         """
         d = Path(char_dict_dir)
@@ -129,7 +130,8 @@ class Charset:
             if not p.exists():
                 raise FileNotFoundError(f"char dict file {p} not found (expected {', '.join(MAP_FILES)})")
             try:
-                maps[name] = json.loads(p.read_text(encoding="utf-8"))
+                maps[name] = json.loads(p.read_text(encoding="utf-8"),
+                                        object_pairs_hook=functools.partial(_no_duplicate_keys, p))
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise CharsetError(f"{p}: not valid UTF-8 JSON: {e}") from e
             if not isinstance(maps[name], dict):
@@ -143,6 +145,12 @@ class Charset:
                                f"indices must be 0..{n - 1}") from None
         except ValueError as e:
             raise CharsetError(f"{d / INDEX_2_ORD_FILE}: non-integer ord: {e}") from None
+        first_index: dict[int, int] = {}
+        for i, o in enumerate(order):
+            if o in first_index:
+                raise CharsetError(f"{d / INDEX_2_ORD_FILE}: duplicate char {_describe(chr(o))}: "
+                                   f"indices {first_index[o]} and {i} both map to ord {o}")
+            first_index[o] = i
         for i, o in enumerate(order):
             if o2i.get(str(o)) != str(i):
                 raise CharsetError(
@@ -155,8 +163,6 @@ class Charset:
         if len(o2i) != n or len(char_dict) != n:
             raise CharsetError(f"{d}: the three maps have different sizes "
                                f"({len(char_dict)}, {len(o2i)}, {n}): inconsistent")
-        if len(set(order)) != n:
-            raise CharsetError(f"{d / INDEX_2_ORD_FILE}: an ord appears twice")
         return cls(tuple(chr(o) for o in order))
 
     def save(self, char_dict_dir: str | os.PathLike) -> list[Path]:
@@ -261,6 +267,18 @@ class Charset:
         if obj.get("sha256") not in (None, cs.sha256):
             raise CharsetError("stored charset hash does not match its chars: the file was edited")
         return cs
+
+
+def _no_duplicate_keys(path: Path, pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads`` hook: a repeated key (which ``json`` would silently keep the last of) is an
+    error naming the file, the key and both values."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise CharsetError(f"{path}: key {key!r} appears twice (values {out[key]!r} and "
+                               f"{value!r})")
+        out[key] = value
+    return out
 
 
 def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLike) -> Charset:

@@ -130,10 +130,11 @@ def load_model(weights_path: str | os.PathLike):
 
     spec, prefix = resolve_weights(weights_path)
     model = build_shadownet(spec.model_config)
-    status = tf.train.Checkpoint(model=model).restore(prefix)
     try:
+        status = tf.train.Checkpoint(model=model).restore(prefix)
         status.expect_partial().assert_existing_objects_matched()
-    except AssertionError as e:
+    except (AssertionError, ValueError) as e:
         raise CheckpointError(f"{prefix}: the checkpoint does not match the model in "
-                              f"{spec.model_dir / MODEL_JSON}: {e}") from None
+                              f"{spec.model_dir / MODEL_JSON} ({spec.model_config.to_json()}): "
+                              f"{str(e).splitlines()[0][:300]}") from None
     return model, spec, prefix

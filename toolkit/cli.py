@@ -6,6 +6,7 @@ imported inside the commands that need it, so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -44,15 +45,23 @@ def _setup_logging(verbose: bool) -> None:
     root.propagate = False  # TensorFlow/absl may put a handler on the root logger
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
 def _user_errors(func):
-    """Turn the library's input errors into a one-line ``Error: ...`` and exit status 1."""
+    """Turn the library's input errors and failed writes (``OSError``: a full disk, a permission)
+    into a one-line ``Error: ...`` and exit status 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
-            raise click.ClickException(str(e)) from e
+        except (ValueError, OSError) as e:
+            message = str(e)
+            if isinstance(e, OSError) and e.errno in _DISK_FULL:
+                message += (" (the disk is full or a file size limit was reached; files that were "
+                            "complete before were kept)")
+            raise click.ClickException(message) from e
 
     return wrapper
 
@@ -75,7 +84,7 @@ def _default_weights(weights_path: Path | None) -> Path:
 def main(verbose: bool) -> None:
     """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.
 
-    Pipeline: gen-images -> build-char-dict -> write-tfrecords -> train-shadownet ->
+    Pipeline: gen-images -> build-char-dict -> write-tfrecords [-> verify] -> train-shadownet ->
     test-shadownet -> demo. `crnn-toolkit quickstart` runs all of them on the bundled data.
     """
     _setup_logging(verbose)
@@ -101,30 +110,42 @@ def main(verbose: bool) -> None:
               help="Only sample text made of the K most frequent corpus chars.")
 @click.option("--test-fraction", default=None, type=click.FloatRange(0, 1, max_open=True),
               help="Share of distinct texts that go to Test (never to Train).")
+@click.option("--augment", default="basic", show_default=True, type=click.Choice(["basic", "robust"]),
+              help="Augmentation preset (toolkit.synth.AUGMENT_PRESETS): 'robust' adds per-char "
+                   "jitter, stroke weight, shear, stretch, aliased and low-resolution renderings "
+                   "and char-frequency-balanced text, for models that must read unseen fonts.")
+@click.option("--balance", default=None, type=click.FloatRange(0, 1),
+              help="Share of segments centred on a uniformly drawn distinct char "
+                   "(char-frequency-balanced sampling); overrides the preset.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an earlier gen-images output in --output-dir.")
+@click.option("--skip-bad", is_flag=True,
+              help="Skip texts with a char no font can draw (counted) instead of stopping.")
 @click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
               help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
 @click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, overwrite, shard_index, num_shards):
+                   top_chars, test_fraction, augment, balance, overwrite, skip_bad, shard_index,
+                   num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
     from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.synth import SynthConfig, gen_images
+    from toolkit.synth import AUGMENT_PRESETS, SynthConfig, gen_images
 
-    config = SynthConfig()
+    config = SynthConfig(**AUGMENT_PRESETS[augment])
     overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
-                                   ("top_chars", top_chars), ("test_fraction", test_fraction))
+                                   ("top_chars", top_chars), ("test_fraction", test_fraction),
+                                   ("balance", balance))
                  if v is not None}
     config = replace(config, **overrides)
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
-                         overwrite=overwrite, shard_index=shard_index, num_shards=num_shards)
+                         overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
+                         num_shards=num_shards)
     click.echo(summary.format())
     if num_shards > 1:
         click.echo(f"shard {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
@@ -156,19 +177,22 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Examples per shard.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace a record set of another dataset or char dict in --save-dir.")
 @click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
               help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
 @click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad, shard_index, num_shards):
+                        skip_bad, overwrite, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
-                             skip_bad=skip_bad, shard_index=shard_index, num_shards=num_shards)
+                             skip_bad=skip_bad, overwrite=overwrite, shard_index=shard_index,
+                             num_shards=num_shards)
     click.echo(report.format())
     if num_shards > 1:
         click.echo(f"job {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
@@ -195,6 +219,21 @@ def merge_shards_cmd(directory):
     else:
         raise click.UsageError(f"{directory}: neither gen-images shards ({SHARDS_DIR}/) nor "
                                f"write-tfrecords jobs (metadata.shard-*-of-*.json) to merge")
+
+
+@main.command("verify")
+@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@click.option("--char-dict-dir", type=EXISTING_DIR,
+              help="Check the labels against this char dict [default: the one in metadata.json].")
+@_user_errors
+def verify_cmd(dataset_dir, char_dict_dir):
+    """Decode every record of a TFRecord set and check it against its metadata and char dict."""
+    from toolkit.verify import verify_records
+
+    report = verify_records(dataset_dir, char_dict_dir)
+    click.echo(report.format())
+    if not report.ok:
+        click.get_current_context().exit(1)
 
 
 @main.command("train-shadownet")
@@ -312,3 +351,38 @@ def quickstart_cmd(output_dir, num_images, steps, workers):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command("compare")
+@click.option("--labels", "label_files", required=True, multiple=True, type=EXISTING_FILE,
+              help="Label file 'path<TAB>label' or 'path label', images relative to its directory "
+                   "(repeatable: one set each).")
+@click.option("--engines", default="toolkit,tesseract,ppocr", show_default=True,
+              help="Comma-separated engines: toolkit, tesseract, ppocr.")
+@click.option("--weights-path", default=None, type=EXISTING_PATH,
+              help="The toolkit model (default: the bundled model).")
+@click.option("--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the Markdown table here.")
+@click.option("--skip-unavailable", is_flag=True,
+              help="Leave out engines whose optional dependency is missing instead of failing.")
+@_user_errors
+def compare_cmd(label_files, engines, weights_path, output, skip_unavailable):
+    """Score this toolkit's model, Tesseract and PP-OCRv4 on the same line images.
+
+    Prints CER, line accuracy, lines/s and single-line latency per engine as a Markdown table.
+    Install the peers with `bash tools/install_compare_peers.sh`.
+    """
+    from toolkit.charset import atomic_write_text
+    from toolkit.compare import EngineUnavailable, compare, markdown_table
+
+    names = [e.strip() for e in engines.split(",") if e.strip()]
+    try:
+        results = compare(label_files, names, weights_path, skip_unavailable=skip_unavailable)
+    except EngineUnavailable as e:
+        raise click.ClickException(f"{e}; or pass --skip-unavailable") from e
+    table = markdown_table(results)
+    click.echo(table)
+    if output is not None:
+        engines_used = {r.engine.name: r.engine.description for rs in results.values() for r in rs}
+        notes = "\n".join(f"- {name}: {desc}" for name, desc in engines_used.items())
+        atomic_write_text(output, table + "\n\n" + notes + "\n")

@@ -33,7 +33,8 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
         The accumulated :class:`~toolkit.metrics.Scores`.
 
     Raises:
-        DatasetError: if the record set or split is missing.
+        DatasetError: if the record set or split is missing, or a shard is corrupt or truncated
+            (names the shard and the record).
         CheckpointError: for a bad weights path.
     """
     from tqdm import tqdm
@@ -49,8 +50,13 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
                        dataset_dir)
     ds = records.make_dataset(dataset_dir, split, batch_size, training=False)
     total = meta["counts"].get(split, 0)
+    import tensorflow as tf
+
     with tqdm(total=total, desc="test-shadownet", unit="line", disable=not progress) as bar:
-        return score_batches(recognizer.predict_logits, ds, charset, on_line=on_line, bar=bar)
+        try:
+            return score_batches(recognizer.predict_logits, ds, charset, on_line=on_line, bar=bar)
+        except tf.errors.DataLossError as err:
+            raise records.damaged_records_error(dataset_dir, (split,), err) from None
 
 
 def score_batches(predict_fn, dataset, charset, max_batches: int = 0,

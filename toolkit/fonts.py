@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import struct
+
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import ImageFont
 
@@ -22,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 _COLLECTION_TAG = b"ttcf"
 _PROBE_SIZE_PX = 24
+# What fontTools raises on a damaged or foreign file: besides TTLibError, its parsers assert on bad
+# headers and hit the end of the data in struct.unpack / slicing.
+_FONT_READ_ERRORS = (TTLibError, OSError, ValueError, AssertionError, struct.error, KeyError,
+                     IndexError, EOFError)
 
 
 class FontError(ValueError):
@@ -91,12 +97,11 @@ def _collection_faces(path: Path) -> list[str]:
     """Return the full names of the faces of a collection file."""
     try:
         coll = TTCollection(str(path), lazy=True)
-    except (TTLibError, OSError, ValueError) as err:
-        raise FontError(f"{path}: not a readable font collection ({err})") from err
-    try:
-        return [_face_name(face) for face in coll.fonts]
-    finally:
-        coll.close()
+        names = [_face_name(face) for face in coll.fonts]
+    except _FONT_READ_ERRORS as err:
+        raise FontError(f"{path}: not a readable font collection ({err!r})") from err
+    coll.close()
+    return names
 
 
 def load_font(spec: str | os.PathLike[str]) -> FontFace:
@@ -145,13 +150,13 @@ def load_font(spec: str | os.PathLike[str]) -> FontFace:
 
     try:
         font = TTFont(str(path), fontNumber=index, lazy=True)
-    except (TTLibError, OSError, ValueError, AssertionError) as err:
+    except _FONT_READ_ERRORS as err:
         raise FontError(f"{path}: not a font file fontTools can read ({err})") from err
     try:
         try:
             cmap = font.getBestCmap()
             name = _face_name(font)
-        except (TTLibError, KeyError, ValueError, AssertionError) as err:
+        except _FONT_READ_ERRORS as err:
             raise FontError(f"{path}: not a font file fontTools can read ({err!r})") from err
         if not cmap:
             raise FontError(f"{path} face {index}: the font has no Unicode cmap")

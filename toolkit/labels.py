@@ -8,7 +8,7 @@ Accepted line formats (detected per line):
   space and ends with an image file extension)
 
 Paths are resolved against the dataset directory first, then against the label file's directory.
-A UTF-8 BOM and CRLF line ends are accepted; empty lines are skipped.
+A UTF-8 BOM and CRLF line ends are accepted; empty and whitespace-only lines are skipped.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
 
     Returns:
         ``(entries, problems)``: the good lines, and one message per bad line naming the file, the
-        line number and the value (no separator, empty label, missing image).
+        line number and the value (no separator, empty or whitespace-only label, missing image).
 
     Raises:
         LabelFileError: if the file is not valid UTF-8 (names the line).
@@ -89,8 +89,8 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
             problems.append(f"{where}: no separator between image path and label in {line!r}")
             continue
         name, label = parts
-        if not label:
-            problems.append(f"{where}: empty label for image {name!r}")
+        if not label.strip():
+            problems.append(f"{where}: empty or whitespace-only label {label!r} for image {name!r}")
             continue
         image_path = Path(name)
         if not image_path.is_absolute():

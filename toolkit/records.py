@@ -7,8 +7,9 @@ Layout of a record directory::
     <save_dir>/test_feature_<start>_<end>.tfrecords
     <save_dir>/metadata.json                            # written last
 
-``<start>_<end>``: the examples of positions ``start..end-1`` of the split's (shuffled) list, less
-any bad line skipped with ``skip_bad``. A job array can write one set in parallel
+``<start>_<end>``: ``start`` is the position of the shard's first line in the split's (shuffled)
+list, ``end - start`` the records it holds (fewer than the shard size when ``skip_bad`` skipped
+some of its lines). A job array can write one set in parallel
 (``shard_index``/``num_shards``: job ``I`` writes the shard files ``k`` with ``k % N == I`` and
 ``metadata.shard-<I>-of-<N>.json``; :func:`merge_record_shards` then writes ``metadata.json``); the
 files are the same whatever ``N`` is.
@@ -102,10 +103,53 @@ def find_label_files(dataset_dir: Path) -> dict[str, Path]:
     return found
 
 
+def _header_size(data: bytes) -> tuple[str, int, int] | None:
+    """``(format, width, height)`` read from a PNG, GIF or BMP header, or ``None``.
+
+    Used only to explain why Pillow could not open a file (e.g. a header saying 0 px wide)."""
+    import struct
+
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", data[16:24])
+            return "PNG", w, h
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            w, h = struct.unpack("<HH", data[6:10])
+            return "GIF", w, h
+        if data[:2] == b"BM":
+            w, h = struct.unpack("<ii", data[18:26])
+            return "BMP", w, abs(h)
+    except struct.error:
+        return None
+    return None
+
+
+def _tf_decode_check(data: bytes, width: int, height: int) -> None:
+    """Decode stored bytes with TensorFlow, the decoder training uses (it is stricter than Pillow:
+    a PNG cut before its last chunk loads in Pillow but fails in TensorFlow)."""
+    import tensorflow as tf
+
+    try:
+        shape = tf.io.decode_image(data, channels=1, expand_animations=False).shape
+    except tf.errors.OpError as e:
+        raise DatasetError(f"unreadable image (corrupt or truncated: TensorFlow cannot decode it: "
+                           f"{e.message.splitlines()[0][:200]})") from None
+    if tuple(shape[:2]) != (height, width):
+        raise DatasetError(f"TensorFlow decodes it as {shape[1]}x{shape[0]}, Pillow as "
+                           f"{width}x{height}")
+
+
 def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
-    """Check an image decodes fully; return (bytes to store, format, width, height)."""
+    """Check an image decodes fully; return (bytes to store, format, width, height).
+
+    Raises:
+        DatasetError: for an empty file, a file that is not an image, a truncated or corrupt image,
+            or an image of zero width or height (with the size its header gives).
+    """
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise DatasetError("unreadable image (empty file, 0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
@@ -115,10 +159,20 @@ def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
             if width == 0 or height == 0:
                 raise DatasetError(f"image has zero size {width}x{height}")
             if fmt in ("JPEG", "PNG") and mode in ("L", "RGB"):
+                _tf_decode_check(data, width, height)
                 return data, "jpeg" if fmt == "JPEG" else "png", width, height
             grey = preprocess.to_grey_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetError(f"unreadable image ({e})") from None
+    except UnidentifiedImageError:
+        header = _header_size(data)
+        if header and 0 in header[1:]:
+            raise DatasetError(f"image has zero size {header[1]}x{header[2]} (from its {header[0]} "
+                               f"header)") from None
+        raise DatasetError(f"unreadable image (not an image file Pillow knows: {len(data)} bytes, "
+                           f"starting {data[:8]!r})") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(f"unreadable image (corrupt or truncated: {e})") from None
     buf = io.BytesIO()
     Image.fromarray(grey, mode="L").save(buf, format="PNG")
     return buf.getvalue(), "png", width, height
@@ -142,12 +196,73 @@ def _example(data: bytes, fmt: str, width: int, height: int, name: str, ids: lis
     })).SerializeToString()
 
 
+def _write_error(path: Path, err) -> OSError:
+    """An ``OSError`` for a failed TFRecord write (TensorFlow reports a full disk or a file size limit
+    as ``ResourceExhaustedError`` / ``OutOfRangeError``)."""
+    return OSError(f"{path}: writing failed ({err.message}); the disk may be full. Nothing was "
+                   f"changed in {path.parent}: its complete files were kept, temporary ones removed")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text with LF line ends (no rename; the caller commits)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+def _check_output_dir(save_dir: Path, dataset_dir: Path, charset: Charset, overwrite: bool) -> None:
+    """Refuse to replace another dataset's records (see :func:`write_tfrecords`).
+
+    The set's ``metadata.json`` is compared; without one (an array's jobs not merged yet), every
+    job file ``metadata.shard-<I>-of-<N>.json``. Shards with neither are refused, unless a job is
+    committing (its ``.metadata.shard-*.json.tmp`` exists)."""
+    if overwrite or not save_dir.is_dir():
+        return
+    meta_path = save_dir / METADATA_FILE
+    meta_paths = [meta_path] if meta_path.exists() else \
+        sorted(save_dir.glob("metadata.shard-*-of-*.json"))
+    if not meta_paths:
+        shards = sorted(p.name for p in save_dir.glob("*_feature_*.tfrecords"))
+        if shards and not any(save_dir.glob(".metadata.shard-*-of-*.json.tmp")):
+            raise FileExistsError(
+                f"{save_dir} holds TFRecord shards without {METADATA_FILE} ({shards[0]} ...): an "
+                f"older project's records, or a write-tfrecords run that was killed; choose another "
+                f"--save-dir or pass --overwrite to replace them")
+        return
+    for meta_path in meta_paths:
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+            old_source = old.get("source_dataset_dir")
+            old_sha = old["charset"]["sha256"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise FileExistsError(f"{meta_path}: exists but is not a readable record-set metadata "
+                                  f"file ({e}); choose another --save-dir or pass --overwrite") from None
+        different = []
+        if old_source != str(dataset_dir.resolve()):
+            different.append(f"written from {old_source}, not {dataset_dir.resolve()}")
+        if old_sha != charset.sha256:
+            different.append(f"char dict sha256 {str(old_sha)[:12]}, not {charset.sha256[:12]}")
+        if different:
+            raise FileExistsError(
+                f"{save_dir} already holds a record set of another dataset ({'; '.join(different)}; "
+                f"{meta_path.name}); choose another --save-dir or pass --overwrite to replace it")
+
+
 def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     save_dir: str | os.PathLike, validation_fraction: float = 0.1,
                     shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
-                    progress: bool = True, *, shard_index: int = 0,
+                    progress: bool = True, overwrite: bool = False, *, shard_index: int = 0,
                     num_shards: int = 1) -> WriteReport:
     """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
+
+    Crash safety: shards are written under temporary names (``.<split>_<start>.tfrecords.tmp``) and
+    ``metadata.json`` (the mark of a complete set: readers refuse a directory without it) is written
+    last. Commit order: new metadata to a temporary file; the old ``metadata.json`` removed; shards
+    renamed into place; the old set's other shards removed; the new metadata renamed into place. A
+    run killed at any moment leaves either a complete set or no ``metadata.json``; one that fails
+    (bad lines, a full disk) before the commit leaves the directory as it was. A job of an array
+    commits the same way with its job file ``metadata.shard-<I>-of-<N>.json`` in place of
+    ``metadata.json`` (which it removes: the set is incomplete until :func:`merge_record_shards`)
+    and removes no other job's files.
 
     Args:
         dataset_dir: holds ``Train/sample.txt`` and ``Test/sample.txt`` (optionally
@@ -159,6 +274,11 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         shard_size: examples per shard.
         skip_bad: skip bad lines and report them instead of stopping.
         seed: shuffles train examples before sharding (deterministic).
+        progress: show a tqdm progress bar.
+        overwrite: replace whatever record set ``save_dir`` holds. Without it, a directory whose
+            ``metadata.json`` (or, between the jobs of an array and the merge, job file) names
+            another source dataset directory or another char dict, or that holds shards without
+            any metadata, is refused; the same dataset is rewritten.
         shard_index, num_shards: write only the shard files ``k`` (of each split, numbered from 0)
             with ``k % num_shards == shard_index``, and ``metadata.shard-<I>-of-<N>.json`` instead
             of ``metadata.json``; every job reads all label files (the same split and shuffle)
@@ -171,8 +291,10 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
     Raises:
         DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
             char missing from the char dict, a label too long for the image's time steps. The
-            message lists the first problems with file, line and value. Shards are written under
-            temporary names and renamed only when all are complete; ``metadata.json`` comes last.
+            message lists the first problems with file, line and value.
+        FileExistsError: if ``save_dir`` holds another dataset's records and not ``overwrite``.
+        OSError: if writing fails (a full disk); the message names the file.
+        ValueError, TypeError: for a bad ``validation_fraction``, ``shard_size`` or job place.
     """
     import tensorflow as tf
     from tqdm import tqdm
@@ -183,8 +305,10 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     check_shard(shard_index, num_shards)
+    sharded = num_shards > 1
     charset = Charset.load(char_dict_dir)
     label_files = find_label_files(dataset_dir)
+    _check_output_dir(save_dir, dataset_dir, charset, overwrite)
 
     problems: list[str] = []
     per_split: dict[str, list] = {s: [] for s in SPLITS}
@@ -199,23 +323,34 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             per_split[target].append(e)
     random.Random(seed).shuffle(per_split["train"])
     label_problems = len(problems)
-    sharded = num_shards > 1
 
-    save_dir.mkdir(parents=True, exist_ok=True)
-    if sharded:  # the set is incomplete until the merge; runs with another N are stale
-        (save_dir / METADATA_FILE).unlink(missing_ok=True)
-        for old in save_dir.glob("metadata.shard-*-of-*.json"):
-            if not old.name.endswith(f"-of-{num_shards:05d}.json"):
-                old.unlink(missing_ok=True)
-    report = WriteReport()
-    tmp_paths: list[tuple[Path, Path]] = []
-    opened: list[Path] = []
-    # Shard file k of a split holds positions [k * shard_size, (k + 1) * shard_size) of its list.
+    # Shard file k of a split holds the lines of positions [k * shard_size, (k + 1) * shard_size)
+    # of its list; it is named <split>_feature_<first position>_<first position + records kept>.
     chunks = {split: [(k, start, per_split[split][start:start + shard_size])
                       for k, start in enumerate(range(0, len(per_split[split]), shard_size))
                       if k % num_shards == shard_index]
               for split in SPLITS}
     total = sum(len(c) for split in SPLITS for _, _, c in chunks[split])
+    own_tmps = {f".{split}_{start:08d}.tfrecords.tmp"
+                for split in SPLITS for _, start, _ in chunks[split]}
+    meta_name = METADATA_FILE
+    if sharded:
+        meta_name = f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
+    meta_tmp = save_dir / f".{meta_name}.tmp"
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in save_dir.glob(".*.tmp"):  # from a run that was killed
+        if sharded:  # other jobs of the array may be writing theirs now: only this job's names
+            stale = leftover.name in own_tmps or leftover == meta_tmp
+        else:
+            stale = leftover.name.endswith(".tfrecords.tmp") or \
+                leftover.name.startswith(f".{METADATA_FILE}")
+        if stale:
+            leftover.unlink(missing_ok=True)
+    report = WriteReport()
+    tmp_paths: list[tuple[Path, Path]] = []
+    opened: list[Path] = []
+    shard_bytes: dict[str, int] = {}
 
     bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
     try:
@@ -224,6 +359,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             report.shards[split] = []
             for _, start, chunk in chunks[split]:
                 writer = None
+                kept = 0
                 for e in chunk:
                     bar.update(1)
                     try:
@@ -247,13 +383,21 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                         shard_tmp = save_dir / f".{split}_{start:08d}.tfrecords.tmp"
                         opened.append(shard_tmp)
                         writer = tf.io.TFRecordWriter(str(shard_tmp))
-                    writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
-                    written += 1
+                    try:
+                        writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
+                    except tf.errors.OpError as err:
+                        raise _write_error(shard_tmp, err) from None
+                    kept += 1
                 if writer is not None:
-                    writer.close()
-                    final = save_dir / f"{split}_feature_{start}_{start + len(chunk)}.tfrecords"
+                    try:
+                        writer.close()
+                    except tf.errors.OpError as err:
+                        raise _write_error(shard_tmp, err) from None
+                    final = save_dir / f"{split}_feature_{start}_{start + kept}.tfrecords"
                     tmp_paths.append((shard_tmp, final))
+                    shard_bytes[final.name] = shard_tmp.stat().st_size
                     report.shards[split].append(final.name)
+                written += kept
             report.counts[split] = written
         bar.close()
         if problems and not skip_bad:
@@ -261,60 +405,79 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
             raise DatasetError(f"{len(problems)} bad line(s) in {dataset_dir}; nothing was written "
                                f"(use --skip-bad to skip them):\n  {shown}{more}")
-        if not sharded:
-            # All shards complete: remove an older set's shards, then rename ours into place.
-            for old in save_dir.glob("*_feature_*.tfrecords"):
-                old.unlink()
+        report.skipped = problems
+        metadata = {
+            "format_version": FORMAT_VERSION,
+            "schema": SCHEMA_DOC,
+            "counts": report.counts,
+            "shards": report.shards,
+            "shard_bytes": shard_bytes,
+            "skipped": len(problems),
+            "skipped_examples": problems[:10],
+            "charset": charset.to_json(),
+            "image_height": preprocess.HEIGHT,
+            "source_dataset_dir": str(dataset_dir.resolve()),
+            "label_files": {k: str(v) for k, v in label_files.items()},
+            "validation_fraction": validation_fraction,
+        }
+        if sharded:
+            metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
+                               "seed": seed, "skipped_in_label_files": label_problems}
+        # Commit (see the docstring): the one step that can fail for lack of space comes first.
+        _write_text(meta_tmp, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+        old_meta = save_dir / METADATA_FILE
+        old_listed: set[str] = set()
+        if old_meta.exists():
+            try:
+                old_listed = {n for names in json.loads(old_meta.read_text(encoding="utf-8"))
+                              ["shards"].values() for n in names}
+            except (ValueError, KeyError, TypeError, AttributeError):
+                old_listed = set()
+            old_meta.unlink()
+        if sharded:
+            # This job's older file (its shards are about to change) and runs with another N.
             for old in save_dir.glob("metadata.shard-*-of-*.json"):
-                old.unlink()
+                if old.name == meta_name or not old.name.endswith(f"-of-{num_shards:05d}.json"):
+                    old.unlink(missing_ok=True)
         for tmp, final in tmp_paths:
             os.replace(tmp, final)
+        if not sharded:  # an array's other files are left to merge_record_shards
+            new_names = {final.name for _, final in tmp_paths}
+            for old in save_dir.glob("*_feature_*.tfrecords"):
+                if old.name not in new_names and (overwrite or old.name in old_listed):
+                    old.unlink()
+            for old in save_dir.glob("metadata.shard-*-of-*.json"):
+                old.unlink()
+        os.replace(meta_tmp, save_dir / meta_name)
     except BaseException:
         bar.close()
         for tmp in opened:
             tmp.unlink(missing_ok=True)
         if not sharded:  # other jobs of an array may be writing theirs
             for leftover in save_dir.glob(".*.tfrecords.tmp"):
-                leftover.unlink()
+                leftover.unlink(missing_ok=True)
+        meta_tmp.unlink(missing_ok=True)
         raise
-    report.skipped = problems
     if problems:
         logger.warning("skipped %d bad line(s); first: %s", len(problems), problems[0])
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "schema": SCHEMA_DOC,
-        "counts": report.counts,
-        "shards": report.shards,
-        "skipped": len(problems),
-        "skipped_examples": problems[:10],
-        "charset": charset.to_json(),
-        "image_height": preprocess.HEIGHT,
-        "source_dataset_dir": str(dataset_dir.resolve()),
-        "label_files": {k: str(v) for k, v in label_files.items()},
-        "validation_fraction": validation_fraction,
-    }
-    name = METADATA_FILE
-    if sharded:
-        name = f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
-        metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
-                           "seed": seed, "skipped_in_label_files": label_problems}
-    atomic_write_text(save_dir / name, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
     return report
 
 
 def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
     """Join the jobs of ``write_tfrecords(..., shard_index=I, num_shards=N)``: write
     ``metadata.json`` from the ``N`` job files ``metadata.shard-<I>-of-<N>.json`` (counts summed,
-    shard lists in position order, bad lines counted once), and delete shard files of an older set
-    that no job listed. The job files are kept, so the merge can be repeated.
+    shard lists in position order, shard byte sizes joined, bad lines counted once), and delete
+    shard files of an older set that no job listed. The job files are kept, so the merge can be
+    repeated. ``metadata.json`` is written last (atomically), as by :func:`write_tfrecords`.
 
     Returns:
         A :class:`WriteReport` of the whole set (``skipped``: the first messages only).
 
     Raises:
-        DatasetError: if a job file is missing (job not run, failed, or not finished), job files of
-            several ``N`` are present, the jobs disagree on the char dict or the settings
-            (validation fraction, shard size, seed, label files), or a listed shard is missing.
+        DatasetError: if a job file is missing (job not run, failed, or not finished) or
+            unreadable, job files of several ``N`` are present, the jobs disagree on the char dict
+            or the settings (validation fraction, shard size, seed, label files, source dataset),
+            or a listed shard is missing or not of the size its job recorded.
     """
     save_dir = Path(save_dir)
     try:
@@ -322,12 +485,21 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
                                   "write-tfrecords")
     except ValueError as e:
         raise DatasetError(str(e)) from None
-    metas = [json.loads(jobs[i].read_text(encoding="utf-8")) for i in range(count)]
+    metas = []
+    for i in range(count):
+        try:
+            meta = json.loads(jobs[i].read_text(encoding="utf-8"))
+            meta["job"]["skipped_in_label_files"], meta["counts"], meta["shards"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise DatasetError(f"{jobs[i]}: not a readable write-tfrecords job file ({e!r}); run "
+                               f"that job again") from None
+        metas.append(meta)
     first = metas[0]
     for i, meta in enumerate(metas):
         for what, get in (("char dict", lambda m: m["charset"]["sha256"]),
                           ("validation_fraction", lambda m: m["validation_fraction"]),
                           ("label files", lambda m: m["label_files"]),
+                          ("source dataset", lambda m: m.get("source_dataset_dir")),
                           ("shard_size", lambda m: m["job"]["shard_size"]),
                           ("seed", lambda m: m["job"]["seed"])):
             if get(meta) != get(first):
@@ -338,13 +510,21 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
         return int(name.rsplit("_", 2)[-2])
 
     report = WriteReport()
+    shard_bytes: dict[str, int] = {}
+    for meta in metas:
+        shard_bytes.update(meta.get("shard_bytes", {}))
     for split in SPLITS:
         report.counts[split] = sum(m["counts"].get(split, 0) for m in metas)
         report.shards[split] = sorted((n for m in metas for n in m["shards"].get(split, [])),
                                       key=start_of)
         for n in report.shards[split]:
-            if not (save_dir / n).exists():
+            path = save_dir / n
+            if not path.exists():
                 raise DatasetError(f"{save_dir}: shard {n} of split {split} is missing")
+            if n in shard_bytes and path.stat().st_size != shard_bytes[n]:
+                raise DatasetError(f"{path}: {path.stat().st_size} bytes, but its job file says "
+                                   f"{shard_bytes[n]}: truncated or changed after it was written; "
+                                   f"run that job again")
     label_skipped = first["job"]["skipped_in_label_files"]
     skipped = label_skipped + sum(m["skipped"] - label_skipped for m in metas)
     # Problems in the label files are found by every job: list each once.
@@ -355,8 +535,9 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
             logger.info("removing %s: not part of the merged set", old)
             old.unlink()
     metadata = {k: v for k, v in first.items() if k != "job"}
-    metadata.update(counts=report.counts, shards=report.shards, skipped=skipped,
-                    skipped_examples=report.skipped, jobs=count)
+    metadata.update(counts=report.counts, shards=report.shards,
+                    shard_bytes={n: shard_bytes[n] for n in sorted(listed) if n in shard_bytes},
+                    skipped=skipped, skipped_examples=report.skipped, jobs=count)
     atomic_write_text(save_dir / METADATA_FILE,
                       json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
     return report
@@ -366,22 +547,33 @@ def read_metadata(record_dir: str | os.PathLike) -> dict:
     """Read and check ``metadata.json`` of a record directory.
 
     Raises:
-        DatasetError: if it is missing (the set was not completely written), of another format
-            version, or names shards that do not exist.
+        DatasetError: if it is missing (the set was not completely written), not JSON, of another
+            format version, or names shards that do not exist or whose size differs from the one
+            recorded when they were written (a truncated shard).
     """
     record_dir = Path(record_dir)
     p = record_dir / METADATA_FILE
     if not p.exists():
         raise DatasetError(f"{record_dir}: no {METADATA_FILE}: not a record set written by "
                            f"write-tfrecords, or its writing did not finish")
-    meta = json.loads(p.read_text(encoding="utf-8"))
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise DatasetError(f"{p}: format_version {meta.get('format_version')!r}, this toolkit "
-                           f"reads {FORMAT_VERSION}")
+    try:
+        meta = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{p}: not valid UTF-8 JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version") if isinstance(meta, dict) else None
+        raise DatasetError(f"{p}: format_version {version!r}, this toolkit reads {FORMAT_VERSION}")
+    sizes = meta.get("shard_bytes", {})
     for split, names in meta["shards"].items():
         for n in names:
-            if not (record_dir / n).exists():
+            shard = record_dir / n
+            if not shard.exists():
                 raise DatasetError(f"{p}: shard {n} of split {split} is missing")
+            if n in sizes and shard.stat().st_size != sizes[n]:
+                raise DatasetError(
+                    f"{shard}: {shard.stat().st_size} bytes, but {p} says {sizes[n]}: the shard "
+                    f"was truncated or changed after it was written; write the set again "
+                    f"('crnn-toolkit verify --dataset-dir {record_dir}' checks every record)")
     return meta
 
 
@@ -446,6 +638,39 @@ def shard_paths(record_dir: str | os.PathLike, split: str) -> list[str]:
     if not names:
         raise DatasetError(f"{record_dir}: split {split!r} has no records")
     return [str(Path(record_dir) / n) for n in names]
+
+
+def find_damaged_record(record_dir: str | os.PathLike,
+                        splits: tuple[str, ...] = SPLITS) -> str | None:
+    """Read the shards of ``splits`` record by record and name the first one that cannot be read.
+
+    Returns:
+        ``"<shard path>: record <index>: <TensorFlow's message>"`` (index 0-based), or ``None`` if
+        every record of those splits reads (CRC checked).
+    """
+    import tensorflow as tf
+
+    meta = read_metadata(record_dir)
+    for split in splits:
+        for name in meta["shards"].get(split, []):
+            path = Path(record_dir) / name
+            index = 0
+            try:
+                for _ in tf.data.TFRecordDataset(str(path)):
+                    index += 1
+            except tf.errors.OpError as e:
+                return f"{path}: record {index}: {e.message.splitlines()[0][:200]}"
+    return None
+
+
+def damaged_records_error(record_dir: str | os.PathLike, splits: tuple[str, ...],
+                          err: Exception) -> DatasetError:
+    """The error to raise when reading records failed with a ``tf.errors.DataLossError``: names the
+    damaged shard and record (see :func:`find_damaged_record`) and what to do."""
+    where = find_damaged_record(record_dir, splits) or f"{record_dir}: {err}"
+    return DatasetError(f"{where}: the record set is damaged (corrupt or truncated TFRecord data); "
+                        f"check it with 'crnn-toolkit verify --dataset-dir {record_dir}' and write "
+                        f"it again with write-tfrecords")
 
 
 WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)

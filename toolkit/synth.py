@@ -52,7 +52,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
-from toolkit.corpus import CorpusError, char_frequencies, read_corpus
+from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.shards import check_shard, find_shards, shard_name
 
@@ -112,6 +112,25 @@ class SynthConfig:
             levels.
         max_text_draws: how many texts one image may draw before it gives up, when drawn texts have
             chars that no font covers (each rejected text is counted in the summary).
+        balance: char-frequency-balanced sampling: the share of segments that are centred on a char
+            drawn uniformly from the distinct chars of the corpus (then cut from one of that char's
+            occurrences, so the context stays real text), instead of a position drawn uniformly over
+            the corpus. 0 follows the corpus frequencies; 0.5 gives every char of a 6,000-char corpus
+            a segment about every 12,000 images, however rare it is.
+        aliased_prob: chance of drawing without anti-aliasing (binary glyphs, like a screenshot of
+            a hinted bitmap rasterizer).
+        jitter_prob, jitter_offset, jitter_scale: chance of per-char jitter (a handwriting-like
+            unevenness): each char gets its own vertical offset, up to ``jitter_offset`` times the
+            font size either way, and its own size factor drawn from ``jitter_scale``.
+        stroke_prob: chance of changing the stroke weight: a 3x3 max filter (bolder) or, for render
+            sizes of 36 px and more, a 3x3 min filter (thinner), half of the time each.
+        shear_prob, max_shear: chance of an italic-like horizontal shear, and its largest slope
+            (dx / dy, either way).
+        stretch: range of the horizontal scale factor applied with the height scaling (condensed
+            or wide typefaces); (1, 1) keeps the aspect ratio.
+        downscale_prob, downscale: chance of a low-resolution look (the line is shrunk by a factor
+            drawn from ``downscale`` and scaled back with bilinear or nearest resampling), and the
+            factor range.
 
     Raises:
         ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
@@ -140,6 +159,17 @@ class SynthConfig:
     noise_prob: float = 0.3
     noise_sigma: tuple[float, float] = (2.0, 10.0)
     max_text_draws: int = 10
+    balance: float = 0.0
+    aliased_prob: float = 0.0
+    jitter_prob: float = 0.0
+    jitter_offset: float = 0.06
+    jitter_scale: tuple[float, float] = (0.9, 1.1)
+    stroke_prob: float = 0.0
+    shear_prob: float = 0.0
+    max_shear: float = 0.25
+    stretch: tuple[float, float] = (1.0, 1.0)
+    downscale_prob: float = 0.0
+    downscale: tuple[float, float] = (0.45, 0.8)
 
     def __post_init__(self) -> None:
         def integer(name: str, value: Any, lo: int) -> None:
@@ -195,6 +225,17 @@ class SynthConfig:
         number("noise_prob", self.noise_prob, 0.0, 1.0)
         pair("noise_sigma", 0.0, 128.0)
         integer("max_text_draws", self.max_text_draws, 1)
+        number("balance", self.balance, 0.0, 1.0)
+        number("aliased_prob", self.aliased_prob, 0.0, 1.0)
+        number("jitter_prob", self.jitter_prob, 0.0, 1.0)
+        number("jitter_offset", self.jitter_offset, 0.0, 0.5)
+        pair("jitter_scale", 0.5, 2.0)
+        number("stroke_prob", self.stroke_prob, 0.0, 1.0)
+        number("shear_prob", self.shear_prob, 0.0, 1.0)
+        number("max_shear", self.max_shear, 0.0, 1.0)
+        pair("stretch", 0.25, 4.0)
+        number("downscale_prob", self.downscale_prob, 0.0, 1.0)
+        pair("downscale", 0.1, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (pairs become lists)."""
@@ -212,6 +253,37 @@ class SynthConfig:
         if unknown:
             raise ValueError(f"unknown SynthConfig field(s) {unknown}; known: {sorted(names)}")
         return cls(**data)
+
+
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    # The SynthConfig defaults: clean-ish lines for the quickstart.
+    "basic": {},
+    # For a model that must read fonts and renderings it never saw (the bundled release model): wider
+    # sizes, margins, grey levels and JPEG qualities, per-char jitter, stroke weight, shear, stretch,
+    # aliased and low-resolution renderings, and char-frequency-balanced text.
+    "robust": {
+        "font_size": (20, 48),
+        "margin_x": (0.0, 0.6),
+        "spacing": (0.0, 0.35),
+        "ink": (0, 100),
+        "paper": (160, 255),
+        "jpeg_quality": (20, 95),
+        "max_rotation": 2.5,
+        "blur_prob": 0.35,
+        "blur_radius": (0.3, 1.2),
+        "noise_prob": 0.35,
+        "balance": 0.5,
+        "aliased_prob": 0.15,
+        "jitter_prob": 0.3,
+        "stroke_prob": 0.25,
+        "shear_prob": 0.3,
+        "max_shear": 0.2,
+        "stretch": (0.8, 1.25),
+        "downscale_prob": 0.2,
+        "downscale": (0.5, 0.85),
+    },
+}
+"""Named :class:`SynthConfig` overrides for ``gen-images --augment``."""
 
 
 @dataclass(frozen=True)
@@ -330,17 +402,39 @@ def _integer(rng: np.random.Generator, pair: tuple[int, int]) -> int:
     return int(rng.integers(pair[0], pair[1] + 1))
 
 
+def _shear(line: Image.Image, slope: float) -> Image.Image:
+    """Shear a mask horizontally: the top row moves ``slope * height`` px right of the bottom row
+    (left for a negative slope); the canvas grows so nothing is cut and the new area is paper (0)."""
+    w, h = line.size
+    extra = math.ceil(abs(slope) * h)
+    # Image.transform maps each output pixel (x, y) to the input pixel (x + b*y + c, y).
+    c = -slope * h if slope > 0 else 0.0
+    return line.transform(
+        (w + extra, h), Image.Transform.AFFINE, (1.0, slope, c, 0.0, 1.0, 0.0),
+        resample=Image.Resampling.BILINEAR, fillcolor=0,
+    )
+
+
 def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
     """Draw ``text`` as an ink-coverage mask (mode ``L``, 0 = paper, 255 = ink) cropped around the ink
-    and the em box with random margins, rotated, at render size (not yet scaled to the height)."""
+    and the em box with random margins, with the per-char, stroke, shear and rotation augmentations
+    applied, at render size (not yet scaled to the height)."""
     size = _integer(rng, config.font_size)
     font = _truetype(str(face.path), face.index, size)
     spacing = _uniform(rng, config.spacing) * size if rng.random() < config.spacing_prob else 0.0
+    aliased = rng.random() < config.aliased_prob
+    fonts = [font] * len(text)
+    offsets = [0.0] * len(text)
+    if rng.random() < config.jitter_prob:
+        for i in range(len(text)):
+            char_size = max(4, round(size * _uniform(rng, config.jitter_scale)))
+            fonts[i] = _truetype(str(face.path), face.index, char_size)
+            offsets[i] = _uniform(rng, (-config.jitter_offset, config.jitter_offset)) * size
 
     advances = []
-    for ch in text:
+    for ch, f in zip(text, fonts, strict=True):
         if not ch.isspace() or ord(ch) in face.codepoints:
-            advances.append(font.getlength(ch))
+            advances.append(f.getlength(ch))
         else:  # a space the face has no glyph for: never draw it, only leave a gap
             advances.append(float(size) if ch == "\u3000" else 0.3 * size)
     width = sum(advances) + spacing * (len(text) - 1)
@@ -349,10 +443,12 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         baseline = 2 * pad
         mask = Image.new("L", (math.ceil(width) + 2 * pad, 3 * pad), 0)
         draw = ImageDraw.Draw(mask)
+        if aliased:
+            draw.fontmode = "1"
         x = float(pad)
-        for ch, advance in zip(text, advances, strict=True):
+        for ch, advance, f, dy in zip(text, advances, fonts, offsets, strict=True):
             if not ch.isspace():
-                draw.text((x, baseline), ch, font=font, fill=255, anchor="ls")
+                draw.text((x, baseline + dy), ch, font=f, fill=255, anchor="ls")
             x += advance + spacing
         ink = mask.getbbox()
         # Ink on the canvas edge may have been cut: draw again on a larger canvas.
@@ -377,6 +473,11 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         math.ceil(bottom + mb),
     )
     line = mask.crop(box)
+    if rng.random() < config.stroke_prob:
+        thinner = rng.random() < 0.5 and size >= 36
+        line = line.filter(ImageFilter.MinFilter(3) if thinner else ImageFilter.MaxFilter(3))
+    if rng.random() < config.shear_prob and config.max_shear > 0:
+        line = _shear(line, _uniform(rng, (-config.max_shear, config.max_shear)))
     if rng.random() < config.rotation_prob and config.max_rotation > 0:
         angle = _uniform(rng, (-config.max_rotation, config.max_rotation))
         # expand=True keeps the whole rotated box; the new corners are mask 0, i.e. paper.
@@ -390,9 +491,11 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
     The text is drawn char by char with Pillow (``ImageDraw.text``) using the face's advance widths plus
     a random extra spacing, as a coverage mask; the mask is cropped around the real ink and the CJK em
     box (so no glyph, descender or low punctuation such as ``，。`` is clipped) with random margins,
-    possibly rotated (the canvas grows, so no corner is cut or filled with black), scaled to
-    ``config.height`` keeping its aspect ratio, possibly blurred, and then composed as ink over a paper
-    background (possibly shaded) with possible gaussian noise. Every random choice is drawn from
+    possibly drawn without anti-aliasing, with per-char jitter, a changed stroke weight, sheared and
+    rotated (the canvas grows, so no corner is cut or filled with black), scaled to ``config.height``
+    (aspect ratio kept, times a horizontal ``stretch``), possibly blurred, composed as ink over a paper
+    background (possibly shaded), possibly shrunk and scaled back (low resolution), with possible
+    gaussian noise. Every random choice is drawn from
     ``rng``, in a fixed order, so the same generator state gives the same pixels.
 
     Args:
@@ -418,7 +521,8 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         )
     line = _text_mask(text, face, rng, config)
     height = config.height
-    width = max(1, round(line.width * height / line.height))
+    stretch = _uniform(rng, config.stretch) if config.stretch != (1.0, 1.0) else 1.0
+    width = max(1, round(line.width * height / line.height * stretch))
     line = line.resize((width, height), resample=Image.Resampling.BICUBIC)
     if rng.random() < config.blur_prob:
         line = line.filter(ImageFilter.GaussianBlur(_uniform(rng, config.blur_radius)))
@@ -436,6 +540,12 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
             background -= depth * (ramp - ramp.min()) / span
     coverage = np.asarray(line, dtype=np.float32) / 255.0
     pixels = background * (1.0 - coverage) + ink * coverage
+    if rng.random() < config.downscale_prob:
+        factor = _uniform(rng, config.downscale)
+        small = (max(1, round(width * factor)), max(1, round(height * factor)))
+        back = Image.Resampling.NEAREST if rng.random() < 0.3 else Image.Resampling.BILINEAR
+        low = Image.fromarray(pixels.astype(np.float32)).resize(small, Image.Resampling.BOX)
+        pixels = np.array(low.resize((width, height), back), dtype=np.float32)
     if rng.random() < config.noise_prob:
         pixels += rng.normal(0.0, _uniform(rng, config.noise_sigma), size=pixels.shape)
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
@@ -465,21 +575,44 @@ class _Worker:
     ) -> None:
         self.units = list(units)
         self.cumulative = np.cumsum([len(u) for u in self.units], dtype=np.int64)
+        self.occurrences: np.ndarray | None = None
+        if config.balance > 0:
+            # Corpus positions grouped by char: occurrences[starts[k]:starts[k + 1]] are the positions
+            # of the k-th distinct non-space char.
+            codes = np.frombuffer("".join(self.units).encode("utf-32-le"), dtype=np.uint32)
+            order = np.argsort(codes, kind="stable")
+            sorted_codes = codes[order]
+            keep = sorted_codes != ord(" ")
+            order, sorted_codes = order[keep], sorted_codes[keep]
+            _, starts = np.unique(sorted_codes, return_index=True)
+            self.occurrences = order.astype(np.int64)
+            self.starts = np.append(starts, len(order)).astype(np.int64)
         self.faces = list(faces)
         self.config = config
         self.seed = seed
         self.output_dir = Path(output_dir)
 
     def sample_text(self, rng: np.random.Generator) -> str:
-        """Draw a segment: a unit chosen with probability proportional to its length (so chars are
-        drawn uniformly over the corpus), a length uniform in [min_chars, max_chars] (the whole unit
-        if it is not longer), a uniform start; the segment's ends are stripped."""
-        position = int(rng.integers(int(self.cumulative[-1])))
-        unit = self.units[int(np.searchsorted(self.cumulative, position, side="right"))]
+        """Draw a segment: a position in the corpus, a length uniform in [min_chars, max_chars] (the
+        whole unit if it is not longer) and a start such that the segment holds the position; the
+        segment's ends are stripped.
+
+        The position is uniform over the corpus (so chars follow the corpus frequencies), or, with
+        probability ``config.balance``, a uniformly drawn occurrence of a char drawn uniformly from
+        the distinct chars (char-frequency-balanced sampling)."""
+        if self.occurrences is not None and rng.random() < self.config.balance:
+            k = int(rng.integers(len(self.starts) - 1))
+            position = int(self.occurrences[int(rng.integers(self.starts[k], self.starts[k + 1]))])
+        else:
+            position = int(rng.integers(int(self.cumulative[-1])))
+        u = int(np.searchsorted(self.cumulative, position, side="right"))
+        unit = self.units[u]
+        offset = position - (int(self.cumulative[u - 1]) if u else 0)
         length = _integer(rng, (self.config.min_chars, self.config.max_chars))
         if len(unit) <= length:
             return unit
-        start = int(rng.integers(len(unit) - length + 1))
+        lo, hi = max(0, offset - length + 1), min(offset, len(unit) - length)
+        start = int(rng.integers(lo, hi + 1))
         return unit[start : start + length].strip()
 
     def reason(self, text: str) -> str:
@@ -548,6 +681,26 @@ def _write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+def _uncovered_message(
+    uncovered: Sequence[str], counts: Counter[str], corpora: Sequence[Path], faces: Sequence[FontFace]
+) -> str:
+    """The error for chars in no font: each (up to 5) with its count and first corpus file:line."""
+    where = first_occurrences(corpora, uncovered[:5])
+    lines = []
+    for ch in uncovered[:5]:
+        path, line_no, line = where.get(ch, (Path("?"), 0, ""))
+        lines.append(
+            f"{path}:{line_no}: char {ch!r} (U+{ord(ch):04X}, {counts[ch]} occurrences) in {line[:40]!r}"
+        )
+    more = f"\n  ... and {len(uncovered) - 5} more chars" if len(uncovered) > 5 else ""
+    fonts = ", ".join(f.spec for f in faces)
+    return (
+        f"{len(uncovered)} corpus char(s) are in none of the fonts ({fonts}), so texts holding them "
+        f"cannot be drawn:\n  " + "\n  ".join(lines) + more + "\nAdd a font that has them, or pass "
+        "--skip-bad to skip such texts (they are counted in the summary)"
+    )
+
+
 def _prepare_output(output_dir: Path, overwrite: bool) -> None:
     owned = [
         output_dir / "Train" / "sample.txt",
@@ -564,6 +717,10 @@ def _prepare_output(output_dir: Path, overwrite: bool) -> None:
             f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
             f"choose another directory or pass overwrite=True"
         )
+    # gen_config.json (written last) marks a complete run: remove it first, then the lists, so that an
+    # interrupted overwrite never leaves a complete-looking directory with lists of deleted images.
+    for path in owned[::-1]:
+        path.unlink(missing_ok=True)
     for folder in (images, output_dir / SHARDS_DIR):
         if folder.exists():
             shutil.rmtree(folder)
@@ -661,6 +818,7 @@ def gen_images(
     progress: bool = True,
     *,
     overwrite: bool = False,
+    skip_bad: bool = False,
     shard_index: int = 0,
     num_shards: int = 1,
 ) -> GenSummary:
@@ -686,9 +844,12 @@ def gen_images(
             pool, a calling script must guard its top level with ``if __name__ == "__main__":``.
         config: the :class:`SynthConfig`.
         progress: show a tqdm progress bar over images.
-        overwrite: replace an earlier run's output in ``output_dir`` (its ``images/`` folder is deleted
-            first); otherwise such output is an error. For a shard: replace that shard's lists
-            (``images/`` is shared and kept; the shard's images are rewritten).
+        overwrite: replace an earlier run's output in ``output_dir`` (its ``gen_config.json``, lists and
+            ``images/`` folder are deleted first, so a run that dies never leaves the old lists
+            pointing at deleted images); otherwise such output is an error. For a shard: replace that
+            shard's lists (``images/`` is shared and kept; the shard's images are rewritten).
+        skip_bad: when a corpus text holds a char that no font has a glyph for, skip such texts
+            (counted and reported in the summary) instead of stopping before anything is rendered.
         shard_index, num_shards: render only shard ``shard_index`` of ``num_shards`` (the indices
             of :func:`shard_range`) and write its lists under :func:`shard_dir`; merge the shards
             with :func:`merge_gen_shards`. ``num_shards=1`` is an ordinary run.
@@ -700,7 +861,10 @@ def gen_images(
         ValueError: for a bad ``num_images``, ``seed``, ``workers``, ``shard_index`` or
             ``num_shards``, or no corpus / font given.
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
-        FontError: if a font spec cannot be loaded.
+        FontError: if a font spec cannot be loaded, or (without ``skip_bad``) a char of the corpus text
+            is in none of the fonts; the message names the char, the corpus file and line of its first
+            occurrence, and the fonts.
+        FontError: also if no image at all could be written (every text drawn had a char no font covers).
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
         RuntimeError: if ``workers > 1`` and the ``__main__`` module has no file to re-import (a
             script piped to ``python -``).
@@ -736,6 +900,8 @@ def gen_images(
     unit_chars = char_frequencies(units)
     covered = frozenset().union(*(f.codepoints for f in faces))
     uncovered = sorted((c for c in unit_chars if ord(c) not in covered), key=lambda c: -unit_chars[c])
+    if uncovered and not skip_bad:
+        raise FontError(_uncovered_message(uncovered, unit_chars, corpora, faces))
     if uncovered:
         share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
         logger.warning(
@@ -781,6 +947,12 @@ def gen_images(
                     results.extend(part)
                     bar.update(len(part))
     results.sort(key=lambda r: r.image)
+    if not any(r.text is not None for r in results):
+        reasons = Counter(reason for r in results for _, reason in r.rejected)
+        raise FontError(
+            f"gen-images wrote no image: all {num_images} images failed to find a text that one font "
+            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
+        )
 
     skipped: Counter[str] = Counter()
     examples: list[str] = []

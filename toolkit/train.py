@@ -260,7 +260,13 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     Raises:
         DatasetError: if the records were written with another char dict.
         CheckpointError: if the checkpoint to resume was made with another charset or another model
-            configuration.
+            configuration, or its variables do not fit the model its ``shadownet.json`` describes.
+        DatasetError: if a shard turns out corrupt or truncated while training (a checkpoint is
+            saved first, except under multi-worker where saving is collective; the message names
+            the shard and the record).
+        OSError: if a checkpoint cannot be written (a full disk); the last complete one is kept.
+        KeyboardInterrupt: on Ctrl-C (SIGINT), after saving a checkpoint at the current step
+            (not under multi-worker: the other workers are gone).
         DistributeError: for a bad ``TF_CONFIG`` or a strategy that cannot start.
         ValueError: if ``config.batch_size`` is not a multiple of the number of replicas.
     """
@@ -328,7 +334,13 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             optimizer.build(model.trainable_variables)
             ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
         if resume_prefix:
-            ckpt.restore(resume_prefix).assert_existing_objects_matched()
+            try:
+                ckpt.restore(resume_prefix).assert_existing_objects_matched()
+            except (AssertionError, ValueError) as e:
+                raise CheckpointError(
+                    f"{resume_prefix}: the checkpoint does not match the model configured in "
+                    f"{spec.model_dir / 'shadownet.json'} ({model_config.to_json()}): "
+                    f"{str(e).splitlines()[0][:300]}") from None
             logger.info("resumed from %s at step %d", resume_prefix, _step_of(optimizer))
         latest_at_start = latest_checkpoint(model_dir)
         ckpt_dir = dist.checkpoint_dir(model_dir / CHECKPOINT_DIR)
@@ -340,7 +352,12 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         def save(step: int) -> str:
             # Every worker saves (collective under multi-worker); only the chief's files stay.
             nonlocal saved_step
-            path = manager.save(checkpoint_number=step)
+            try:
+                path = manager.save(checkpoint_number=step)
+            except tf.errors.OpError as e:
+                raise OSError(f"{ckpt_dir}: saving checkpoint ckpt-{step} failed ({e.message}); "
+                              f"the disk may be full. The last complete checkpoint, "
+                              f"{manager.latest_checkpoint}, was kept") from None
             dist.discard_checkpoint_dir(ckpt_dir)
             saved_step = step
             return path
@@ -421,6 +438,16 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             path = save(_step_of(optimizer))
             logger.warning("interrupted: saved %s at step %d", path, _step_of(optimizer))
             raise
+        except tf.errors.DataLossError as err:
+            bar.close()
+            if dist.kind == "multi-worker":  # saving is collective: the other workers may be stuck
+                logger.warning("stopped on damaged records at step %d; the last checkpoint is "
+                               "step %s", _step_of(optimizer), saved_step)
+            else:
+                path = save(_step_of(optimizer))
+                logger.warning("stopped on damaged records: saved %s at step %d", path,
+                               _step_of(optimizer))
+            raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
         bar.close()
         elapsed = time.perf_counter() - t0
         # The same decision on every worker (saving is collective under multi-worker).
