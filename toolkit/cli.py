@@ -121,9 +121,14 @@ def main(verbose: bool) -> None:
               help="Replace an earlier gen-images output in --output-dir.")
 @click.option("--skip-bad", is_flag=True,
               help="Skip texts with a char no font can draw (counted) instead of stopping.")
+@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
+              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
+@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, augment, balance, overwrite, skip_bad):
+                   top_chars, test_fraction, augment, balance, overwrite, skip_bad, shard_index,
+                   num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
@@ -139,8 +144,12 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
-                         overwrite=overwrite, skip_bad=skip_bad)
+                         overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
+                         num_shards=num_shards)
     click.echo(summary.format())
+    if num_shards > 1:
+        click.echo(f"shard {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
+                   f"merge-shards {output_dir}")
 
 
 @main.command("build-char-dict")
@@ -170,16 +179,46 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a record set of another dataset or char dict in --save-dir.")
+@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
+              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
+@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad, overwrite):
+                        skip_bad, overwrite, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
-                             skip_bad=skip_bad, overwrite=overwrite)
+                             skip_bad=skip_bad, overwrite=overwrite, shard_index=shard_index,
+                             num_shards=num_shards)
     click.echo(report.format())
+    if num_shards > 1:
+        click.echo(f"job {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
+                   f"merge-shards {save_dir}")
+
+
+@main.command("merge-shards")
+@click.argument("directory", type=EXISTING_DIR)
+@_user_errors
+def merge_shards_cmd(directory):
+    """Join the output of a job array (--shard-index I --num-shards N) once every job is done.
+
+    DIRECTORY is a gen-images --output-dir (merges shards/*-of-N into Train/Test sample.txt,
+    chinese.txt, preview.png, gen_config.json) or a write-tfrecords --save-dir (merges the jobs'
+    metadata.shard-*-of-N.json into metadata.json).
+    """
+    from toolkit.records import merge_record_shards
+    from toolkit.synth import SHARDS_DIR, merge_gen_shards
+
+    if (directory / SHARDS_DIR).is_dir():
+        click.echo(merge_gen_shards(directory).format())
+    elif any(directory.glob("metadata.shard-*-of-*.json")):
+        click.echo(merge_record_shards(directory).format())
+    else:
+        raise click.UsageError(f"{directory}: neither gen-images shards ({SHARDS_DIR}/) nor "
+                               f"write-tfrecords jobs (metadata.shard-*-of-*.json) to merge")
 
 
 @main.command("verify")
@@ -218,10 +257,16 @@ def verify_cmd(dataset_dir, char_dict_dir):
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--eval-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--strategy", type=click.Choice(["auto", "one-device", "mirrored", "multi-worker"]),
+              default="auto", show_default=True,
+              help="tf.distribute strategy: mirrored = every GPU of this machine, multi-worker = "
+                   "the cluster in TF_CONFIG; auto picks multi-worker if TF_CONFIG names several "
+                   "tasks, else mirrored if there are several GPUs, else one-device. "
+                   "--batch-size is the global batch.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, model_size, precision, checkpoint_every,
-                        eval_every, seed):
+                        eval_every, seed, strategy):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.train import TrainConfig, train
 
@@ -229,7 +274,7 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                          warmup_steps=warmup_steps, precision=precision,
                          checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
-                   config=config, model_preset=model_size)
+                   config=config, model_preset=model_size, strategy=strategy)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     v = result.validation

@@ -78,19 +78,21 @@ class ModelConfig:
         return cls(**d)
 
 
-def _conv(x, filters, name, kernel=3, padding="same", batch_norm=False, activation="relu"):
+def _conv(x, filters, name, kernel=3, padding="same", batch_norm=False, activation="relu",
+          sync_batch_norm=False):
     from keras import layers
 
     x = layers.Conv2D(filters, kernel, padding=padding, use_bias=not batch_norm, name=f"{name}_conv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(synchronized=sync_batch_norm, name=f"{name}_bn")(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_relu")(x)
     return x
 
 
-def build_shadownet(config: ModelConfig, name: str = "shadownet", *, unroll: bool = False,
-                    batch_size: int | None = None, width: int | None = None):
+def build_shadownet(config: ModelConfig, name: str = "shadownet", sync_batch_norm: bool = False,
+                    *, unroll: bool = False, batch_size: int | None = None,
+                    width: int | None = None):
     """Build the Keras functional ShadowNet.
 
     Args:
@@ -99,6 +101,10 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet", *, unroll: boo
             a symbolic loop). Needs a fixed ``width``. Same weights as the rolled network.
         batch_size: fix the batch dimension (the export view); ``None``: any batch.
         width: fix the input width, px (a multiple of 4); ``None``: any width.
+        sync_batch_norm: under a ``tf.distribute`` strategy, compute the batch-norm statistics
+            over the global batch (all replicas) instead of each replica's share, so training
+            on N replicas matches training on one device with the same global batch. It adds no
+            variables: checkpoints are the same either way.
 
     Returns:
         A ``keras.Model`` mapping ``images`` float32 ``(batch, 32, W, 1)`` to ``logits`` float32
@@ -127,8 +133,8 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet", *, unroll: boo
     x = _conv(x, c[2], "cnn_3")
     x = _conv(x, c[3], "cnn_4")
     x = layers.MaxPooling2D((2, 1), name="cnn_pool_3")(x)          # (b, 4, W/4, c3)
-    x = _conv(x, c[4], "cnn_5", batch_norm=True)
-    x = _conv(x, c[5], "cnn_6", batch_norm=True)
+    x = _conv(x, c[4], "cnn_5", batch_norm=True, sync_batch_norm=sync_batch_norm)
+    x = _conv(x, c[5], "cnn_6", batch_norm=True, sync_batch_norm=sync_batch_norm)
     x = layers.MaxPooling2D((2, 1), name="cnn_pool_4")(x)          # (b, 2, W/4, c5)
     x = layers.ZeroPadding2D(((0, 0), (0, 1)), name="cnn_7_pad")(x)  # (b, 2, W/4 + 1, c5)
     x = _conv(x, c[6], "cnn_7", kernel=2, padding="valid")         # (b, 1, W/4, c6)

@@ -7,6 +7,13 @@ Layout of a record directory::
     <save_dir>/test_feature_<start>_<end>.tfrecords
     <save_dir>/metadata.json                            # written last
 
+``<start>_<end>``: ``start`` is the position of the shard's first line in the split's (shuffled)
+list, ``end - start`` the records it holds (fewer than the shard size when ``skip_bad`` skipped
+some of its lines). A job array can write one set in parallel
+(``shard_index``/``num_shards``: job ``I`` writes the shard files ``k`` with ``k % N == I`` and
+``metadata.shard-<I>-of-<N>.json``; :func:`merge_record_shards` then writes ``metadata.json``); the
+files are the same whatever ``N`` is.
+
 Each record is a ``tf.train.Example`` with the features of :data:`SCHEMA`. Images are stored
 encoded (the JPEG or PNG bytes of the source file, copied unchanged when the file is a JPEG/PNG in
 grey or RGB mode) with their true width and height, so nothing depends on a model's input size
@@ -26,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.charset import Charset, CharsetError
+from toolkit.charset import Charset, CharsetError, atomic_write_text
 from toolkit.labels import read_label_file
+from toolkit.shards import check_shard, find_shards, shard_name
 from toolkit import preprocess
 
 logger = logging.getLogger(__name__)
@@ -202,40 +210,48 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _check_output_dir(save_dir: Path, dataset_dir: Path, charset: Charset, overwrite: bool) -> None:
-    """Refuse to replace another dataset's records (see :func:`write_tfrecords`)."""
+    """Refuse to replace another dataset's records (see :func:`write_tfrecords`).
+
+    The set's ``metadata.json`` is compared; without one (an array's jobs not merged yet), every
+    job file ``metadata.shard-<I>-of-<N>.json``. Shards with neither are refused, unless a job is
+    committing (its ``.metadata.shard-*.json.tmp`` exists)."""
     if overwrite or not save_dir.is_dir():
         return
     meta_path = save_dir / METADATA_FILE
-    if not meta_path.exists():
+    meta_paths = [meta_path] if meta_path.exists() else \
+        sorted(save_dir.glob("metadata.shard-*-of-*.json"))
+    if not meta_paths:
         shards = sorted(p.name for p in save_dir.glob("*_feature_*.tfrecords"))
-        if shards:
+        if shards and not any(save_dir.glob(".metadata.shard-*-of-*.json.tmp")):
             raise FileExistsError(
                 f"{save_dir} holds TFRecord shards without {METADATA_FILE} ({shards[0]} ...): an "
                 f"older project's records, or a write-tfrecords run that was killed; choose another "
                 f"--save-dir or pass --overwrite to replace them")
         return
-    try:
-        old = json.loads(meta_path.read_text(encoding="utf-8"))
-        old_source = old.get("source_dataset_dir")
-        old_sha = old["charset"]["sha256"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise FileExistsError(f"{meta_path}: exists but is not a readable record-set metadata file "
-                              f"({e}); choose another --save-dir or pass --overwrite") from None
-    different = []
-    if old_source != str(dataset_dir.resolve()):
-        different.append(f"written from {old_source}, not {dataset_dir.resolve()}")
-    if old_sha != charset.sha256:
-        different.append(f"char dict sha256 {str(old_sha)[:12]}, not {charset.sha256[:12]}")
-    if different:
-        raise FileExistsError(
-            f"{save_dir} already holds a record set of another dataset ({'; '.join(different)}); "
-            f"choose another --save-dir or pass --overwrite to replace it")
+    for meta_path in meta_paths:
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+            old_source = old.get("source_dataset_dir")
+            old_sha = old["charset"]["sha256"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise FileExistsError(f"{meta_path}: exists but is not a readable record-set metadata "
+                                  f"file ({e}); choose another --save-dir or pass --overwrite") from None
+        different = []
+        if old_source != str(dataset_dir.resolve()):
+            different.append(f"written from {old_source}, not {dataset_dir.resolve()}")
+        if old_sha != charset.sha256:
+            different.append(f"char dict sha256 {str(old_sha)[:12]}, not {charset.sha256[:12]}")
+        if different:
+            raise FileExistsError(
+                f"{save_dir} already holds a record set of another dataset ({'; '.join(different)}; "
+                f"{meta_path.name}); choose another --save-dir or pass --overwrite to replace it")
 
 
 def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     save_dir: str | os.PathLike, validation_fraction: float = 0.1,
                     shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
-                    progress: bool = True, overwrite: bool = False) -> WriteReport:
+                    progress: bool = True, overwrite: bool = False, *, shard_index: int = 0,
+                    num_shards: int = 1) -> WriteReport:
     """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
 
     Crash safety: shards are written under temporary names (``.<split>_<start>.tfrecords.tmp``) and
@@ -243,7 +259,10 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
     last. Commit order: new metadata to a temporary file; the old ``metadata.json`` removed; shards
     renamed into place; the old set's other shards removed; the new metadata renamed into place. A
     run killed at any moment leaves either a complete set or no ``metadata.json``; one that fails
-    (bad lines, a full disk) before the commit leaves the directory as it was.
+    (bad lines, a full disk) before the commit leaves the directory as it was. A job of an array
+    commits the same way with its job file ``metadata.shard-<I>-of-<N>.json`` in place of
+    ``metadata.json`` (which it removes: the set is incomplete until :func:`merge_record_shards`)
+    and removes no other job's files.
 
     Args:
         dataset_dir: holds ``Train/sample.txt`` and ``Test/sample.txt`` (optionally
@@ -257,11 +276,17 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         seed: shuffles train examples before sharding (deterministic).
         progress: show a tqdm progress bar.
         overwrite: replace whatever record set ``save_dir`` holds. Without it, a directory whose
-            ``metadata.json`` names another source dataset directory or another char dict, or that
-            holds shards without a ``metadata.json``, is refused; the same dataset is rewritten.
+            ``metadata.json`` (or, between the jobs of an array and the merge, job file) names
+            another source dataset directory or another char dict, or that holds shards without
+            any metadata, is refused; the same dataset is rewritten.
+        shard_index, num_shards: write only the shard files ``k`` (of each split, numbered from 0)
+            with ``k % num_shards == shard_index``, and ``metadata.shard-<I>-of-<N>.json`` instead
+            of ``metadata.json``; every job reads all label files (the same split and shuffle)
+            but checks and encodes only its own lines. Other jobs' files are left alone. Join
+            the jobs with :func:`merge_record_shards`.
 
     Returns:
-        A :class:`WriteReport`.
+        A :class:`WriteReport` (for a job of an array: of its files).
 
     Raises:
         DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
@@ -269,6 +294,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             message lists the first problems with file, line and value.
         FileExistsError: if ``save_dir`` holds another dataset's records and not ``overwrite``.
         OSError: if writing fails (a full disk); the message names the file.
+        ValueError, TypeError: for a bad ``validation_fraction``, ``shard_size`` or job place.
     """
     import tensorflow as tf
     from tqdm import tqdm
@@ -278,6 +304,8 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    check_shard(shard_index, num_shards)
+    sharded = num_shards > 1
     charset = Charset.load(char_dict_dir)
     label_files = find_label_files(dataset_dir)
     _check_output_dir(save_dir, dataset_dir, charset, overwrite)
@@ -294,69 +322,82 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                 target = "validation"
             per_split[target].append(e)
     random.Random(seed).shuffle(per_split["train"])
+    label_problems = len(problems)
+
+    # Shard file k of a split holds the lines of positions [k * shard_size, (k + 1) * shard_size)
+    # of its list; it is named <split>_feature_<first position>_<first position + records kept>.
+    chunks = {split: [(k, start, per_split[split][start:start + shard_size])
+                      for k, start in enumerate(range(0, len(per_split[split]), shard_size))
+                      if k % num_shards == shard_index]
+              for split in SPLITS}
+    total = sum(len(c) for split in SPLITS for _, _, c in chunks[split])
+    own_tmps = {f".{split}_{start:08d}.tfrecords.tmp"
+                for split in SPLITS for _, start, _ in chunks[split]}
+    meta_name = METADATA_FILE
+    if sharded:
+        meta_name = f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
+    meta_tmp = save_dir / f".{meta_name}.tmp"
 
     save_dir.mkdir(parents=True, exist_ok=True)
     for leftover in save_dir.glob(".*.tmp"):  # from a run that was killed
-        if leftover.name.endswith(".tfrecords.tmp") or leftover.name.startswith(f".{METADATA_FILE}"):
-            leftover.unlink()
+        if sharded:  # other jobs of the array may be writing theirs now: only this job's names
+            stale = leftover.name in own_tmps or leftover == meta_tmp
+        else:
+            stale = leftover.name.endswith(".tfrecords.tmp") or \
+                leftover.name.startswith(f".{METADATA_FILE}")
+        if stale:
+            leftover.unlink(missing_ok=True)
     report = WriteReport()
     tmp_paths: list[tuple[Path, Path]] = []
+    opened: list[Path] = []
     shard_bytes: dict[str, int] = {}
-    total = sum(len(v) for v in per_split.values())
-    meta_tmp = save_dir / f".{METADATA_FILE}.tmp"
-
-    def finish_shard(writer, tmp: Path, split: str, start: int, end: int) -> None:
-        try:
-            writer.close()
-        except tf.errors.OpError as err:
-            raise _write_error(tmp, err) from None
-        final = save_dir / f"{split}_feature_{start}_{end}.tfrecords"
-        tmp_paths.append((tmp, final))
-        shard_bytes[final.name] = tmp.stat().st_size
-        report.shards[split].append(final.name)
 
     bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
     try:
         for split in SPLITS:
-            entries = per_split[split]
             written = 0
-            shard_start = 0
-            writer = None
-            shard_tmp = None
             report.shards[split] = []
-            for e in entries:
-                bar.update(1)
-                try:
-                    ids = charset.encode(e.label, where=e.source)
-                    data = e.image_path.read_bytes()
-                    data, fmt, w, h = _inspect_image(e.image_path, data)
-                    steps = preprocess.time_steps(w, h)
-                    need = preprocess.ctc_min_steps(ids)
-                    if need > steps:
-                        raise DatasetError(
-                            f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} image "
-                            f"gives {steps} (width {preprocess.scaled_width(w, h)} px at height "
-                            f"{preprocess.HEIGHT} / 4)")
-                except CharsetError as err:
-                    problems.append(str(err))
-                    continue
-                except (DatasetError, OSError) as err:
-                    problems.append(f"{e.source}: {e.name}: {err}")
-                    continue
-                if writer is None:
-                    shard_tmp = save_dir / f".{split}_{written:08d}.tfrecords.tmp"
-                    writer = tf.io.TFRecordWriter(str(shard_tmp))
-                    shard_start = written
-                try:
-                    writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
-                except tf.errors.OpError as err:
-                    raise _write_error(shard_tmp, err) from None
-                written += 1
-                if written - shard_start == shard_size:
-                    finish_shard(writer, shard_tmp, split, shard_start, written)
-                    writer = None
-            if writer is not None:
-                finish_shard(writer, shard_tmp, split, shard_start, written)
+            for _, start, chunk in chunks[split]:
+                writer = None
+                kept = 0
+                for e in chunk:
+                    bar.update(1)
+                    try:
+                        ids = charset.encode(e.label, where=e.source)
+                        data = e.image_path.read_bytes()
+                        data, fmt, w, h = _inspect_image(e.image_path, data)
+                        steps = preprocess.time_steps(w, h)
+                        need = preprocess.ctc_min_steps(ids)
+                        if need > steps:
+                            raise DatasetError(
+                                f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} "
+                                f"image gives {steps} (width {preprocess.scaled_width(w, h)} px "
+                                f"at height {preprocess.HEIGHT} / 4)")
+                    except CharsetError as err:
+                        problems.append(str(err))
+                        continue
+                    except (DatasetError, OSError) as err:
+                        problems.append(f"{e.source}: {e.name}: {err}")
+                        continue
+                    if writer is None:
+                        shard_tmp = save_dir / f".{split}_{start:08d}.tfrecords.tmp"
+                        opened.append(shard_tmp)
+                        writer = tf.io.TFRecordWriter(str(shard_tmp))
+                    try:
+                        writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
+                    except tf.errors.OpError as err:
+                        raise _write_error(shard_tmp, err) from None
+                    kept += 1
+                if writer is not None:
+                    try:
+                        writer.close()
+                    except tf.errors.OpError as err:
+                        raise _write_error(shard_tmp, err) from None
+                    final = save_dir / f"{split}_feature_{start}_{start + kept}.tfrecords"
+                    tmp_paths.append((shard_tmp, final))
+                    shard_bytes[final.name] = shard_tmp.stat().st_size
+                    report.shards[split].append(final.name)
+                written += kept
             report.counts[split] = written
         bar.close()
         if problems and not skip_bad:
@@ -379,6 +420,9 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             "label_files": {k: str(v) for k, v in label_files.items()},
             "validation_fraction": validation_fraction,
         }
+        if sharded:
+            metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
+                               "seed": seed, "skipped_in_label_files": label_problems}
         # Commit (see the docstring): the one step that can fail for lack of space comes first.
         _write_text(meta_tmp, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
         old_meta = save_dir / METADATA_FILE
@@ -390,24 +434,112 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             except (ValueError, KeyError, TypeError, AttributeError):
                 old_listed = set()
             old_meta.unlink()
+        if sharded:
+            # This job's older file (its shards are about to change) and runs with another N.
+            for old in save_dir.glob("metadata.shard-*-of-*.json"):
+                if old.name == meta_name or not old.name.endswith(f"-of-{num_shards:05d}.json"):
+                    old.unlink(missing_ok=True)
         for tmp, final in tmp_paths:
             os.replace(tmp, final)
-        new_names = {final.name for _, final in tmp_paths}
-        for old in save_dir.glob("*_feature_*.tfrecords"):
-            if old.name not in new_names and (overwrite or old.name in old_listed):
+        if not sharded:  # an array's other files are left to merge_record_shards
+            new_names = {final.name for _, final in tmp_paths}
+            for old in save_dir.glob("*_feature_*.tfrecords"):
+                if old.name not in new_names and (overwrite or old.name in old_listed):
+                    old.unlink()
+            for old in save_dir.glob("metadata.shard-*-of-*.json"):
                 old.unlink()
-        os.replace(meta_tmp, old_meta)
+        os.replace(meta_tmp, save_dir / meta_name)
     except BaseException:
         bar.close()
-        for tmp, _ in tmp_paths:
-            if tmp.exists():
-                tmp.unlink()
-        for leftover in save_dir.glob(".*.tfrecords.tmp"):
-            leftover.unlink()
+        for tmp in opened:
+            tmp.unlink(missing_ok=True)
+        if not sharded:  # other jobs of an array may be writing theirs
+            for leftover in save_dir.glob(".*.tfrecords.tmp"):
+                leftover.unlink(missing_ok=True)
         meta_tmp.unlink(missing_ok=True)
         raise
     if problems:
         logger.warning("skipped %d bad line(s); first: %s", len(problems), problems[0])
+    return report
+
+
+def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
+    """Join the jobs of ``write_tfrecords(..., shard_index=I, num_shards=N)``: write
+    ``metadata.json`` from the ``N`` job files ``metadata.shard-<I>-of-<N>.json`` (counts summed,
+    shard lists in position order, shard byte sizes joined, bad lines counted once), and delete
+    shard files of an older set that no job listed. The job files are kept, so the merge can be
+    repeated. ``metadata.json`` is written last (atomically), as by :func:`write_tfrecords`.
+
+    Returns:
+        A :class:`WriteReport` of the whole set (``skipped``: the first messages only).
+
+    Raises:
+        DatasetError: if a job file is missing (job not run, failed, or not finished) or
+            unreadable, job files of several ``N`` are present, the jobs disagree on the char dict
+            or the settings (validation fraction, shard size, seed, label files, source dataset),
+            or a listed shard is missing or not of the size its job recorded.
+    """
+    save_dir = Path(save_dir)
+    try:
+        count, jobs = find_shards(save_dir.glob("metadata.shard-*-of-*.json"), save_dir,
+                                  "write-tfrecords")
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
+    metas = []
+    for i in range(count):
+        try:
+            meta = json.loads(jobs[i].read_text(encoding="utf-8"))
+            meta["job"]["skipped_in_label_files"], meta["counts"], meta["shards"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise DatasetError(f"{jobs[i]}: not a readable write-tfrecords job file ({e!r}); run "
+                               f"that job again") from None
+        metas.append(meta)
+    first = metas[0]
+    for i, meta in enumerate(metas):
+        for what, get in (("char dict", lambda m: m["charset"]["sha256"]),
+                          ("validation_fraction", lambda m: m["validation_fraction"]),
+                          ("label files", lambda m: m["label_files"]),
+                          ("source dataset", lambda m: m.get("source_dataset_dir")),
+                          ("shard_size", lambda m: m["job"]["shard_size"]),
+                          ("seed", lambda m: m["job"]["seed"])):
+            if get(meta) != get(first):
+                raise DatasetError(f"{jobs[i]}: {what} {get(meta)!r} differs from job 0's "
+                                   f"{get(first)!r}; run every job with the same arguments")
+
+    def start_of(name: str) -> int:
+        return int(name.rsplit("_", 2)[-2])
+
+    report = WriteReport()
+    shard_bytes: dict[str, int] = {}
+    for meta in metas:
+        shard_bytes.update(meta.get("shard_bytes", {}))
+    for split in SPLITS:
+        report.counts[split] = sum(m["counts"].get(split, 0) for m in metas)
+        report.shards[split] = sorted((n for m in metas for n in m["shards"].get(split, [])),
+                                      key=start_of)
+        for n in report.shards[split]:
+            path = save_dir / n
+            if not path.exists():
+                raise DatasetError(f"{save_dir}: shard {n} of split {split} is missing")
+            if n in shard_bytes and path.stat().st_size != shard_bytes[n]:
+                raise DatasetError(f"{path}: {path.stat().st_size} bytes, but its job file says "
+                                   f"{shard_bytes[n]}: truncated or changed after it was written; "
+                                   f"run that job again")
+    label_skipped = first["job"]["skipped_in_label_files"]
+    skipped = label_skipped + sum(m["skipped"] - label_skipped for m in metas)
+    # Problems in the label files are found by every job: list each once.
+    report.skipped = list(dict.fromkeys(x for m in metas for x in m["skipped_examples"]))[:10]
+    listed = {n for names in report.shards.values() for n in names}
+    for old in save_dir.glob("*_feature_*.tfrecords"):
+        if old.name not in listed:
+            logger.info("removing %s: not part of the merged set", old)
+            old.unlink()
+    metadata = {k: v for k, v in first.items() if k != "job"}
+    metadata.update(counts=report.counts, shards=report.shards,
+                    shard_bytes={n: shard_bytes[n] for n in sorted(listed) if n in shard_bytes},
+                    skipped=skipped, skipped_examples=report.skipped, jobs=count)
+    atomic_write_text(save_dir / METADATA_FILE,
+                      json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
     return report
 
 
@@ -546,7 +678,7 @@ WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)
 
 def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
                  training: bool, seed: int = 0, shuffle_buffer: int = 2000,
-                 repeat: bool | None = None):
+                 repeat: bool | None = None, input_shard: tuple[int, int] | None = None):
     """A ``tf.data.Dataset`` of padded batches from a record split.
 
     Args:
@@ -557,6 +689,10 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
             widths (buckets of :data:`WIDTH_BUCKETS` px), so evaluation order is by bucket.
         seed: shuffle seed.
         repeat: repeat forever (default: ``training``).
+        input_shard: ``(index, count)``: read only this input pipeline's part of the split, for
+            ``tf.distribute`` workers: shard files ``index, index + count, ...`` of the split's
+            list; with fewer files than ``count``, every ``count``-th example instead (each
+            worker then reads every file; a warning says so).
 
     Returns:
         Batches as dicts: ``images`` float32 ``(batch, 32, W, 1)`` padded with 0, ``widths`` int32
@@ -566,11 +702,27 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
     import tensorflow as tf
 
     files = shard_paths(record_dir, split)
+    by_example = None
+    if input_shard is not None:
+        index, count = input_shard
+        if not 0 <= index < count:
+            raise ValueError(f"input_shard must be (index, count) with 0 <= index < count, got "
+                             f"{input_shard!r}")
+        if len(files) >= count:
+            files = files[index::count]
+        elif count > 1:
+            logger.warning("%s: split %s has %d shard file(s) for %d input pipelines: each reads "
+                           "every file and keeps every %d-th example; write smaller shards "
+                           "(write-tfrecords --shard-size) to divide files instead", record_dir,
+                           split, len(files), count, count)
+            by_example = (count, index)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if by_example is not None:
+        ds = ds.shard(*by_example)
     if repeat if repeat is not None else training:
         ds = ds.repeat()
     if training:

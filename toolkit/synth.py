@@ -16,6 +16,15 @@ Determinism: image ``i`` draws everything (its text, face and rendering) from
 ``numpy.random.default_rng([seed, i])``, so the same seed gives byte-identical files whatever the number
 of worker processes. The train/test split depends only on the text (:func:`is_test_text`), so a test text
 never appears in the training list, whatever the seed or the sharding.
+
+Sharding (a job array on a cluster scheduler): ``gen_images(..., shard_index=I, num_shards=N)``
+renders only the contiguous block of indices :func:`shard_range` gives shard ``I`` into the shared
+``images/`` folder, and writes its lists under ``shards/<I>-of-<N>/`` (``Train/sample.txt``,
+``Test/sample.txt``, ``chinese.txt``, ``gen_config.json``, the last one last). When all ``N`` are
+done, :func:`merge_gen_shards` writes the usual ``Train/sample.txt``, ``Test/sample.txt``,
+``chinese.txt``, ``preview.png`` and ``gen_config.json``. Since image ``i`` depends only on
+``(seed, i)``, the merged output is the same, file for file, whatever ``N`` is (``gen_config.json``
+adds ``"shards": N``).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from tqdm import tqdm
 
 from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
+from toolkit.shards import check_shard, find_shards, shard_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +70,8 @@ _PREVIEW_COLUMNS = 2
 _PREVIEW_MAX_WIDTH = 480
 _PREVIEW_LABEL_PX = 20
 _MAX_CHUNK = 64
+SHARDS_DIR = "shards"
+_SHARD_ONLY_KEYS = ("shard", "skipped_examples", "first_written", "seconds")
 
 
 def _as_pair(name: str, value: Any) -> tuple[Any, Any]:
@@ -697,8 +709,9 @@ def _prepare_output(output_dir: Path, overwrite: bool) -> None:
     ]
     images = output_dir / "images"
     existing = [p for p in owned if p.exists()]
-    if images.exists() and any(images.iterdir()):
-        existing.append(images)
+    for folder in (images, output_dir / SHARDS_DIR):
+        if folder.exists() and any(folder.iterdir()):
+            existing.append(folder)
     if existing and not overwrite:
         raise FileExistsError(
             f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
@@ -708,8 +721,9 @@ def _prepare_output(output_dir: Path, overwrite: bool) -> None:
     # interrupted overwrite never leaves a complete-looking directory with lists of deleted images.
     for path in owned[::-1]:
         path.unlink(missing_ok=True)
-    if images.exists():
-        shutil.rmtree(images)
+    for folder in (images, output_dir / SHARDS_DIR):
+        if folder.exists():
+            shutil.rmtree(folder)
     output_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -753,6 +767,46 @@ def _write_preview(
     return path
 
 
+def shard_range(num_images: int, shard_index: int, num_shards: int) -> range:
+    """Image indices of shard ``shard_index`` of ``num_shards``: the contiguous block
+    ``[num_images * I // N, num_images * (I + 1) // N)``. The blocks of ``I = 0..N-1`` cover
+    ``range(num_images)`` once, in order, and differ in size by at most one.
+
+    Raises:
+        TypeError: if either is not an int.
+        ValueError: unless ``num_shards >= 1`` and ``0 <= shard_index < num_shards``.
+    """
+    check_shard(shard_index, num_shards)
+    return range(num_images * shard_index // num_shards, num_images * (shard_index + 1) // num_shards)
+
+
+def shard_dir(output_dir: str | os.PathLike[str], shard_index: int, num_shards: int) -> Path:
+    """Where shard ``I`` of ``N`` writes its lists: ``<output_dir>/shards/<IIIII>-of-<NNNNN>``."""
+    return Path(output_dir) / SHARDS_DIR / shard_name(shard_index, num_shards)
+
+
+def _write_lists(target: Path, rows: dict[str, list[str]], chars: Sequence[str]) -> None:
+    for split, lines in rows.items():
+        _write_atomic(target / split / "sample.txt", "".join(lines))
+    _write_atomic(target / "chinese.txt", "".join(f"{ch}\n" for ch in chars))
+
+
+def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, overwrite: bool) -> Path:
+    target = shard_dir(output_dir, shard_index, num_shards)
+    existing = [p for p in (target, output_dir / "gen_config.json") if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
+            f"choose another directory or pass overwrite=True"
+        )
+    if overwrite:  # this shard's lists, and those of runs with another N
+        for old in (output_dir / SHARDS_DIR).glob("*-of-*"):
+            if old == target or not old.name.endswith(f"-of-{num_shards:05d}"):
+                shutil.rmtree(old)
+    target.mkdir(parents=True)
+    return target
+
+
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str]],
     font_specs: Sequence[str | os.PathLike[str]],
@@ -765,6 +819,8 @@ def gen_images(
     *,
     overwrite: bool = False,
     skip_bad: bool = False,
+    shard_index: int = 0,
+    num_shards: int = 1,
 ) -> GenSummary:
     """Render ``num_images`` text-line images from the corpora with the fonts, and write the lists.
 
@@ -790,15 +846,20 @@ def gen_images(
         progress: show a tqdm progress bar over images.
         overwrite: replace an earlier run's output in ``output_dir`` (its ``gen_config.json``, lists and
             ``images/`` folder are deleted first, so a run that dies never leaves the old lists
-            pointing at deleted images); otherwise such output is an error.
+            pointing at deleted images); otherwise such output is an error. For a shard: replace that
+            shard's lists (``images/`` is shared and kept; the shard's images are rewritten).
         skip_bad: when a corpus text holds a char that no font has a glyph for, skip such texts
             (counted and reported in the summary) instead of stopping before anything is rendered.
+        shard_index, num_shards: render only shard ``shard_index`` of ``num_shards`` (the indices
+            of :func:`shard_range`) and write its lists under :func:`shard_dir`; merge the shards
+            with :func:`merge_gen_shards`. ``num_shards=1`` is an ordinary run.
 
     Returns:
-        The :class:`GenSummary` (also logged at INFO).
+        The :class:`GenSummary` (also logged at INFO); for a shard, of that shard's images.
 
     Raises:
-        ValueError: for a bad ``num_images``, ``seed`` or ``workers``, or no corpus / font given.
+        ValueError: for a bad ``num_images``, ``seed``, ``workers``, ``shard_index`` or
+            ``num_shards``, or no corpus / font given.
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
         FontError: if a font spec cannot be loaded, or (without ``skip_bad``) a char of the corpus text
             is in none of the fonts; the message names the char, the corpus file and line of its first
@@ -815,6 +876,7 @@ def gen_images(
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    owned = shard_range(num_images, shard_index, num_shards)
     corpora = [Path(p) for p in corpus_paths]
     if not corpora:
         raise ValueError("corpus_paths is empty: give at least one corpus file")
@@ -859,13 +921,19 @@ def gen_images(
         len(lines),
         "; ".join(f"{f.name} ({f.spec})" for f in faces),
     )
-    _prepare_output(output_dir, overwrite)
+    if num_shards == 1:
+        _prepare_output(output_dir, overwrite)
+        target = output_dir
+    else:
+        target = _prepare_shard_output(output_dir, shard_index, num_shards, overwrite)
+        logger.info("shard %d of %d: images %d to %d", shard_index, num_shards, owned.start,
+                    owned.stop - 1)
 
     worker_args = (units, faces, config, seed, output_dir)
-    chunk = max(1, min(_MAX_CHUNK, num_images // (workers * 8) or 1))
-    chunks = [range(s, min(s + chunk, num_images)) for s in range(0, num_images, chunk)]
+    chunk = max(1, min(_MAX_CHUNK, len(owned) // (workers * 8) or 1))
+    chunks = [range(s, min(s + chunk, owned.stop)) for s in range(owned.start, owned.stop, chunk)]
     results: list[_Result] = []
-    with tqdm(total=num_images, unit="img", desc="gen-images", disable=not progress) as bar:
+    with tqdm(total=len(owned), unit="img", desc="gen-images", disable=not progress) as bar:
         if workers == 1:
             local = _Worker(*worker_args)
             for indices in chunks:
@@ -874,7 +942,7 @@ def gen_images(
         else:
             _check_spawnable()
             context = multiprocessing.get_context("spawn")
-            with context.Pool(min(workers, len(chunks)), _init_worker, worker_args) as pool:
+            with context.Pool(max(1, min(workers, len(chunks))), _init_worker, worker_args) as pool:
                 for part in pool.imap_unordered(_run_chunk, chunks):
                     results.extend(part)
                     bar.update(len(part))
@@ -901,19 +969,16 @@ def gen_images(
     for index, text in written:
         split = "Test" if is_test_text(text, config.test_fraction) else "Train"
         splits[split].append(f"{image_relpath(index, config.image_format)} {text}\n")
-    for split, rows in splits.items():
-        _write_atomic(output_dir / split / "sample.txt", "".join(rows))
-
     chars = sorted({ch for _, text in written for ch in text if not ch.isspace()})
-    _write_atomic(output_dir / "chinese.txt", "".join(f"{ch}\n" for ch in chars))
-    if written:
+    _write_lists(target, splits, chars)
+    if written and num_shards == 1:
         _write_preview(output_dir, written, faces, config.image_format)
 
     summary = GenSummary(
-        num_requested=num_images,
+        num_requested=len(owned),
         num_train=len(splits["Train"]),
         num_test=len(splits["Test"]),
-        num_failed=num_images - len(written),
+        num_failed=len(owned) - len(written),
         skipped=dict(sorted(skipped.items())),
         skipped_examples=examples,
         chars_used=len(chars),
@@ -945,6 +1010,88 @@ def gen_images(
         },
         "chars_used": summary.chars_used,
     }
-    _write_atomic(output_dir / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n")
+    if num_shards > 1:
+        gen_config.update({
+            "shard": {"index": shard_index, "count": num_shards, "start": owned.start,
+                      "stop": owned.stop},
+            "skipped_examples": examples,
+            "first_written": written[:_PREVIEW_COUNT],
+            "seconds": summary.seconds,
+        })
+    _write_atomic(target / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n")
     logger.info("%s", summary.format())
+    return summary
+
+
+def merge_gen_shards(output_dir: str | os.PathLike[str]) -> GenSummary:
+    """Combine the shards written by ``gen_images(..., shard_index=I, num_shards=N)`` into the files
+    of an ordinary run: ``Train/sample.txt`` and ``Test/sample.txt`` (lines in image order),
+    ``chinese.txt`` (the union of the chars, by code point), ``preview.png`` and ``gen_config.json``
+    (counts summed, ``"shards": N`` added; written last). The shard lists are kept.
+
+    Returns:
+        The :class:`GenSummary` of the whole set (``seconds``: the shards' wall times, summed).
+
+    Raises:
+        ValueError: if no shard is complete, a shard of ``0..N-1`` has no ``gen_config.json`` (not
+            run, or not finished), shards of several ``N`` are present, or the shards were made with
+            different arguments (seed, number of images, corpus, fonts or config; the message names
+            the shard and the field).
+    """
+    output_dir = Path(output_dir)
+    root = output_dir / SHARDS_DIR
+    count, shards = find_shards(root.glob("*-of-*/gen_config.json"), root, "gen-images")
+    confs = [json.loads(shards[i].read_text(encoding="utf-8")) for i in range(count)]
+    first = confs[0]
+    for i, conf in enumerate(confs):
+        for key in ("seed", "num_images", "corpus_paths", "fonts", "config"):
+            if conf.get(key) != first.get(key):
+                raise ValueError(f"{shards[i]}: {key} {conf.get(key)!r} differs from shard 0's "
+                                 f"{first.get(key)!r}; all shards must be run with the same arguments")
+    rows: dict[str, list[str]] = {"Train": [], "Test": []}
+    chars: set[str] = set()
+    for i in range(count):
+        d = shards[i].parent
+        for split, lines in rows.items():
+            text = (d / split / "sample.txt").read_text(encoding="utf-8")
+            lines.extend(line + "\n" for line in text.splitlines())
+        chars.update((d / "chinese.txt").read_text(encoding="utf-8").split())
+    chars_sorted = sorted(chars)
+    _write_lists(output_dir, rows, chars_sorted)
+
+    skipped: Counter[str] = Counter()
+    for conf in confs:
+        skipped.update(conf["counts"]["skipped_texts"])
+    examples = [t for conf in confs for t in conf["skipped_examples"]][:5]
+    written = [(int(i), str(t)) for conf in confs for i, t in conf["first_written"]][:_PREVIEW_COUNT]
+    if written:
+        faces = []
+        for font in first["fonts"]:
+            try:
+                faces.append(load_font(f"{font['path']}:{font['index']}"))
+            except FontError as err:
+                logger.warning("preview labels drawn without font %s: %s", font["path"], err)
+        _write_preview(output_dir, written, faces, first["config"]["image_format"])
+
+    def total(key: str) -> int:
+        return sum(int(conf["counts"][key]) for conf in confs)
+
+    summary = GenSummary(
+        num_requested=int(first["num_images"]),
+        num_train=total("train"),
+        num_test=total("test"),
+        num_failed=total("failed"),
+        skipped=dict(sorted(skipped.items())),
+        skipped_examples=examples,
+        chars_used=len(chars_sorted),
+        output_dir=output_dir,
+        seconds=sum(float(conf["seconds"]) for conf in confs),
+    )
+    merged = {k: v for k, v in first.items() if k not in _SHARD_ONLY_KEYS}
+    merged["counts"] = {**first["counts"], "train": summary.num_train, "test": summary.num_test,
+                        "failed": summary.num_failed, "skipped_texts": summary.skipped}
+    merged["chars_used"] = summary.chars_used
+    merged["shards"] = count
+    _write_atomic(output_dir / "gen_config.json", json.dumps(merged, ensure_ascii=False, indent=2) + "\n")
+    logger.info("merged %d gen-images shards: %s", count, summary.format())
     return summary

@@ -4,6 +4,13 @@ Resume contract: the checkpoint holds the weights, the optimizer state (Adam mom
 step counter; the learning-rate schedule is a function of that step and its parameters are saved in
 ``shadownet.json`` at the first run, so a resumed run continues at the same step with the same
 learning rate. A checkpoint made with another charset is refused.
+
+Scale-out: ``strategy`` picks a ``tf.distribute`` strategy (see :mod:`toolkit.distribute`). The
+batch size is the global batch, split evenly between the replicas; the CTC loss of each replica is
+summed and divided by the global batch (``tf.nn.compute_average_loss``), the gradients are summed
+over the replicas before gradient clipping and the Adam update, and batch-norm statistics are taken
+over the global batch, so N replicas train like one device on the same global batch. TFRecord shard
+files are divided between workers (file-level sharding, see :func:`_train_dataset`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 from toolkit.charset import Charset
 from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
                                  resolve_weights)
+from toolkit.distribute import Distribution, create_distribution
 from toolkit.evaluate import score_batches
 from toolkit.model import ModelConfig
 from toolkit import records
@@ -96,10 +104,115 @@ def make_schedule(peak: float, warmup_steps: int, decay_steps: int, min_lr_ratio
     return WarmupCosine()
 
 
+def make_optimizer(schedule, clipnorm: float, precision: str = "float32"):
+    """Adam whose gradients are clipped to ``clipnorm`` (per variable, like Keras' ``clipnorm``)
+    after they are summed over the replicas of a ``tf.distribute`` strategy.
+
+    Keras clips in ``apply()``, before the cross-replica sum, so with N replicas it would clip each
+    replica's partial gradient; clipping in ``update_step`` (which receives the summed gradient)
+    keeps one-device semantics. Create it inside ``strategy.scope()``.
+
+    Args:
+        schedule: a learning rate or ``LearningRateSchedule``.
+        clipnorm: largest L2 norm of each variable's gradient.
+        precision: ``mixed_float16`` wraps it in a ``LossScaleOptimizer``.
+    """
+    import keras
+    import tensorflow as tf
+
+    class ClippedAdam(keras.optimizers.Adam):
+        def update_step(self, gradient, variable, learning_rate):
+            return super().update_step(tf.clip_by_norm(gradient, clipnorm), variable,
+                                       learning_rate)
+
+    optimizer = ClippedAdam(learning_rate=schedule)
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+TRAIN_KEYS = ("images", "labels", "label_length", "widths")
+
+
+def make_train_step(strategy, model, optimizer, blank_index: int, global_batch_size: int,
+                    element_spec=None):
+    """A compiled training step over one global batch.
+
+    Args:
+        strategy: the ``tf.distribute`` strategy the model and optimizer were created under
+            (``tf.distribute.get_strategy()`` for one device).
+        model: ShadowNet (``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, classes)`` logits).
+        optimizer: from :func:`make_optimizer`.
+        blank_index: the CTC blank class (``Charset.blank_index``).
+        global_batch_size: lines per step over all replicas; each replica's summed CTC loss is
+            divided by it, so the summed gradients are those of the mean loss of the global batch.
+        element_spec: the input signature of a batch (``dataset.element_spec`` of the, possibly
+            distributed, dataset) so that new widths do not retrace; ``None``: traced per shape.
+
+    Returns:
+        ``step(batch) -> loss``: ``batch`` a dict with :data:`TRAIN_KEYS` (``images`` float32
+        ``(b, 32, W, 1)``, ``labels`` int32 ``(b, L)`` padded with -1, ``label_length`` and
+        ``widths`` int32 ``(b,)``), per replica when distributed; ``loss`` the mean CTC loss of
+        the global batch (float32 scalar). Each call applies one optimizer update.
+    """
+    import tensorflow as tf
+
+    def replica_step(images, labels, label_length, widths):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(images, training=True), tf.float32)
+            per_example = tf.nn.ctc_loss(
+                labels=labels, logits=logits, label_length=label_length,
+                logit_length=widths // 4, logits_time_major=False, blank_index=blank_index)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    def step(batch):
+        per_replica = strategy.run(replica_step, args=tuple(batch[k] for k in TRAIN_KEYS))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    if element_spec is None:
+        return tf.function(step, reduce_retracing=True)
+    return tf.function(step, input_signature=[element_spec])
+
+
+def _step_of(optimizer) -> int:
+    """The optimizer's step counter as an int (also for a mirrored variable)."""
+    return int(optimizer.iterations.numpy())
+
+
+def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: int):
+    """The training batches, as the strategy wants them.
+
+    One device: batches of ``config.batch_size``. Distributed: each worker's input pipeline reads
+    its own part of the train shard files (file-level sharding) and makes per-replica batches
+    (``batch_size / replicas``), handed to the replicas in turn by
+    ``distribute_datasets_from_function``; so each replica gets its own width bucket and padding.
+    """
+    def select(ds):
+        return ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS})
+
+    if not dist.distributed:
+        return select(records.make_dataset(dataset_dir, "train", config.batch_size,
+                                           training=True, seed=seed,
+                                           shuffle_buffer=config.shuffle_buffer))
+
+    def dataset_fn(context):
+        return select(records.make_dataset(
+            dataset_dir, "train", context.get_per_replica_batch_size(config.batch_size),
+            training=True, seed=seed, shuffle_buffer=config.shuffle_buffer,
+            input_shard=(context.input_pipeline_id, context.num_input_pipelines)))
+
+    return dist.strategy.distribute_datasets_from_function(dataset_fn)
+
+
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train`: the final step, the last loss, validation metrics, and
-    ``resumed_from`` (checkpoint prefix or ``None``)."""
+    """Outcome of :func:`train`: the final step, the last loss, validation metrics,
+    ``resumed_from`` (checkpoint prefix or ``None``), training speed in images per second (global
+    batches), the number of replicas, and whether this process is the chief (on other workers,
+    ``checkpoint`` is the chief's path and ``validation`` is empty)."""
 
     step: int
     loss: float
@@ -107,6 +220,8 @@ class TrainResult:
     resumed_from: str | None
     validation: dict = field(default_factory=dict)
     images_per_second: float = 0.0
+    replicas: int = 1
+    is_chief: bool = True
 
 
 def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, str | None]:
@@ -122,7 +237,7 @@ def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, st
 def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           model_dir: str | os.PathLike, weights_path: str | os.PathLike | None = None,
           config: TrainConfig = TrainConfig(), model_preset: str | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, strategy: str = "auto") -> TrainResult:
     """Train (or resume training) a ShadowNet on a record set.
 
     Args:
@@ -134,6 +249,10 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         config: training hyper-parameters; on resume, the schedule saved at the first run is kept.
         model_preset: ``shadownet`` (default for a new model), ``small`` or ``tiny``; on resume it
             must match the saved model or be ``None``.
+        strategy: ``auto``, ``one-device``, ``mirrored`` or ``multi-worker`` (see
+            :mod:`toolkit.distribute`); ``config.batch_size`` is the global batch. Only the chief
+            writes into ``model_dir``; every worker resumes from its checkpoints. For
+            multi-worker, call this first thing in the process (before other TensorFlow work).
 
     Returns:
         A :class:`TrainResult`.
@@ -143,10 +262,15 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         CheckpointError: if the checkpoint to resume was made with another charset or another model
             configuration, or its variables do not fit the model its ``shadownet.json`` describes.
         DatasetError: if a shard turns out corrupt or truncated while training (a checkpoint is
-            saved first; the message names the shard and the record).
+            saved first, except under multi-worker where saving is collective; the message names
+            the shard and the record).
         OSError: if a checkpoint cannot be written (a full disk); the last complete one is kept.
-        KeyboardInterrupt: on Ctrl-C (SIGINT), after saving a checkpoint at the current step.
+        KeyboardInterrupt: on Ctrl-C (SIGINT), after saving a checkpoint at the current step
+            (not under multi-worker: the other workers are gone).
+        DistributeError: for a bad ``TF_CONFIG`` or a strategy that cannot start.
+        ValueError: if ``config.batch_size`` is not a multiple of the number of replicas.
     """
+    dist = create_distribution(strategy)
     import keras
     import numpy as np
     import tensorflow as tf
@@ -184,21 +308,31 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         model_config = ModelConfig.from_preset(model_preset or "shadownet", charset.num_classes)
     if config.decay_steps is None:
         config = replace(config, decay_steps=max(1, config.steps - config.warmup_steps))
-    ModelSpec(model_dir=model_dir, model_config=model_config, charset=charset,
-              train=asdict(config)).save()
+    replicas = dist.num_replicas
+    if config.batch_size % replicas:
+        raise ValueError(f"batch_size {config.batch_size} is the global batch and must be a "
+                         f"multiple of the {replicas} replicas of strategy {dist.kind}")
+    if dist.distributed:
+        logger.info("strategy %s (%s of %d worker(s)): %d replica(s); global batch %d = %d per "
+                    "replica; peak learning rate %g for the global batch, not rescaled by the "
+                    "replica count (same --batch-size and --learning-rate, same training)",
+                    dist.kind, dist.task, dist.num_workers, replicas, config.batch_size,
+                    config.batch_size // replicas, config.learning_rate)
+    if dist.is_chief:
+        ModelSpec(model_dir=model_dir, model_config=model_config, charset=charset,
+                  train=asdict(config)).save()
 
     old_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
     try:
-        model = build_shadownet(model_config)
-        schedule = make_schedule(config.learning_rate, config.warmup_steps, config.decay_steps,
-                                 config.min_lr_ratio)
-        optimizer = keras.optimizers.Adam(learning_rate=schedule, clipnorm=config.clipnorm)
-        if config.precision == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
-        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        with dist.strategy.scope():
+            model = build_shadownet(model_config, sync_batch_norm=replicas > 1)
+            schedule = make_schedule(config.learning_rate, config.warmup_steps,
+                                     config.decay_steps, config.min_lr_ratio)
+            optimizer = make_optimizer(schedule, config.clipnorm, config.precision)
+            optimizer.build(model.trainable_variables)
+            ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
         if resume_prefix:
             try:
                 ckpt.restore(resume_prefix).assert_existing_objects_matched()
@@ -207,48 +341,41 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     f"{resume_prefix}: the checkpoint does not match the model configured in "
                     f"{spec.model_dir / 'shadownet.json'} ({model_config.to_json()}): "
                     f"{str(e).splitlines()[0][:300]}") from None
-            logger.info("resumed from %s at step %d", resume_prefix, int(optimizer.iterations))
+            logger.info("resumed from %s at step %d", resume_prefix, _step_of(optimizer))
+        latest_at_start = latest_checkpoint(model_dir)
+        ckpt_dir = dist.checkpoint_dir(model_dir / CHECKPOINT_DIR)
         manager = tf.train.CheckpointManager(
-            ckpt, str(model_dir / CHECKPOINT_DIR), max_to_keep=config.keep_checkpoints,
+            ckpt, str(ckpt_dir), max_to_keep=config.keep_checkpoints,
             checkpoint_name="ckpt", step_counter=optimizer.iterations)
+        saved_step = None
 
-        def save(step_number: int) -> str:
+        def save(step: int) -> str:
+            # Every worker saves (collective under multi-worker); only the chief's files stay.
+            nonlocal saved_step
             try:
-                return manager.save(checkpoint_number=step_number)
+                path = manager.save(checkpoint_number=step)
             except tf.errors.OpError as e:
-                raise OSError(f"{model_dir / CHECKPOINT_DIR}: saving checkpoint ckpt-{step_number} "
-                              f"failed ({e.message}); the disk may be full. The last complete "
-                              f"checkpoint, {manager.latest_checkpoint}, was kept") from None
+                raise OSError(f"{ckpt_dir}: saving checkpoint ckpt-{step} failed ({e.message}); "
+                              f"the disk may be full. The last complete checkpoint, "
+                              f"{manager.latest_checkpoint}, was kept") from None
+            dist.discard_checkpoint_dir(ckpt_dir)
+            saved_step = step
+            return path
 
-        blank = charset.blank_index
-        signature = [tf.TensorSpec([None, 32, None, 1], tf.float32),
-                     tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
-                     tf.TensorSpec([None], tf.int32)]
-
-        @tf.function(input_signature=signature)
-        def train_step(images, labels, label_length, widths):
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(images, training=True), tf.float32)
-                loss = tf.reduce_mean(tf.nn.ctc_loss(
-                    labels=labels, logits=logits, label_length=label_length,
-                    logit_length=widths // 4, logits_time_major=False, blank_index=blank))
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
-        @tf.function(input_signature=signature[:1])
+        @tf.function(input_signature=[tf.TensorSpec([None, 32, None, 1], tf.float32)])
         def predict(images):
             return tf.cast(model(images, training=False), tf.float32)
 
-        train_ds = records.make_dataset(dataset_dir, "train", config.batch_size, training=True,
-                                        seed=config.seed + int(optimizer.iterations),
-                                        shuffle_buffer=config.shuffle_buffer)
-        has_val = meta["counts"].get("validation", 0) > 0
+        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
+        train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,
+                                     config.batch_size, element_spec=train_ds.element_spec)
+        has_val = meta["counts"].get("validation", 0) > 0 and dist.is_chief
         val_ds = records.make_dataset(dataset_dir, "validation", config.batch_size,
                                       training=False) if has_val else None
 
-        writer = tf.summary.create_file_writer(str(model_dir / "logs"))
-        step = int(optimizer.iterations)
+        writer = (tf.summary.create_file_writer(str(model_dir / "logs")) if dist.is_chief
+                  else tf.summary.create_noop_writer())
+        step = _step_of(optimizer)
         start_step = step
         if step >= config.steps:
             logger.info("model in %s is already at step %d >= --steps %d; nothing to train",
@@ -256,7 +383,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         last_loss = float("nan")
         validation: dict = {}
         bar = tqdm(total=config.steps, initial=step, desc="train-shadownet", unit="step",
-                   disable=not progress)
+                   disable=not progress or not dist.is_chief)
         t0 = time.perf_counter()
 
         def run_validation():
@@ -283,9 +410,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         try:
             if step < config.steps:
                 for batch in train_ds:
-                    loss = train_step(batch["images"], batch["labels"], batch["label_length"],
-                                      batch["widths"])
-                    step = int(optimizer.iterations)
+                    loss = train_step(batch)
+                    step = _step_of(optimizer)
                     bar.update(1)
                     if step % 10 == 0 or step == config.steps:
                         last_loss = float(loss)
@@ -305,25 +431,40 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                 last_loss = float(loss)
         except KeyboardInterrupt:
             bar.close()
-            path = save(int(optimizer.iterations))
-            logger.warning("interrupted: saved %s at step %d", path, int(optimizer.iterations))
+            if dist.kind == "multi-worker":  # saving is collective: the other workers are gone
+                logger.warning("interrupted at step %d; the last checkpoint is step %s",
+                               _step_of(optimizer), saved_step)
+                raise
+            path = save(_step_of(optimizer))
+            logger.warning("interrupted: saved %s at step %d", path, _step_of(optimizer))
             raise
         except tf.errors.DataLossError as err:
             bar.close()
-            path = save(int(optimizer.iterations))
-            logger.warning("stopped on damaged records: saved %s at step %d", path,
-                           int(optimizer.iterations))
+            if dist.kind == "multi-worker":  # saving is collective: the other workers may be stuck
+                logger.warning("stopped on damaged records at step %d; the last checkpoint is "
+                               "step %s", _step_of(optimizer), saved_step)
+            else:
+                path = save(_step_of(optimizer))
+                logger.warning("stopped on damaged records: saved %s at step %d", path,
+                               _step_of(optimizer))
             raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
         bar.close()
         elapsed = time.perf_counter() - t0
-        path = manager.latest_checkpoint
-        if path is None or int(path.rsplit("-", 1)[1]) != step:
+        # The same decision on every worker (saving is collective under multi-worker).
+        if saved_step == step:
+            path = manager.latest_checkpoint
+        elif saved_step is None and latest_at_start is not None \
+                and int(latest_at_start.rsplit("-", 1)[1]) == step:
+            path = latest_at_start  # nothing trained: the newest checkpoint already holds it
+        else:
             path = save(step)
+        if not dist.is_chief:
+            path = str(model_dir / CHECKPOINT_DIR / f"ckpt-{step}")
         run_validation()
         writer.flush()
         ips = (step - start_step) * config.batch_size / elapsed if step > start_step else 0.0
         return TrainResult(step=step, loss=last_loss, checkpoint=path,
                            resumed_from=resume_prefix, validation=validation,
-                           images_per_second=ips)
+                           images_per_second=ips, replicas=replicas, is_chief=dist.is_chief)
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
