@@ -1,0 +1,84 @@
+"""tools/benchmark.py: table formatting, target logic, section parsing and one tiny section run.
+
+No timing is asserted: the benchmark prints numbers, these tests check behaviour.
+"""
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("crnn_benchmark", ROOT / "tools" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["crnn_benchmark"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("crnn_benchmark", None)
+
+
+def test_ratio_row_pass_fail_and_unmeasured(bench):
+    ok = bench.ratio_row("synth", "a / b", 30.0, 2.0, 10)
+    assert ok.ratio == pytest.approx(15.0) and ok.passed is True
+    bad = bench.ratio_row("synth", "a / b", 10.0, 2.0, 10)
+    assert bad.ratio == pytest.approx(5.0) and bad.passed is False
+    missing = bench.ratio_row("synth", "a / b", None, 2.0, 10, "trdg failed")
+    assert missing.value is None and missing.passed is None and missing.note == "trdg failed"
+    assert bench.ratio_row("synth", "a / b", 1.0, 0.0, 1).passed is None
+
+
+def test_table_and_report(bench):
+    rows = [bench.Row("tfrecords", "write", 1234.5, "images/s"),
+            bench.ratio_row("synth", "gen / trdg", 12.0, 1.0, 10),
+            bench.Row("input", "stub", None, "x", ">= 0.95x", note="not implemented yet")]
+    table = bench.format_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert "| write | 1234 | images/s |" in lines[2]
+    assert "PASS" in lines[3] and ">= 10x" in lines[3]
+    assert "n/a" in lines[4] and "not implemented yet" in lines[4]
+    report = bench.markdown_report(rows, "python tools/benchmark.py --quick", note="under load")
+    assert "`python tools/benchmark.py --quick`" in report
+    assert f"{bench.cpu_model()}" in report and "logical cores" in report
+    assert "under load" in report and table in report
+
+
+def test_parse_sections(bench):
+    assert bench.parse_sections("memory,synth") == ["synth", "memory"]  # kept in section order
+    with pytest.raises(argparse.ArgumentTypeError, match="bogus"):
+        bench.parse_sections("synth,bogus")
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--only", "nope"])
+
+
+def test_corpus_texts_are_covered_and_sized(bench):
+    from toolkit.fonts import load_font
+
+    texts = bench.corpus_texts(7, min_chars=4, max_chars=6)
+    face = load_font(bench.FONT)
+    assert len(texts) == 7
+    assert all(4 <= len(t) <= 6 and face.covers(t) for t in texts)
+
+
+def test_stub_sections_write_report(bench, tmp_path):
+    out = tmp_path / "BENCH.md"
+    rows = bench.main(["--quick", "--only", "input,precision", "--output", str(out),
+                       "--workdir", str(tmp_path / "work")])
+    assert [r.section for r in rows] == ["input", "precision"]
+    assert all(r.value is None and r.passed is None for r in rows)
+    text = out.read_text(encoding="utf-8")
+    assert "--only input,precision" in text and "not implemented yet" in text
+
+
+def test_peak_rss_of_a_child(bench):
+    # A child that allocates ~64 MiB must report a peak above that; a failing child raises.
+    mib, rc = bench.peak_rss_mib([sys.executable, "-c", "b = bytearray(64 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert rc == 0 and mib > 64
+    with pytest.raises(RuntimeError, match="failed"):
+        bench.peak_rss_mib([sys.executable, "-c", "raise SystemExit(3)"])

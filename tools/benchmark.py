@@ -1,0 +1,570 @@
+"""Speed and memory benchmarks of the toolkit against its references, side by side in one run.
+
+Usage (from the repository root, with the toolkit installed)::
+
+    python tools/benchmark.py                     # every section, full sizes, writes BENCHMARKS.md
+    python tools/benchmark.py --quick             # small sizes: a smoke run (numbers are noisy)
+    python tools/benchmark.py --only synth,inference --weights-path model/shadownet
+
+Sections (``--only``, comma separated):
+
+- ``synth``: images/s of one process rendering the same text lines (segments of the bundled corpus,
+  4..12 chars) with one Chinese font (``fonts/NotoSansSC-Regular.otf``) and saving JPEGs, three ways:
+  ``toolkit.synth.render_line`` (default augmentations, which include rotation and blur) and the
+  ``gen-images`` stage with 1 and 2 worker processes (its own sampling from the same corpus); a bare
+  Pillow ``ImageDraw.text`` + JPEG save of each line (the ceiling); trdg 1.8.0
+  (``GeneratorFromStrings`` with ``language="cn"``, that font, random skew up to 2 degrees, random
+  blur up to 1, its default gaussian-noise background) in its own virtual environment
+  ``.bench/trdg-venv`` (trdg needs Pillow < 10; the tool creates it with pip on first use, or
+  ``--no-trdg`` leaves trdg out).
+- ``tfrecords``: images/s of ``write_tfrecords`` on a freshly generated set.
+- ``input``, ``precision``: not implemented yet (reported as such).
+- ``inference``: lines/s of :class:`toolkit.predict.Recognizer` (batched by width) against PP-OCRv4's
+  recognizer through rapidocr-onnxruntime, both through :mod:`toolkit.compare` engines on the same
+  decoded images, plus the median single-line latency. Needs ``--weights-path``.
+- ``memory``: peak resident set size of ``crnn-toolkit gen-images`` (1 worker), ``train-shadownet``
+  (batch 32, a few steps) and ``demo`` each run as a child process (``os.wait4`` rusage of that child).
+
+The table is printed and written to ``BENCHMARKS.md`` (``--output``) with the command, the CPU model and
+the core count. Timings are wall-clock seconds of the timed loop only (imports, font loading and model
+loading excluded, except for gen-images where the stage's own start-up is part of its cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FONT = ROOT / "fonts" / "NotoSansSC-Regular.otf"
+CORPUS = ROOT / "corpora" / "songci.txt"
+TRDG_VENV = ROOT / ".bench" / "trdg-venv"
+TRDG_REQUIREMENTS = ("trdg==1.8.0", "pillow<10")
+SECTIONS = ("synth", "tfrecords", "input", "precision", "inference", "memory")
+DEFAULT_WEIGHTS = Path("/tmp/qs2/model")
+
+
+@dataclass
+class Row:
+    """One measured number.
+
+    Attributes:
+        section: the section name (:data:`SECTIONS`).
+        metric: what was measured, e.g. ``"gen-images, 1 worker"``.
+        value: the number (None when not measured, with the reason in ``note``).
+        unit: its unit, e.g. ``"images/s"``, ``"MiB"``, ``"ms"``.
+        target: the target as text (``"-"`` for information only).
+        ratio: the measured ratio the target is about (None if the target is not a ratio).
+        passed: whether the target is met (None for information only or not measured).
+        note: free text (what was compared, why a value is missing).
+    """
+
+    section: str
+    metric: str
+    value: float | None
+    unit: str
+    target: str = "-"
+    ratio: float | None = None
+    passed: bool | None = None
+    note: str = ""
+
+
+def ratio_row(section: str, metric: str, numerator: float | None, denominator: float | None,
+              minimum: float, note: str = "") -> Row:
+    """A row for the target ``numerator / denominator >= minimum``; unmeasured if either is missing
+    or the denominator is not positive."""
+    if numerator is None or denominator is None or denominator <= 0:
+        return Row(section, metric, None, "x", f">= {minimum:g}x", note=note or "not measured")
+    r = numerator / denominator
+    return Row(section, metric, r, "x", f">= {minimum:g}x", ratio=r, passed=r >= minimum, note=note)
+
+
+def _fmt_value(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _fmt_pass(p: bool | None) -> str:
+    return "-" if p is None else ("PASS" if p else "FAIL")
+
+
+def format_table(rows: list[Row]) -> str:
+    """Format rows as a Markdown table (also readable as plain text): section, metric, value, unit,
+    target, pass/fail, note."""
+    out = ["| section | metric | value | unit | target | result | note |",
+           "| --- | --- | ---: | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| {r.section} | {r.metric} | {_fmt_value(r.value)} | {r.unit} | {r.target} | "
+                   f"{_fmt_pass(r.passed)} | {r.note} |")
+    return "\n".join(out)
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
+    """The ``BENCHMARKS.md`` text: command, machine, table."""
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    head = [
+        "# Benchmarks",
+        "",
+        "Written by `tools/benchmark.py`; every comparison was run side by side in one run on the same inputs.",
+        "",
+        f"- Command: `{command}`",
+        f"- CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
+        f"- Python {platform.python_version()}, {platform.platform()}",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+    ]
+    if note:
+        head.append(f"- Note: {note}")
+    return "\n".join(head) + "\n\n" + format_table(rows) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def corpus_texts(count: int, min_chars: int = 4, max_chars: int = 12) -> list[str]:
+    """``count`` text lines from the bundled corpus, each cut to ``max_chars`` chars, keeping only
+    lines of at least ``min_chars`` chars that the benchmark font covers (cycled if too few)."""
+    from toolkit.fonts import load_font
+
+    face = load_font(FONT)
+    pool = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        text = line.strip()[:max_chars]
+        if len(text) >= min_chars and face.covers(text):
+            pool.append(text)
+    if not pool:
+        raise ValueError(f"{CORPUS}: no line of {min_chars}+ chars covered by {FONT}")
+    return [pool[i % len(pool)] for i in range(count)]
+
+
+class Workspace:
+    """A temporary directory with lazily built shared inputs: a generated dataset, its char dict and
+    its TFRecords (each built once, by the first section that needs it)."""
+
+    def __init__(self, root: Path, num_images: int):
+        self.root = root
+        self.num_images = num_images
+        self._dataset: Path | None = None
+        self._records: Path | None = None
+        self.tfrecords_seconds: float | None = None
+        self.tfrecords_count: int | None = None
+
+    def dataset(self) -> Path:
+        if self._dataset is None:
+            from toolkit.synth import gen_images
+
+            out = self.root / "dataset"
+            gen_images([CORPUS], [str(FONT)], out, self.num_images, seed=1, workers=1, progress=False)
+            self._dataset = out
+        return self._dataset
+
+    def char_dict(self) -> Path:
+        from toolkit.charset import build_char_dict
+
+        out = self.root / "char_dict"
+        if not (out / "char_dict.json").exists():
+            build_char_dict(self.dataset() / "chinese.txt", out)
+        return out
+
+    def records(self) -> Path:
+        if self._records is None:
+            from toolkit.records import write_tfrecords
+
+            out = self.root / "records"
+            dataset, char_dict = self.dataset(), self.char_dict()
+            import tensorflow  # noqa: F401  (its import, once per process, is not part of the rate)
+
+            started = time.perf_counter()
+            report = write_tfrecords(dataset, char_dict, out, progress=False, overwrite=True)
+            self.tfrecords_seconds = time.perf_counter() - started
+            self.tfrecords_count = sum(report.counts.values())
+            self._records = out
+        return self._records
+
+
+# ----------------------------------------------------------------------------------------------------
+# Section 1: synthesis
+
+
+def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
+    """images/s of ``render_line`` (default SynthConfig) + JPEG save, one process."""
+    import numpy as np
+
+    from toolkit.fonts import load_font
+    from toolkit.synth import SynthConfig, render_line
+
+    face = load_font(FONT)
+    config = SynthConfig()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    render_line(texts[0], face, np.random.default_rng(0), config)  # warm-up: font cache
+    started = time.perf_counter()
+    for i, text in enumerate(texts):
+        rng = np.random.default_rng([0, i])
+        image = render_line(text, face, rng, config)
+        image.save(out_dir / f"{i:06d}.jpg", format="JPEG", quality=int(rng.integers(30, 96)))
+    return len(texts) / (time.perf_counter() - started)
+
+
+def bench_pillow(texts: list[str], out_dir: Path, height: int = 32) -> float:
+    """images/s of a bare Pillow draw of each whole line + JPEG save: no augmentation (the ceiling)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(FONT), height - 4)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for i, text in enumerate(texts):
+        width = int(font.getlength(text)) + 4
+        image = Image.new("L", (width, height), 255)
+        ImageDraw.Draw(image).text((2, height // 2), text, font=font, fill=0, anchor="lm")
+        image.save(out_dir / f"{i:06d}.jpg", format="JPEG", quality=90)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def bench_gen_images(num_images: int, workers: int, out_dir: Path) -> float:
+    """images/s of the gen-images stage (``toolkit.synth.gen_images``, default config, JPEG), start-up
+    (corpus reading, font coverage check, worker pool spawn) included."""
+    from toolkit.synth import gen_images
+
+    started = time.perf_counter()
+    summary = gen_images([CORPUS], [str(FONT)], out_dir, num_images, seed=0, workers=workers,
+                         progress=False, overwrite=True)
+    return summary.num_written / (time.perf_counter() - started)
+
+
+TRDG_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    from trdg.generators import GeneratorFromStrings
+    texts_file, font, out_dir = sys.argv[1:4]
+    texts = open(texts_file, encoding="utf-8").read().split("\\n")
+    gen = GeneratorFromStrings(texts, count=len(texts), fonts=[font], language="cn", size=32,
+                               skewing_angle=2, random_skew=True, blur=1, random_blur=True,
+                               background_type=0)
+    started = time.perf_counter()
+    n = 0
+    for image, label in gen:
+        image.convert("L").save(f"{out_dir}/{n:06d}.jpg", format="JPEG", quality=90)
+        n += 1
+    seconds = time.perf_counter() - started
+    print(json.dumps({"images": n, "seconds": seconds}))
+""")
+
+
+def ensure_trdg_venv(venv: Path = TRDG_VENV) -> Path:
+    """Create ``venv`` with trdg 1.8.0 and Pillow < 10 if it does not hold trdg yet; return its python.
+
+    Raises:
+        RuntimeError: if venv creation or pip fails (with pip's last output lines).
+    """
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "import trdg.generators"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", *TRDG_REQUIREMENTS],
+                         capture_output=True, text=True)
+    if pip.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
+        tail = "\n".join((pip.stdout + pip.stderr).splitlines()[-10:])
+        raise RuntimeError(f"could not install {' '.join(TRDG_REQUIREMENTS)} into {venv}:\n{tail}")
+    return python
+
+
+def bench_trdg(texts: list[str], out_dir: Path) -> float:
+    """images/s of trdg 1.8.0 generating ``texts`` (see the module docstring for its settings)."""
+    python = ensure_trdg_venv()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts_file = out_dir.parent / "trdg_texts.txt"
+    texts_file.write_text("\n".join(texts), encoding="utf-8")
+    run = subprocess.run([str(python), "-c", TRDG_SCRIPT, str(texts_file), str(FONT), str(out_dir)],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"trdg failed ({run.returncode}): {run.stderr[-2000:]}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return result["images"] / result["seconds"]
+
+
+def section_synth(ws: Workspace, args) -> list[Row]:
+    n = args.synth_images
+    texts = corpus_texts(n)
+    tmp = ws.root / "synth"
+    rows = []
+    render = bench_toolkit_render(texts, tmp / "toolkit")
+    pillow = bench_pillow(texts, tmp / "pillow")
+    gen1 = bench_gen_images(n, 1, tmp / "gen1")
+    gen2 = bench_gen_images(2 * n, 2, tmp / "gen2")
+    trdg = None
+    trdg_note = ""
+    if args.no_trdg:
+        trdg_note = "trdg left out (--no-trdg)"
+    else:
+        try:
+            trdg = bench_trdg(texts, tmp / "trdg")
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            trdg_note = f"trdg failed: {str(e).splitlines()[0][:120]}"
+    rows += [
+        Row("synth", "toolkit render_line + JPEG, 1 process", render, "images/s", note=f"{n} lines"),
+        Row("synth", "gen-images, 1 worker", gen1, "images/s", note="start-up included"),
+        Row("synth", "gen-images, 2 workers", gen2, "images/s", note=f"{2 * n} images"),
+        Row("synth", "bare Pillow draw + JPEG (ceiling)", pillow, "images/s"),
+        Row("synth", "trdg 1.8.0", trdg, "images/s", note=trdg_note or "same texts and font, skew, blur"),
+        ratio_row("synth", "gen-images 1 worker / trdg", gen1, trdg, 10, trdg_note),
+        ratio_row("synth", "render_line / trdg", render, trdg, 10, trdg_note),
+        ratio_row("synth", "gen-images 1 worker / bare Pillow", gen1, pillow, 0.25),
+        ratio_row("synth", "gen-images 2 workers / 1 worker", gen2, gen1, 1.8,
+                  f"{len(os.sched_getaffinity(0))} usable cores"),
+    ]
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Section 2: TFRecord writing
+
+
+def section_tfrecords(ws: Workspace, args) -> list[Row]:
+    ws.records()
+    rate = ws.tfrecords_count / ws.tfrecords_seconds
+    return [
+        Row("tfrecords", "write-tfrecords, 1 process", rate, "images/s",
+            note=f"{ws.tfrecords_count} images, TF import excluded"),
+        Row("tfrecords", "write-tfrecords >= 1000 images/s", rate / 1000, "x", ">= 1x", rate / 1000,
+            rate >= 1000),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sections 3 and 4: not implemented yet
+
+
+def section_input(ws: Workspace, args) -> list[Row]:
+    return [Row("input", "TFRecord-fed step / in-memory step", None, "x", ">= 0.95x",
+                note="not implemented yet")]
+
+
+def section_precision(ws: Workspace, args) -> list[Row]:
+    return [Row("precision", "bfloat16 / float32 images/s", None, "x", ">= 1.4x", note="not implemented yet")]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Section 5: inference
+
+
+def _need_weights(args) -> Path:
+    path = Path(args.weights_path)
+    if not path.exists():
+        raise SystemExit(f"benchmark: --weights-path {path} does not exist; pass a model directory or "
+                         f"checkpoint (e.g. one written by `crnn-toolkit quickstart`)")
+    return path
+
+
+def section_inference(ws: Workspace, args) -> list[Row]:
+    from toolkit.compare import EngineUnavailable, load_labelled_set, make_engine, run_engine
+
+    weights = _need_weights(args)
+    _, images, labels = load_labelled_set(ws.dataset() / "Train" / "sample.txt", ws.dataset())
+    images, labels = images[: args.inference_lines], labels[: args.inference_lines]
+    results = {}
+    notes = {}
+    for name in ("toolkit", "ppocr"):
+        try:
+            engine = make_engine(name, weights if name == "toolkit" else None)
+        except EngineUnavailable as e:
+            notes[name] = str(e)
+            continue
+        results[name] = run_engine(engine, images, labels, latency_lines=args.latency_lines)
+    rows = []
+    for name, label in (("toolkit", "toolkit Recognizer, batched"), ("ppocr", "PP-OCRv4 rec (rapidocr 1.4.4)")):
+        r = results.get(name)
+        rows.append(Row("inference", f"{label}", r.lines_per_second if r else None, "lines/s",
+                        note=(f"{len(images)} lines, CER {r.scores.cer:.3f}" if r else notes.get(name, ""))))
+        rows.append(Row("inference", f"{label}, single-line latency", r.latency_ms if r else None, "ms",
+                        note=f"median of {args.latency_lines}" if r else ""))
+    t, p = results.get("toolkit"), results.get("ppocr")
+    rows.append(ratio_row("inference", "toolkit / PP-OCRv4 lines/s", t and t.lines_per_second,
+                          p and p.lines_per_second, 1.0, "same images, same cores"))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# Section 6: memory
+
+
+RSS_LAUNCHER = textwrap.dedent("""
+    import json, os, sys
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.execvp(sys.argv[1], sys.argv[1:])
+    _, status, usage = os.wait4(pid, 0)
+    print(json.dumps({"status": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}))
+""")
+
+
+def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
+    """Run ``cmd`` as a child process; return (its peak RSS in MiB, its exit status).
+
+    The peak is the command's own ``ru_maxrss`` (the largest of the process and its waited-for
+    descendants, e.g. gen-images worker processes), read with ``os.wait4`` by a small launcher
+    process. Linux carries a process's peak RSS across ``fork`` and ``exec``, so a command forked
+    straight from this (large) process would report at least this process's size; forked from the
+    small launcher it starts from the launcher's few MiB.
+
+    Raises:
+        RuntimeError: if the command exits with a non-zero status (with its last stderr lines).
+    """
+    run = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, *cmd], capture_output=True, text=True,
+                         env=env)
+    try:
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"{shlex.join(cmd)}: launcher failed ({run.returncode}): {run.stderr[-1500:]}")
+    if result["status"] != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({result['status']}): {run.stderr[-1500:]}")
+    kib = result["maxrss_kib"] if sys.platform != "darwin" else result["maxrss_kib"] / 1024
+    return kib / 1024, result["status"]
+
+
+def _cli() -> list[str]:
+    exe = shutil.which("crnn-toolkit", path=str(Path(sys.executable).parent)) or shutil.which("crnn-toolkit")
+    return [exe] if exe else [sys.executable, "-m", "toolkit"]
+
+
+def section_memory(ws: Workspace, args) -> list[Row]:
+    cli = _cli()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    rows = []
+    jobs = [
+        ("gen-images, 1 worker", "images", cli + [
+            "gen-images", "--corpus", str(CORPUS), "--font", str(FONT), "--output-dir",
+            str(ws.root / "mem_gen"), "--num-images", str(args.synth_images), "--workers", "1", "--overwrite"]),
+        ("train-shadownet, batch 32", "steps", cli + [
+            "train-shadownet", "--dataset-dir", str(ws.records()), "--char-dict-dir", str(ws.char_dict()),
+            "--model-dir", str(ws.root / "mem_train"), "--steps", str(args.train_steps), "--batch-size", "32",
+            "--eval-every", "1000000", "--checkpoint-every", "1000000"]),
+    ]
+    if Path(args.weights_path).exists():
+        jobs.append(("demo (one folder of generated lines)", "images", cli + ["demo", "--image-path", str(ws.dataset() / "images" / "0000"),
+                                             "--weights-path", str(args.weights_path)]))
+    else:
+        rows.append(Row("memory", "demo peak RSS", None, "MiB", note=f"no model at {args.weights_path}"))
+    for name, _, cmd in jobs:
+        try:
+            mib, _ = peak_rss_mib(cmd, env)
+            rows.append(Row("memory", f"{name} peak RSS", mib, "MiB"))
+        except RuntimeError as e:
+            rows.append(Row("memory", f"{name} peak RSS", None, "MiB", note=str(e).splitlines()[0][:150]))
+    rows.append(Row("memory", "benchmark process itself, peak RSS",
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB", note="for reference"))
+    return rows
+
+
+SECTION_FUNCS = {
+    "synth": section_synth,
+    "tfrecords": section_tfrecords,
+    "input": section_input,
+    "precision": section_precision,
+    "inference": section_inference,
+    "memory": section_memory,
+}
+
+
+def parse_sections(text: str) -> list[str]:
+    """Parse ``--only``: comma-separated names from :data:`SECTIONS`, kept in :data:`SECTIONS` order.
+
+    Raises:
+        argparse.ArgumentTypeError: naming an unknown section.
+    """
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown section(s) {', '.join(unknown) or repr(text)}; choose from {','.join(SECTIONS)}")
+    return [s for s in SECTIONS if s in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", type=parse_sections, default=list(SECTIONS),
+                   help=f"comma-separated sections to run (default: all of {','.join(SECTIONS)})")
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run (noisy numbers)")
+    p.add_argument("--weights-path", default=str(DEFAULT_WEIGHTS),
+                   help=f"model for the inference and memory sections (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md",
+                   help="Markdown report to write (default: BENCHMARKS.md at the repository root)")
+    p.add_argument("--no-output", action="store_true", help="print the table only, write no report")
+    p.add_argument("--no-trdg", action="store_true", help="leave trdg out of the synth section")
+    p.add_argument("--note", default="", help="a line added to the report (e.g. 'machine under load')")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where generated inputs go (default: a temporary directory, removed at the end)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    args = build_parser().parse_args(argv)
+    args.synth_images = 100 if args.quick else 2000
+    args.dataset_images = 200 if args.quick else 3000
+    args.inference_lines = 100 if args.quick else 1000
+    args.latency_lines = 10 if args.quick else 50
+    args.train_steps = 3 if args.quick else 20
+    if "inference" in args.only:
+        _need_weights(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = "python tools/benchmark.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    tmp_ctx = tempfile.TemporaryDirectory(prefix="crnn-bench-") if args.workdir is None else None
+    root = Path(tmp_ctx.name) if tmp_ctx else args.workdir
+    root.mkdir(parents=True, exist_ok=True)
+    ws = Workspace(root, args.dataset_images)
+    rows: list[Row] = []
+    try:
+        for name in args.only:
+            print(f"[benchmark] {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            try:
+                rows += SECTION_FUNCS[name](ws, args)
+            except Exception as e:  # one broken section must not hide the others' numbers
+                print(f"[benchmark] {name} failed: {e!r}", file=sys.stderr, flush=True)
+                rows.append(Row(name, "section failed", None, "-", note=f"{type(e).__name__}: {e}"[:200]))
+            print(f"[benchmark] {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr,
+                  flush=True)
+    finally:
+        if tmp_ctx:
+            tmp_ctx.cleanup()
+    print(format_table(rows))
+    if not args.no_output:
+        args.output.write_text(markdown_report(rows, command.strip(), args.note), encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
