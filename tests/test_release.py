@@ -1,0 +1,57 @@
+"""tools/release_model.py: a weights-only release that loads, scores and checks its own sha256 sums."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _release_module():
+    spec = importlib.util.spec_from_file_location("release_model", REPO / "tools" / "release_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_release_is_weights_only_loads_and_matches_its_sums(tmp_path, tiny_model, tiny_records,
+                                                             tiny_dataset):
+    from toolkit.predict import Recognizer, load_image
+
+    commands = tmp_path / "commands.sh"
+    commands.write_text("crnn-toolkit train-shadownet ...\n", encoding="utf-8")
+    out = tmp_path / "release"
+    record = _release_module().release(tiny_model, out, tiny_records, commands, "test CPU", 0.01)
+
+    assert record["step"] == 10 and record["images_seen"] == 10 * 8
+    assert record["commands"].startswith("crnn-toolkit train-shadownet")
+    assert record["test_split"]["count"] > 0
+    assert json.loads((out / "RELEASE.json").read_text(encoding="utf-8"))["step"] == 10
+    # Every listed file exists and has the listed sha256; the weights are listed.
+    sums = (out / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums}
+    assert "checkpoints/ckpt-10.index" in listed and "shadownet.json" in listed
+    for name, digest in listed.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name
+    # No optimizer slots: the release checkpoint is smaller than the training one.
+    src = sum(p.stat().st_size for p in (tiny_model / "checkpoints").glob("ckpt-10.*"))
+    rel = sum(p.stat().st_size for p in (out / "checkpoints").glob("ckpt-10.*"))
+    assert rel < 0.6 * src
+    # Same predictions from the release and the training checkpoint.
+    image = load_image(sorted((tiny_dataset / "images").rglob("*.jpg"))[0])
+    a = Recognizer.from_weights(tiny_model).predict_logits(_prepared(image))
+    b = Recognizer.from_weights(out).predict_logits(_prepared(image))
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def _prepared(image):
+    import tensorflow as tf
+
+    from toolkit.preprocess import prepare_tf
+
+    return tf.expand_dims(prepare_tf(tf.constant(image[:, :, None])), 0)
