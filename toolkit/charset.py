@@ -309,6 +309,33 @@ def read_utf8_lines_text(path: Path, error: type[Exception]) -> str:
         raise error(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
 
 
+def read_versioned_json(path: Path, version: int, error: type[Exception], missing: str) -> dict:
+    """Read a JSON object file that carries a ``format_version`` (shadownet.json, metadata.json,
+    export.json).
+
+    Args:
+        path: the file.
+        version: the ``format_version`` this toolkit reads.
+        error: the exception class raised.
+        missing: the message when the file does not exist.
+
+    Raises:
+        error: if the file is missing, not UTF-8 JSON, not an object, or of another version; the
+            message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise error(missing)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise error(f"{path}: not valid UTF-8 JSON ({e})") from None
+    got = obj.get("format_version") if isinstance(obj, dict) else None
+    if got != version:
+        raise error(f"{path}: format_version {got!r}, this toolkit reads {version}")
+    return obj
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8, LF) to ``path`` through a temporary file and a rename."""
     path = Path(path)

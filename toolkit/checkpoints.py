@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.charset import Charset, atomic_write_text
+from toolkit.charset import Charset, atomic_write_text, read_versioned_json
 from toolkit.model import ModelConfig
 
 MODEL_JSON = "shadownet.json"
@@ -63,13 +63,9 @@ class ModelSpec:
         """
         model_dir = Path(model_dir)
         p = model_dir / MODEL_JSON
-        if not p.exists():
-            raise CheckpointError(f"{p} not found: {model_dir} is not a model directory written by "
+        obj = read_versioned_json(p, FORMAT_VERSION, CheckpointError,
+                                  f"{p} not found: {model_dir} is not a model directory written by "
                                   f"train-shadownet")
-        obj = json.loads(p.read_text(encoding="utf-8"))
-        if obj.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(f"{p}: format_version {obj.get('format_version')!r} is not "
-                                  f"{FORMAT_VERSION}")
         return cls(model_dir=model_dir, model_config=ModelConfig.from_json(obj["model"]),
                    charset=Charset.from_json(obj["charset"]), train=obj.get("train", {}))
 

@@ -42,7 +42,7 @@ import tempfile
 from pathlib import Path
 
 from toolkit import preprocess
-from toolkit.charset import Charset, atomic_write_text
+from toolkit.charset import Charset, atomic_write_text, read_versioned_json
 
 logger = logging.getLogger(__name__)
 
@@ -427,12 +427,8 @@ def read_export_info(path: str | os.PathLike) -> dict:
     """
     p = Path(path)
     j = p / EXPORT_JSON if p.is_dir() else tflite_json_path(p)
-    if not j.exists():
-        raise ExportError(f"{j} not found: {p} was not written by crnn-toolkit export (its "
-                          f"charset is unknown)")
-    info = json.loads(j.read_text(encoding="utf-8"))
-    if info.get("format_version") != FORMAT_VERSION:
-        raise ExportError(f"{j}: format_version {info.get('format_version')!r} is not "
-                          f"{FORMAT_VERSION}")
+    info = read_versioned_json(j, FORMAT_VERSION, ExportError,
+                               f"{j} not found: {p} was not written by crnn-toolkit export (its "
+                               f"charset is unknown)")
     info["charset"] = Charset.from_json(info["charset"])
     return info

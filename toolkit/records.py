@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.charset import Charset, CharsetError, atomic_write_text
+from toolkit.charset import Charset, CharsetError, atomic_write_text, read_versioned_json
 from toolkit.labels import read_label_file
 from toolkit.shards import check_shard, find_shards, shard_name
 from toolkit import preprocess
@@ -543,6 +543,19 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
     return report
 
 
+def load_metadata_json(record_dir: str | os.PathLike) -> dict:
+    """Read ``metadata.json`` of a record directory without checking its shards.
+
+    Raises:
+        DatasetError: if it is missing (the set was not completely written), not JSON, or of
+            another format version.
+    """
+    record_dir = Path(record_dir)
+    return read_versioned_json(record_dir / METADATA_FILE, FORMAT_VERSION, DatasetError,
+                               f"{record_dir}: no {METADATA_FILE}: not a record set written by "
+                               f"write-tfrecords, or its writing did not finish")
+
+
 def read_metadata(record_dir: str | os.PathLike) -> dict:
     """Read and check ``metadata.json`` of a record directory.
 
@@ -553,16 +566,7 @@ def read_metadata(record_dir: str | os.PathLike) -> dict:
     """
     record_dir = Path(record_dir)
     p = record_dir / METADATA_FILE
-    if not p.exists():
-        raise DatasetError(f"{record_dir}: no {METADATA_FILE}: not a record set written by "
-                           f"write-tfrecords, or its writing did not finish")
-    try:
-        meta = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{p}: not valid UTF-8 JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        version = meta.get("format_version") if isinstance(meta, dict) else None
-        raise DatasetError(f"{p}: format_version {version!r}, this toolkit reads {FORMAT_VERSION}")
+    meta = load_metadata_json(record_dir)
     sizes = meta.get("shard_bytes", {})
     for split, names in meta["shards"].items():
         for n in names:

@@ -17,7 +17,6 @@ Problems are reported with the shard and the 0-based record index; nothing is ch
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from toolkit import preprocess
 from toolkit.charset import Charset, CharsetError
-from toolkit.records import METADATA_FILE, SPLITS, DatasetError
+from toolkit.records import METADATA_FILE, SPLITS, DatasetError, load_metadata_json
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +150,8 @@ def verify_records(record_dir: str | os.PathLike, char_dict_dir: str | os.PathLi
 
     record_dir = Path(record_dir)
     meta_path = record_dir / METADATA_FILE
-    if not meta_path.exists():
-        raise DatasetError(f"{record_dir}: no {METADATA_FILE}: not a record set written by "
-                           f"write-tfrecords, or its writing did not finish")
+    meta = load_metadata_json(record_dir)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         shards_by_split = meta["shards"]
         expected = meta["counts"]
         stored_charset = meta["charset"]

@@ -33,7 +33,6 @@ loading excluded, except for gen-images where the stage's own start-up is part o
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform

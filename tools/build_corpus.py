@@ -45,6 +45,7 @@ import collections
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -99,7 +100,14 @@ def is_private_use(ch: str) -> bool:
 
 
 def fetch_package(workdir: Path) -> Path:
-    """Run ``npm pack`` for the pinned version in ``workdir`` and return the tarball's path."""
+    """Run ``npm pack`` for the pinned version in ``workdir`` and return the tarball's path.
+
+    Raises:
+        SystemExit: if npm is missing or produced no tarball (the message says what to do).
+    """
+    if shutil.which("npm") is None:
+        raise SystemExit("npm not found: install Node.js and npm, or pass --package-tgz PATH "
+                         f"(a tarball made by 'npm pack {PACKAGE}@{VERSION}')")
     spec = f"{PACKAGE}@{VERSION}"
     print(f"running: npm pack {spec} (in {workdir})", file=sys.stderr)
     subprocess.run(["npm", "pack", "--loglevel=error", spec], cwd=workdir, check=True,

@@ -101,8 +101,8 @@ from toolkit.labels import read_label_file
 from toolkit.synth import SynthConfig, render_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "chinese-poetry"
-VERSION = "2.0.1"
+# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
+from build_corpus import PACKAGE, VERSION, fetch_package  # noqa: E402
 YUANQU_MEMBER = re.compile(r"^package/dist/yuanqu/[^/]*\.json$")
 PACKAGE_JSON_MEMBER = "package/package.json"
 FORMAT_VERSION = 1
@@ -195,21 +195,6 @@ class PrerequisiteError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------ text
-def fetch_package(workdir: Path) -> Path:
-    """Run ``npm pack chinese-poetry@2.0.1`` in ``workdir`` and return the tarball's path."""
-    if shutil.which("npm") is None:
-        raise PrerequisiteError("npm not found: install Node.js and npm, or pass --package-tgz PATH "
-                                f"(a tarball made by 'npm pack {PACKAGE}@{VERSION}')")
-    spec = f"{PACKAGE}@{VERSION}"
-    print(f"running: npm pack {spec} (in {workdir})", file=sys.stderr)
-    subprocess.run(["npm", "pack", "--loglevel=error", spec], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    tgz = workdir / f"{PACKAGE}-{VERSION}.tgz"
-    if not tgz.is_file():
-        raise PrerequisiteError(f"npm pack did not produce {tgz}")
-    return tgz
-
-
 def read_yuanqu(tgz: Path) -> tuple[list[str], list[str]]:
     """Return the paragraphs of the yuanqu members (members in name order) and the member names.
 

@@ -65,10 +65,7 @@ def release(model_dir: Path, output: Path, records: Path | None, commands: Path 
     from toolkit.evaluate import test_shadownet
 
     model, spec, prefix = load_model(model_dir)
-    reader = tf.train.load_checkpoint(prefix)
-    step = int(reader.get_tensor("optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE")) \
-        if "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE" in reader.get_variable_to_shape_map() \
-        else int(prefix.rsplit("-", 1)[1])
+    step = int(prefix.rsplit("-", 1)[1])  # train-shadownet numbers checkpoints by global step
     tmp = output.with_name(output.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     ModelSpec(model_dir=tmp, model_config=spec.model_config, charset=spec.charset, train=spec.train).save()
