@@ -49,7 +49,7 @@ def test_ctc_loss_goes_down(tmp_path, tiny_records, tiny_char_dict):
           config=TrainConfig(steps=1, **TINY_TRAIN))
     before = _batch_loss(load_model(tmp_path / "m")[0], tiny_records, cs.blank_index)
     train(tiny_records, tiny_char_dict, tmp_path / "m", progress=False,
-          config=TrainConfig(steps=60, **TINY_TRAIN))
+          config=TrainConfig(steps=120, **TINY_TRAIN))  # 60 left too thin a margin (0.64-0.76)
     after = _batch_loss(load_model(tmp_path / "m")[0], tiny_records, cs.blank_index)
     assert after < 0.7 * before, (before, after)
 
