@@ -66,14 +66,24 @@ def test_corpus_texts_are_covered_and_sized(bench):
     assert all(4 <= len(t) <= 6 and face.covers(t) for t in texts)
 
 
-def test_stub_sections_write_report(bench, tmp_path):
+@pytest.mark.slow
+def test_input_and_precision_sections_measure_and_report(bench, tmp_path):
     out = tmp_path / "BENCH.md"
     rows = bench.main(["--quick", "--only", "input,precision", "--output", str(out),
                        "--workdir", str(tmp_path / "work")])
-    assert [r.section for r in rows] == ["input", "precision"]
-    assert all(r.value is None and r.passed is None for r in rows)
+    by_metric = {r.metric: r for r in rows}
+    assert {r.section for r in rows} == {"input", "precision"}
+    assert "section failed" not in by_metric
+    for metric in ("train step fed from memory", "train step fed from TFRecords (tf.data)",
+                   "train step, small, float32", "train step, shadownet, mixed_bfloat16"):
+        assert by_metric[metric].value > 0, metric
+    ratio = by_metric["TFRecord-fed / in-memory"]
+    assert ratio.value == pytest.approx(by_metric["train step fed from TFRecords (tf.data)"].value
+                                        / by_metric["train step fed from memory"].value)
+    cers = [r for r in rows if r.unit == "CER" and r.metric.startswith("validation CER")]
+    assert len(cers) == 2 and all(0.0 <= r.value <= 1.5 for r in cers)
     text = out.read_text(encoding="utf-8")
-    assert "--only input,precision" in text and "not implemented yet" in text
+    assert "--only input,precision" in text and "small: mixed_bfloat16 / float32 images/s" in text
 
 
 def test_peak_rss_of_a_child(bench):

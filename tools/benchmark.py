@@ -18,7 +18,11 @@ Sections (``--only``, comma separated):
   ``.bench/trdg-venv`` (trdg needs Pillow < 10; the tool creates it with pip on first use, or
   ``--no-trdg`` leaves trdg out).
 - ``tfrecords``: images/s of ``write_tfrecords`` on a freshly generated set.
-- ``input``, ``precision``: not implemented yet (reported as such).
+- ``input``: images/s of the release recipe's train step (small preset, mixed_bfloat16, batch 32) fed
+  from the TFRecord pipeline train-shadownet uses, against the same batches held in memory.
+- ``precision``: images/s of that step and of the default ShadowNet's in float32 and mixed_bfloat16 on
+  the same batches, and the validation CER of ``train()`` (small preset, a 10-char set) after the same
+  steps in both, two seeds each (their spread is the noise).
 - ``inference``: lines/s of :class:`toolkit.predict.Recognizer` (batched by width) against PP-OCRv4's
   recognizer through rapidocr-onnxruntime, both through :mod:`toolkit.compare` engines on the same
   decoded images, plus the median single-line latency. Needs ``--weights-path``.
@@ -360,16 +364,160 @@ def section_tfrecords(ws: Workspace, args) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Sections 3 and 4: not implemented yet
+# Sections 3 and 4: training input and mixed precision
+
+
+def _train_batches(record_dir: Path, count: int, seed: int = 0):
+    """A fresh training input pipeline (``records.make_dataset``, as train-shadownet builds it) and
+    an iterator over its batches reduced to the train step's keys."""
+    from toolkit import records
+    from toolkit.train import TRAIN_KEYS
+
+    ds = records.make_dataset(record_dir, "train", 32, training=True, seed=seed)
+    ds = ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS}).take(count)
+    return ds
+
+
+def _make_step(precision: str, preset: str, num_classes: int, blank_index: int, element_spec):
+    """A compiled train step of a new model (``preset``) under a Keras precision policy, built as
+    train-shadownet builds it. Returns ``(step, restore)``: call ``restore()`` to reset the policy."""
+    import keras
+    import tensorflow as tf
+
+    from toolkit.model import ModelConfig, build_shadownet
+    from toolkit.train import make_optimizer, make_schedule, make_train_step
+
+    old = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(0)
+    model = build_shadownet(ModelConfig.from_preset(preset, num_classes))
+    optimizer = make_optimizer(make_schedule(1e-3, 10, 1000, 0.05), 5.0, precision)
+    optimizer.build(model.trainable_variables)
+    step = make_train_step(tf.distribute.get_strategy(), model, optimizer, blank_index, 32,
+                           element_spec=element_spec)
+    return step, lambda: keras.mixed_precision.set_global_policy(old)
+
+
+def _steps_per_second(step, batches, warmup: int) -> float:
+    """Steps/s of ``step`` over ``batches`` (an iterable), the first ``warmup`` steps untimed (tracing,
+    thread pools, prefetch start). The loss is read back at the end, so every step has finished."""
+    it = iter(batches)
+    for _ in range(warmup):
+        step(next(it))
+    started = time.perf_counter()
+    n = 0
+    loss = None
+    for batch in it:
+        loss = step(batch)
+        n += 1
+    float(loss)
+    return n / (time.perf_counter() - started)
 
 
 def section_input(ws: Workspace, args) -> list[Row]:
-    return [Row("input", "TFRecord-fed step / in-memory step", None, "x", ">= 0.95x",
-                note="not implemented yet")]
+    """The same compiled train step (the release recipe: small preset, mixed_bfloat16, batch 32) fed
+    (a) from the TFRecord input pipeline train-shadownet uses and (b) from the same batches, already
+    decoded, padded and batched, held in memory. Runs alternate (memory, records, memory, records) and
+    the faster run of each counts, so a burst of other load hurts neither side alone."""
+    from toolkit.charset import Charset
+
+    record_dir = ws.records()
+    charset = Charset.load(ws.char_dict())
+    warmup, timed = 3, args.train_steps
+    ds = _train_batches(record_dir, warmup + timed)
+    in_memory = list(ds)  # the same batches the records pipeline yields first (same seed)
+    step, restore = _make_step(args.input_precision, "small", charset.num_classes, charset.blank_index,
+                               ds.element_spec)
+    try:
+        memory_rates, record_rates = [], []
+        for _ in range(2):
+            memory_rates.append(_steps_per_second(step, in_memory, warmup))
+            record_rates.append(_steps_per_second(step, _train_batches(record_dir, warmup + timed), warmup))
+    finally:
+        restore()
+    memory, recs = 32 * max(memory_rates), 32 * max(record_rates)
+    what = f"small preset, {args.input_precision}, batch 32, {timed} steps, best of 2"
+    return [
+        Row("input", "train step fed from memory", memory, "images/s", note=what),
+        Row("input", "train step fed from TFRecords (tf.data)", recs, "images/s", note=what),
+        ratio_row("input", "TFRecord-fed / in-memory", recs, memory, 0.95),
+    ]
+
+
+def _quality_records(ws: Workspace, args) -> tuple[Path, Path]:
+    """A small-charset record set (the 10 most frequent corpus chars, 2..5 chars per line) on which the
+    small model leaves the CTC plateau within a few hundred steps, so validation CER after training
+    says something (with 30 chars and 4..8 per line, CER was still 0.88 after 400 steps)."""
+    from toolkit.charset import build_char_dict
+    from toolkit.records import write_tfrecords
+    from toolkit.synth import SynthConfig, gen_images
+
+    root = ws.root / "precision"
+    data, char_dict, rec = root / "data", root / "char_dict", root / "records"
+    if not (rec / "metadata.json").exists():
+        config = SynthConfig(top_chars=10, min_chars=2, max_chars=5, test_fraction=0.0)
+        gen_images([CORPUS], [str(FONT)], data, args.quality_images, seed=2, config=config,
+                   progress=False, overwrite=True)
+        build_char_dict(data / "chinese.txt", char_dict)
+        write_tfrecords(data, char_dict, rec, progress=False, overwrite=True)
+    return rec, char_dict
 
 
 def section_precision(ws: Workspace, args) -> list[Row]:
-    return [Row("precision", "bfloat16 / float32 images/s", None, "x", ">= 1.4x", note="not implemented yet")]
+    """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
+    preset) and of the default ShadowNet, batch 32, on the same in-memory batches; (b) validation CER of train-shadownet (small preset, a
+    10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
+    between seeds is the noise the difference is compared with)."""
+    from toolkit.charset import Charset
+    from toolkit.train import TrainConfig, train
+
+    record_dir = ws.records()
+    charset = Charset.load(ws.char_dict())
+    rows = []
+    # The release recipe's model, and the default (full) ShadowNet with half the steps (its step is
+    # about 3x slower).
+    for preset, timed in (("small", args.train_steps), ("shadownet", max(2, args.train_steps // 2))):
+        warmup = 3
+        ds = _train_batches(record_dir, warmup + timed)
+        batches = list(ds)
+        rates = {}
+        for precision in ("float32", "mixed_bfloat16"):
+            step, restore = _make_step(precision, preset, charset.num_classes, charset.blank_index,
+                                       ds.element_spec)
+            try:
+                rates[precision] = 32 * max(_steps_per_second(step, batches, warmup) for _ in range(2))
+            finally:
+                restore()
+        rows += [Row("precision", f"train step, {preset}, {p}", r, "images/s",
+                     note=f"batch 32, {timed} steps, best of 2") for p, r in rates.items()]
+        rows.append(ratio_row("precision", f"{preset}: mixed_bfloat16 / float32 images/s",
+                              rates["mixed_bfloat16"], rates["float32"], 1.4))
+
+    rec, char_dict = _quality_records(ws, args)
+    cers: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
+    losses: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
+    for precision in cers:
+        for seed in (0, 1):
+            config = TrainConfig(steps=args.quality_steps, warmup_steps=20, checkpoint_every=10**6,
+                                 eval_every=10**6, eval_batches=0, precision=precision, seed=seed,
+                                 learning_rate=2e-3)
+            result = train(rec, char_dict, ws.root / "precision" / f"model-{precision}-{seed}",
+                           config=config, model_preset=args.quality_preset, progress=False)
+            cers[precision].append(result.validation["cer"])
+            losses[precision].append(result.loss)
+    for precision, values in cers.items():
+        rows.append(Row("precision", f"validation CER after {args.quality_steps} steps, {precision}",
+                        sum(values) / len(values), "CER",
+                        note=f"{args.quality_preset} preset, 10-char set, seeds 0/1: "
+                             + " / ".join(f"{v:.3f}" for v in values)
+                             + "; final loss " + " / ".join(f"{v:.2f}" for v in losses[precision])))
+    f32, bf16 = cers["float32"], cers["mixed_bfloat16"]
+    noise = max(max(f32) - min(f32), max(bf16) - min(bf16), 0.01)
+    diff = sum(bf16) / len(bf16) - sum(f32) / len(f32)
+    rows.append(Row("precision", "CER bfloat16 - float32 (mean of seeds)", diff, "CER",
+                    target="<= seed spread", passed=diff <= noise,
+                    note=f"seed spread (noise) {noise:.3f}"))
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -530,11 +678,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     args = build_parser().parse_args(argv)
-    args.synth_images = 100 if args.quick else 2000
+    args.synth_images = 100 if args.quick else 5000
     args.dataset_images = 200 if args.quick else 3000
     args.inference_lines = 100 if args.quick else 1000
     args.latency_lines = 10 if args.quick else 50
     args.train_steps = 3 if args.quick else 20
+    args.input_precision = "mixed_bfloat16"
+    args.quality_images = 200 if args.quick else 3000
+    args.quality_steps = 10 if args.quick else 300
+    args.quality_preset = "tiny" if args.quick else "small"
     if "inference" in args.only:
         _need_weights(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
