@@ -123,3 +123,25 @@ def test_recognizer_returns_results_in_input_order(tiny_model):
     assert [t for t, _ in batched] == [t for t, _ in single]
     for (_, c1), (_, c2) in zip(batched, single):
         assert abs(c1 - c2) < 1e-4 and 0 <= c1 <= 1
+
+
+def test_best_path_in_tensorflow_matches_the_numpy_decoder(tiny_model):
+    """KerasBackend.predict_path (argmax and top probability in the graph) gives the same texts and
+    confidences as greedy_decode on the full logits."""
+    from toolkit.backends import KerasBackend
+    from toolkit.metrics import best_path, collapse_path, greedy_decode, softmax
+
+    backend = KerasBackend.from_weights(tiny_model)
+    rng = np.random.default_rng(1)
+    images = rng.random((4, 32, 96, 1)).astype(np.float32)
+    widths = np.array([96, 80, 64, 40])
+    logits, lengths = backend.predict_batch(images, widths)
+    best, top, lengths2 = backend.predict_path(images, widths)
+    np.testing.assert_array_equal(lengths, lengths2)
+    np.testing.assert_array_equal(best, logits.argmax(-1))
+    np.testing.assert_allclose(top, softmax(logits).max(-1), rtol=1e-5)
+    np.testing.assert_allclose(best_path(logits)[1], top, rtol=1e-5)
+    blank = backend.charset.blank_index
+    reference = greedy_decode(logits, lengths, blank)
+    for (ids, conf), (ref_ids, ref_conf) in zip(collapse_path(best, top, lengths, blank), reference):
+        assert ids == ref_ids and abs(conf - ref_conf) < 1e-5

@@ -23,22 +23,38 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[list[int], float]]:
-    """Best-path (greedy) CTC decoding.
+def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable class per time step and its softmax probability.
 
     Args:
         logits: float ``(batch, T, num_classes)`` unnormalized scores.
-        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
-        blank_index: class index of the CTC blank (the toolkit uses the last one).
 
     Returns:
-        Per line, ``(class indices, confidence)``: repeated classes merged, blanks removed;
-        confidence is the mean softmax probability of the emitted chars (1.0 for an empty result
-        whose blanks are certain: then the mean blank probability is used).
+        ``(best, top)``: int ``(batch, T)`` argmax classes and float32 ``(batch, T)`` their softmax
+        probabilities, ``1 / sum(exp(logits - max))`` (no full softmax is materialized).
     """
-    probs = softmax(logits)
-    best = probs.argmax(-1)
-    top = probs.max(-1)
+    logits = np.asarray(logits, dtype=np.float32)
+    best = logits.argmax(-1)
+    z = logits - logits.max(-1, keepdims=True)
+    np.exp(z, out=z)
+    return best, 1.0 / z.sum(-1)
+
+
+def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
+                  blank_index: int) -> list[tuple[list[int], float]]:
+    """The CTC collapse of best paths: repeated classes merged, blanks removed.
+
+    Args:
+        best: int ``(batch, T)`` class per time step (see :func:`best_path`).
+        top: float ``(batch, T)`` its probability.
+        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
+        blank_index: class index of the CTC blank.
+
+    Returns:
+        Per line, ``(class indices, confidence)``: confidence is the mean probability of the
+        emitted chars (the largest over a run of repeats), or, for an empty result, the mean blank
+        probability (1.0 when the blanks are certain).
+    """
     out = []
     for b in range(best.shape[0]):
         n = int(lengths[b])
@@ -57,6 +73,23 @@ def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[l
         c = float(np.mean(conf)) if conf else float(np.mean(top[b, :n])) if n else 0.0
         out.append((ids, c))
     return out
+
+
+def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[list[int], float]]:
+    """Best-path (greedy) CTC decoding: :func:`best_path` then :func:`collapse_path`.
+
+    Args:
+        logits: float ``(batch, T, num_classes)`` unnormalized scores.
+        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
+        blank_index: class index of the CTC blank (the toolkit uses the last one).
+
+    Returns:
+        Per line, ``(class indices, confidence)``: repeated classes merged, blanks removed;
+        confidence is the mean softmax probability of the emitted chars (1.0 for an empty result
+        whose blanks are certain: then the mean blank probability is used).
+    """
+    best, top = best_path(logits)
+    return collapse_path(best, top, lengths, blank_index)
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit import preprocess
 from toolkit.labels import IMAGE_EXTENSIONS
-from toolkit.metrics import greedy_decode
+from toolkit.metrics import collapse_path, greedy_decode
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,12 @@ class Recognizer:
             wmax = max(widths)
             batch = tf.stack([tf.pad(prepared[i], [[0, 0], [0, wmax - w], [0, 0]])
                               for i, w in zip(idx, widths)])
-            logits, lengths = self.predict_batch(batch, np.array(widths))
-            decoded = greedy_decode(logits, lengths, self.charset.blank_index)
+            if hasattr(self.backend, "predict_path"):
+                best, top, lengths = self.backend.predict_path(batch, np.array(widths))
+                decoded = collapse_path(best, top, lengths, self.charset.blank_index)
+            else:
+                logits, lengths = self.predict_batch(batch, np.array(widths))
+                decoded = greedy_decode(logits, lengths, self.charset.blank_index)
             for i, (ids, conf) in zip(idx, decoded):
                 results[i] = (self.charset.decode(ids), conf)
         return results  # type: ignore[return-value]
