@@ -77,7 +77,7 @@ def test_input_and_precision_sections_measure_and_report(bench, tmp_path):
     for metric in ("train step fed from memory", "train step fed from TFRecords (tf.data)",
                    "train step, small, float32", "train step, shadownet, mixed_bfloat16"):
         assert by_metric[metric].value > 0, metric
-    ratio = by_metric["TFRecord-fed / in-memory"]
+    ratio = by_metric["TFRecord-fed / in-memory, all steps"]
     assert ratio.value == pytest.approx(by_metric["train step fed from TFRecords (tf.data)"].value
                                         / by_metric["train step fed from memory"].value)
     cers = [r for r in rows if r.unit == "CER" and r.metric.startswith("validation CER")]
