@@ -636,6 +636,7 @@ class _Worker:
         self.config = config
         self.seed = seed
         self.output_dir = Path(output_dir)
+        self.made_dirs: set[Path] = set()
 
     def sample_text(self, rng: np.random.Generator) -> str:
         """Draw a segment: a position in the corpus, a length uniform in [min_chars, max_chars] (the
@@ -679,7 +680,9 @@ class _Worker:
             face = candidates[int(rng.integers(len(candidates)))]
             image = render_line(text, face, rng, config)
             path = self.output_dir / image_relpath(index, config.image_format)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in self.made_dirs:  # one mkdir per folder of 1,000, not per image
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.made_dirs.add(path.parent)
             if config.image_format == "jpg":
                 image.save(path, format="JPEG", quality=_integer(rng, config.jpeg_quality))
             else:

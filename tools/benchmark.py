@@ -129,6 +129,19 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def git_commit() -> str:
+    """The checkout's commit (short hash, ``+ uncommitted changes`` when the tree is dirty), or
+    ``unknown`` outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" + uncommitted changes" if dirty else "")
+
+
 def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
     """The ``BENCHMARKS.md`` text: command, machine, table."""
     cores = os.cpu_count()
@@ -145,6 +158,7 @@ def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
         f"- CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
         f"- Python {platform.python_version()}, {platform.platform()}",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        f"- Code: {git_commit()}",
     ]
     if note:
         head.append(f"- Note: {note}")
