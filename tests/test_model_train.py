@@ -145,3 +145,26 @@ def test_best_path_in_tensorflow_matches_the_numpy_decoder(tiny_model):
     reference = greedy_decode(logits, lengths, blank)
     for (ids, conf), (ref_ids, ref_conf) in zip(collapse_path(best, top, lengths, blank), reference):
         assert ids == ref_ids and abs(conf - ref_conf) < 1e-5
+
+
+def test_precision_without_hardware_support_warns(monkeypatch, caplog):
+    import logging
+
+    import tensorflow as tf
+
+    from toolkit import train as train_module
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("with a GPU every precision is allowed silently")
+    caplog.set_level(logging.WARNING, logger="toolkit.train")
+    monkeypatch.setattr(train_module, "cpu_supports_bfloat16", lambda: False)
+    train_module._warn_if_precision_is_slow("float32", tf)
+    assert not caplog.records
+    train_module._warn_if_precision_is_slow("mixed_bfloat16", tf)
+    assert "mixed_bfloat16" in caplog.text and "slower than float32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(train_module, "cpu_supports_bfloat16", lambda: True)
+    train_module._warn_if_precision_is_slow("mixed_bfloat16", tf)
+    assert not caplog.records
+    train_module._warn_if_precision_is_slow("mixed_float16", tf)
+    assert "mixed_float16" in caplog.text

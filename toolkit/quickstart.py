@@ -14,16 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from toolkit.train import cpu_supports_bfloat16
+
 logger = logging.getLogger(__name__)
-
-
-def cpu_supports_bfloat16() -> bool:
-    """True if ``/proc/cpuinfo`` lists AVX512-BF16 or AMX-BF16 (fast bfloat16 matmuls on x86)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,26 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
+def cpu_supports_bfloat16() -> bool:
+    """True if ``/proc/cpuinfo`` lists AVX512-BF16 or AMX-BF16 (fast bfloat16 matmuls on x86)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _warn_if_precision_is_slow(precision: str, tf) -> None:
+    """Log a warning when the precision has no hardware support here: mixed_bfloat16 on a CPU without
+    AVX512-BF16/AMX (and no GPU) and mixed_float16 without a GPU are emulated and slower than float32
+    (tools/benchmark.py --only precision measures the gain where it is supported)."""
+    if precision == "float32" or tf.config.list_physical_devices("GPU"):
+        return
+    if precision == "mixed_float16" or not cpu_supports_bfloat16():
+        logger.warning("--precision %s: no GPU and no bfloat16 support in this CPU's flags; it will "
+                       "likely be slower than float32 here", precision)
+
+
 def make_schedule(peak: float, warmup_steps: int, decay_steps: int, min_lr_ratio: float):
     """Linear warm-up then cosine decay, as a Keras ``LearningRateSchedule`` of the step."""
     import keras
@@ -322,6 +342,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         ModelSpec(model_dir=model_dir, model_config=model_config, charset=charset,
                   train=asdict(config)).save()
 
+    _warn_if_precision_is_slow(config.precision, tf)
     old_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
