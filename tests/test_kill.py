@@ -1,5 +1,5 @@
 """Killed runs lose nothing: real subprocesses (``python -m toolkit ...``) killed with SIGKILL at
-random moments (fixed seeds), and Ctrl-C (SIGINT) during training.
+random moments (fixed seeds), and Ctrl-C (SIGINT) or SIGTERM during training.
 
 - write-tfrecords: after a kill the directory is either a complete set (verify passes) or has no
   ``metadata.json`` (readers refuse it); a rerun writes a complete set.
@@ -190,7 +190,8 @@ def test_sigkill_during_training_more_seeds(tmp_path, monkeypatch, tiny_records,
     kill_and_resume(tmp_path, monkeypatch, tiny_records, tiny_char_dict, seed)
 
 
-def test_sigint_saves_a_checkpoint(tmp_path, monkeypatch, tiny_records, tiny_char_dict):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_saves_a_checkpoint(signum, tmp_path, monkeypatch, tiny_records, tiny_char_dict):
     from toolkit.checkpoints import latest_checkpoint
 
     md = tmp_path / "model"
@@ -207,7 +208,7 @@ def test_sigint_saves_a_checkpoint(tmp_path, monkeypatch, tiny_records, tiny_cha
             assert chunk and time.time() < deadline, seen
             seen += chunk
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

@@ -15,9 +15,12 @@ files are divided between workers (file-level sharding, see :func:`_train_datase
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -81,6 +84,26 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM (what ``kill`` and batch schedulers such as Slurm send before they
+    kill) raises ``KeyboardInterrupt`` like Ctrl-C, so training saves a checkpoint at the current step
+    and stops. Only in the main thread (the only one that can set signal handlers); the previous
+    handler is restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cpu_supports_bfloat16() -> bool:
@@ -285,8 +308,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             saved first, except under multi-worker where saving is collective; the message names
             the shard and the record).
         OSError: if a checkpoint cannot be written (a full disk); the last complete one is kept.
-        KeyboardInterrupt: on Ctrl-C (SIGINT), after saving a checkpoint at the current step
-            (not under multi-worker: the other workers are gone).
+        KeyboardInterrupt: on Ctrl-C (SIGINT) or SIGTERM, after saving a checkpoint at the current
+            step (not under multi-worker: the other workers are gone).
         DistributeError: for a bad ``TF_CONFIG`` or a strategy that cannot start.
         ValueError: if ``config.batch_size`` is not a multiple of the number of replicas.
     """
@@ -428,47 +451,48 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             logger.info("step %d validation: %s", step, scores.format())
             bar.write(f"step {step}: validation {scores.format()}")
 
-        try:
-            if step < config.steps:
-                for batch in train_ds:
-                    loss = train_step(batch)
-                    step = _step_of(optimizer)
-                    bar.update(1)
-                    if step % 10 == 0 or step == config.steps:
-                        last_loss = float(loss)
-                        if not np.isfinite(last_loss):
-                            logger.warning("step %d: loss is %s (a label longer than its time "
-                                           "steps, or divergence)", step, last_loss)
-                        bar.set_postfix(loss=f"{last_loss:.3f}")
-                        with writer.as_default(step=step):
-                            tf.summary.scalar("loss", last_loss)
-                            tf.summary.scalar("learning_rate", float(schedule(step)))
-                    if step % config.checkpoint_every == 0 or step >= config.steps:
-                        save(step)
-                    if step % config.eval_every == 0 and step < config.steps:
-                        run_validation()
-                    if step >= config.steps:
-                        break
-                last_loss = float(loss)
-        except KeyboardInterrupt:
-            bar.close()
-            if dist.kind == "multi-worker":  # saving is collective: the other workers are gone
-                logger.warning("interrupted at step %d; the last checkpoint is step %s",
-                               _step_of(optimizer), saved_step)
-                raise
-            path = save(_step_of(optimizer))
-            logger.warning("interrupted: saved %s at step %d", path, _step_of(optimizer))
-            raise
-        except tf.errors.DataLossError as err:
-            bar.close()
-            if dist.kind == "multi-worker":  # saving is collective: the other workers may be stuck
-                logger.warning("stopped on damaged records at step %d; the last checkpoint is "
-                               "step %s", _step_of(optimizer), saved_step)
-            else:
+        with _sigterm_as_interrupt():
+            try:
+                if step < config.steps:
+                    for batch in train_ds:
+                        loss = train_step(batch)
+                        step = _step_of(optimizer)
+                        bar.update(1)
+                        if step % 10 == 0 or step == config.steps:
+                            last_loss = float(loss)
+                            if not np.isfinite(last_loss):
+                                logger.warning("step %d: loss is %s (a label longer than its time "
+                                               "steps, or divergence)", step, last_loss)
+                            bar.set_postfix(loss=f"{last_loss:.3f}")
+                            with writer.as_default(step=step):
+                                tf.summary.scalar("loss", last_loss)
+                                tf.summary.scalar("learning_rate", float(schedule(step)))
+                        if step % config.checkpoint_every == 0 or step >= config.steps:
+                            save(step)
+                        if step % config.eval_every == 0 and step < config.steps:
+                            run_validation()
+                        if step >= config.steps:
+                            break
+                    last_loss = float(loss)
+            except KeyboardInterrupt:
+                bar.close()
+                if dist.kind == "multi-worker":  # saving is collective: the other workers are gone
+                    logger.warning("interrupted at step %d; the last checkpoint is step %s",
+                                   _step_of(optimizer), saved_step)
+                    raise
                 path = save(_step_of(optimizer))
-                logger.warning("stopped on damaged records: saved %s at step %d", path,
-                               _step_of(optimizer))
-            raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
+                logger.warning("interrupted: saved %s at step %d", path, _step_of(optimizer))
+                raise
+            except tf.errors.DataLossError as err:
+                bar.close()
+                if dist.kind == "multi-worker":  # saving is collective: the other workers may be stuck
+                    logger.warning("stopped on damaged records at step %d; the last checkpoint is "
+                                   "step %s", _step_of(optimizer), saved_step)
+                else:
+                    path = save(_step_of(optimizer))
+                    logger.warning("stopped on damaged records: saved %s at step %d", path,
+                                   _step_of(optimizer))
+                raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
         bar.close()
         elapsed = time.perf_counter() - t0
         # The same decision on every worker (saving is collective under multi-worker).
