@@ -23,7 +23,8 @@ def run(*args):
 def test_help_does_not_import_tensorflow():
     code = ("import sys; from click.testing import CliRunner; from toolkit.cli import main; "
             "r = [CliRunner().invoke(main, [c, '--help']) for c in ('gen-images', 'build-char-dict', "
-            "'write-tfrecords', 'train-shadownet', 'test-shadownet', 'demo', 'quickstart')]; "
+            "'write-tfrecords', 'train-shadownet', 'test-shadownet', 'demo', 'quickstart', 'export', "
+            "'verify')]; "
             "assert all(x.exit_code == 0 for x in r); print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -45,6 +45,7 @@ import platform
 import resource
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -423,8 +424,8 @@ def section_tfrecords(ws: Workspace, args) -> list[Row]:
 
 
 def _train_batches(record_dir: Path, count: int, seed: int = 0):
-    """A fresh training input pipeline (``records.make_dataset``, as train-shadownet builds it) and
-    an iterator over its batches reduced to the train step's keys."""
+    """A fresh training input pipeline (``records.make_dataset``, as train-shadownet builds it): its
+    first ``count`` batches, reduced to the train step's keys."""
     from toolkit import records
     from toolkit.train import TRAIN_KEYS
 
@@ -516,7 +517,7 @@ def section_input(ws: Workspace, args) -> list[Row]:
     memory, recs = 32 * steps / memory_seconds, 32 * steps / records_seconds
     what = f"small preset, {args.input_precision}, batch 32, {steps} steps each, alternating blocks of {block}"
     ratios = sorted(block_ratios)
-    median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2
+    median = statistics.median(ratios)
     return [
         Row("input", "train step fed from memory", memory, "images/s", note=what),
         Row("input", "train step fed from TFRecords (tf.data)", recs, "images/s", note=what),
