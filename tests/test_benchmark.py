@@ -57,13 +57,20 @@ def test_parse_sections(bench):
         bench.build_parser().parse_args(["--only", "nope"])
 
 
-def test_corpus_texts_are_covered_and_sized(bench):
-    from toolkit.fonts import load_font
+def test_generated_texts_are_the_gen_images_labels_in_image_order(bench, tmp_path):
+    from toolkit.synth import gen_images
 
-    texts = bench.corpus_texts(7, min_chars=4, max_chars=6)
-    face = load_font(bench.FONT)
-    assert len(texts) == 7
-    assert all(4 <= len(t) <= 6 and face.covers(t) for t in texts)
+    gen_images([bench.CORPUS], [str(bench.FONT)], tmp_path / "g", 12, seed=3, workers=1,
+               progress=False)
+    texts = bench.generated_texts(tmp_path / "g")
+    lines = []
+    for split in ("Train", "Test"):
+        lines += (tmp_path / "g" / split / "sample.txt").read_text(encoding="utf-8").splitlines()
+    by_name = dict(line.split(" ", 1) for line in lines)
+    assert len(texts) == 12
+    assert texts == [by_name[name] for name in sorted(by_name)]
+    with pytest.raises(ValueError, match="listed no text"):
+        bench.generated_texts(tmp_path)
 
 
 @pytest.mark.slow

@@ -8,11 +8,10 @@ Usage (from the repository root, with the toolkit installed)::
 
 Sections (``--only``, comma separated):
 
-- ``synth``: images/s of one process rendering the same text lines (segments of the bundled corpus,
-  4..12 chars, lengths uniform like gen-images draws them) with one Chinese font
-  (``fonts/NotoSansSC-Regular.otf``) and saving JPEGs, three ways:
-  ``toolkit.synth.render_line`` (default augmentations, which include rotation and blur) and the
-  ``gen-images`` stage with 1 and 2 worker processes (its own sampling from the same corpus); a bare
+- ``synth``: images/s of one process rendering the same text lines with one Chinese font
+  (``fonts/NotoSansSC-Regular.otf``) and saving JPEGs: the ``gen-images`` stage with 1 and 2 worker processes
+  (default augmentations, which include rotation and blur; it draws segments of 4..12 chars of the
+  bundled corpus) and then, on exactly the lines it drew, ``toolkit.synth.render_line`` alone; a bare
   Pillow ``ImageDraw.text`` + JPEG save of each line (the ceiling); trdg 1.8.0
   (``GeneratorFromStrings`` with ``language="cn"``, that font, random skew up to 2 degrees, random
   blur up to 1, its default gaussian-noise background) in its own virtual environment
@@ -172,30 +171,23 @@ def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
 # Inputs
 
 
-def corpus_texts(count: int, min_chars: int = 4, max_chars: int = 12) -> list[str]:
-    """``count`` text lines from the bundled corpus with gen-images' default length distribution: each
-    a segment of a corpus line, of a length drawn uniformly in ``[min_chars, max_chars]`` (seeded, so
-    every run gets the same texts), keeping only lines that hold such a segment and that the benchmark
-    font covers (cycled if too few)."""
-    import random
+def generated_texts(dataset_dir: Path) -> list[str]:
+    """The texts of a gen-images output folder, in image order (``Train/`` and ``Test/`` lists merged),
+    so the other contenders render exactly the lines gen-images drew.
 
-    from toolkit.fonts import load_font
+    Raises:
+        ValueError: if the folder lists no text.
+    """
+    from toolkit.labels import read_label_file
 
-    face = load_font(FONT)
-    rng = random.Random(0)
-    pool = []
-    for line in CORPUS.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if len(line) < min_chars or not face.covers(line):
-            continue
-        length = min(len(line), rng.randint(min_chars, max_chars))
-        start = rng.randint(0, len(line) - length)
-        text = line[start:start + length].strip()
-        if len(text) >= min_chars:
-            pool.append(text)
-    if not pool:
-        raise ValueError(f"{CORPUS}: no line of {min_chars}+ chars covered by {FONT}")
-    return [pool[i % len(pool)] for i in range(count)]
+    entries = []
+    for split in ("Train", "Test"):
+        path = dataset_dir / split / "sample.txt"
+        if path.exists():
+            entries += read_label_file(path, dataset_dir, check_exists=False)[0]
+    if not entries:
+        raise ValueError(f"{dataset_dir}: gen-images listed no text in Train/ or Test/sample.txt")
+    return [e.label for e in sorted(entries, key=lambda e: e.name)]
 
 
 class Workspace:
@@ -252,11 +244,13 @@ def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
     import numpy as np
 
     from toolkit.fonts import load_font
+    from toolkit import synth
     from toolkit.synth import SynthConfig, render_line
 
     face = load_font(FONT)
     config = SynthConfig()
     out_dir.mkdir(parents=True, exist_ok=True)
+    synth._glyph.cache_clear()  # as cold as gen-images' start (the same process may have run it)
     render_line(texts[0], face, np.random.default_rng(0), config)  # warm-up: font cache
     started = time.perf_counter()
     for i, text in enumerate(texts):
@@ -284,10 +278,11 @@ def bench_pillow(texts: list[str], out_dir: Path, height: int = 32) -> float:
 def bench_gen_images(num_images: int, workers: int, out_dir: Path) -> float:
     """images/s of the gen-images stage (``toolkit.synth.gen_images``, default config, JPEG), start-up
     (corpus reading, font coverage check, worker pool spawn) included."""
-    from toolkit.synth import gen_images
+    from toolkit import synth
 
+    synth._glyph.cache_clear()  # workers=1 renders in this process: start as cold as a new one
     started = time.perf_counter()
-    summary = gen_images([CORPUS], [str(FONT)], out_dir, num_images, seed=0, workers=workers,
+    summary = synth.gen_images([CORPUS], [str(FONT)], out_dir, num_images, seed=0, workers=workers,
                          progress=False, overwrite=True)
     return summary.num_written / (time.perf_counter() - started)
 
@@ -390,17 +385,17 @@ def synth_output_root(args) -> tuple[Path, tempfile.TemporaryDirectory | None]:
 
 def section_synth(ws: Workspace, args) -> list[Row]:
     n = args.synth_images
-    texts = corpus_texts(n)
     ram, ctx = synth_output_root(args)
     tmp = ram or ws.root / "synth"
     where = ("written to RAM (/dev/shm)" if ctx else f"written to {ram}" if ram
              else "written to the workdir")
     rows = []
     try:
+        gen1 = bench_gen_images(n, 1, tmp / "gen1")
+        texts = generated_texts(tmp / "gen1")  # every other contender renders these lines
+        shutil.rmtree(tmp / "gen1", ignore_errors=True)
         render = bench_toolkit_render(texts, tmp / "toolkit")
         pillow = bench_pillow(texts, tmp / "pillow")
-        gen1 = bench_gen_images(n, 1, tmp / "gen1")
-        shutil.rmtree(tmp / "gen1", ignore_errors=True)
         gen2 = bench_gen_images(2 * n, 2, tmp / "gen2")
         shutil.rmtree(tmp / "gen2", ignore_errors=True)
         gen1_disk = bench_gen_images(n, 1, ws.root / "synth_disk") if ram else None
