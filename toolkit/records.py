@@ -745,9 +745,9 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
         padded_shapes=padded_shapes, padding_values=padding_values,
         drop_remainder=training)
     # The input work (read, decode, pad: ~5 ms of CPU per batch of 32) runs on its own pool of half
-    # the cores, so it never takes a core from the training step's ops: on 2 cores, the default pool
-    # made a step fed from records 6-14% slower than the same step fed from memory (tools/
-    # benchmark.py --only input); with one input thread the two are within noise.
+    # the cores, so on a small machine it cannot crowd out the training step's ops. Measured with
+    # tools/benchmark.py --only input: with every batch width warmed, a step fed from these records
+    # runs within noise of the same step fed from memory.
     options = tf.data.Options()
     options.threading.private_threadpool_size = max(1, len(os.sched_getaffinity(0)) // 2) \
         if hasattr(os, "sched_getaffinity") else max(1, (os.cpu_count() or 2) // 2)
