@@ -61,6 +61,19 @@ def test_batches_are_padded_model_input(tiny_records):
         assert (row[:n] >= 0).all() and (row[n:] == -1).all()
 
 
+def test_keys_keep_only_those_keys_of_the_same_batches(tiny_records):
+    full = next(iter(make_dataset(tiny_records, "test", 4, training=False)))
+    kept = next(iter(make_dataset(tiny_records, "test", 4, training=False,
+                                  keys=("images", "widths", "labels", "label_length"))))
+    assert set(kept) == {"images", "widths", "labels", "label_length"}
+    for k in kept:
+        np.testing.assert_array_equal(kept[k].numpy(), full[k].numpy())
+    with pytest.raises(ValueError, match="hold 'widths'"):
+        make_dataset(tiny_records, "test", 4, training=False, keys=("images", "labels"))
+    with pytest.raises(ValueError, match="keys must be among"):
+        make_dataset(tiny_records, "test", 4, training=False, keys=("images", "widths", "pixels"))
+
+
 def test_paper_is_zero_and_ink_is_high():
     grey = np.full((32, 40, 1), 240, np.uint8)
     grey[10:20, 10:30] = 20

@@ -28,6 +28,7 @@ import logging
 import os
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -682,7 +683,8 @@ WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)
 
 def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
                  training: bool, seed: int = 0, shuffle_buffer: int = 2000,
-                 repeat: bool | None = None, input_shard: tuple[int, int] | None = None):
+                 repeat: bool | None = None, input_shard: tuple[int, int] | None = None,
+                 keys: Sequence[str] | None = None):
     """A ``tf.data.Dataset`` of padded batches from a record split.
 
     Args:
@@ -697,11 +699,17 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
             ``tf.distribute`` workers: shard files ``index, index + count, ...`` of the split's
             list; with fewer files than ``count``, every ``count``-th example instead (each
             worker then reads every file; a warning says so).
+        keys: keep only these keys of each batch (e.g. what a train step reads), dropped right after
+            parsing so nothing runs on them and no extra map runs after the prefetch.
 
     Returns:
         Batches as dicts: ``images`` float32 ``(batch, 32, W, 1)`` padded with 0, ``widths`` int32
         ``(batch,)`` true widths, ``labels`` int32 ``(batch, L)`` padded with -1, ``label_length``
-        int32 ``(batch,)``, ``texts`` and ``names`` string ``(batch,)``.
+        int32 ``(batch,)``, ``texts`` and ``names`` string ``(batch,)``; only ``keys`` if given.
+
+    Raises:
+        ValueError: if ``keys`` names a key batches do not have (or misses ``widths``, which
+            batching by width needs), or ``input_shard`` is out of range.
     """
     import tensorflow as tf
 
@@ -731,11 +739,25 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
         ds = ds.repeat()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     padded_shapes = {"images": [preprocess.HEIGHT, None, 1], "widths": [], "labels": [None],
                      "label_length": [], "texts": [], "names": []}
     padding_values = {"images": 0.0, "widths": 0, "labels": -1, "label_length": 0,
                       "texts": "", "names": ""}
+    parse = parse_example
+    if keys is not None:
+        keys = tuple(keys)
+        unknown = sorted(set(keys) - set(padded_shapes))
+        if unknown or "widths" not in keys:
+            raise ValueError(f"keys must be among {sorted(padded_shapes)} and hold 'widths' (batching "
+                             f"by width needs it), got {list(keys)}")
+        padded_shapes = {k: padded_shapes[k] for k in keys}
+        padding_values = {k: padding_values[k] for k in keys}
+
+        def parse(serialized):
+            example = parse_example(serialized)
+            return {k: example[k] for k in keys}
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     # Batches of similar widths (little padding), in training and in evaluation alike: the
     # backward LSTM reads the padding first, so scores should not depend on batch neighbours.
     ds = ds.bucket_by_sequence_length(

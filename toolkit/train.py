@@ -233,19 +233,15 @@ def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: i
     (``batch_size / replicas``), handed to the replicas in turn by
     ``distribute_datasets_from_function``; so each replica gets its own width bucket and padding.
     """
-    def select(ds):
-        return ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS})
-
     if not dist.distributed:
-        return select(records.make_dataset(dataset_dir, "train", config.batch_size,
-                                           training=True, seed=seed,
-                                           shuffle_buffer=config.shuffle_buffer))
+        return records.make_dataset(dataset_dir, "train", config.batch_size, training=True,
+                                    seed=seed, shuffle_buffer=config.shuffle_buffer, keys=TRAIN_KEYS)
 
     def dataset_fn(context):
-        return select(records.make_dataset(
+        return records.make_dataset(
             dataset_dir, "train", context.get_per_replica_batch_size(config.batch_size),
             training=True, seed=seed, shuffle_buffer=config.shuffle_buffer,
-            input_shard=(context.input_pipeline_id, context.num_input_pipelines)))
+            input_shard=(context.input_pipeline_id, context.num_input_pipelines), keys=TRAIN_KEYS)
 
     return dist.strategy.distribute_datasets_from_function(dataset_fn)
 

@@ -459,9 +459,8 @@ def _train_batches(record_dir: Path, count: int, seed: int = 0):
     from toolkit import records
     from toolkit.train import TRAIN_KEYS
 
-    ds = records.make_dataset(record_dir, "train", 32, training=True, seed=seed)
-    ds = ds.map(lambda b: {k: b[k] for k in TRAIN_KEYS}).take(count)
-    return ds
+    return records.make_dataset(record_dir, "train", 32, training=True, seed=seed,
+                                keys=TRAIN_KEYS).take(count)
 
 
 def _make_step(precision: str, preset: str, num_classes: int, blank_index: int, element_spec):
@@ -540,7 +539,7 @@ def section_input(ws: Workspace, args) -> list[Row]:
 
     record_dir = ws.records()
     charset = Charset.load(ws.char_dict())
-    timed, block = 3 * args.train_steps, 5
+    timed, block = (3 if args.quick else 6) * args.train_steps, 5
     batches = _train_batches(record_dir, timed + block)
     step, restore = _make_step(args.input_precision, "small", charset.num_classes, charset.blank_index,
                                batches.element_spec)
