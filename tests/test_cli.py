@@ -49,6 +49,35 @@ def test_gen_images_augment_preset_and_balance(tmp_path, tiny_corpus, tiny_font)
     assert r.exit_code != 0 and "fancy" in r.output
 
 
+def test_gen_images_config_file_over_the_preset(tmp_path, tiny_corpus, tiny_font):
+    partial = tmp_path / "margins.json"
+    partial.write_text('{"margin_y": [0.2, 0.5], "noise_prob": 0.0}', encoding="utf-8")
+    ds = tmp_path / "ds"
+    r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", ds,
+            "--num-images", 6, "--min-chars", 2, "--max-chars", 4, "--augment", "robust",
+            "--config", partial, "--balance", 0.1)
+    assert r.exit_code == 0, r.output
+    config = json.loads((ds / "gen_config.json").read_text(encoding="utf-8"))["config"]
+    assert config["margin_y"] == [0.2, 0.5] and config["noise_prob"] == 0.0  # the file
+    assert config["font_size"] == [20, 48] and config["balance"] == 0.1  # the preset, the option
+    # a dataset's gen_config.json renders the same images again
+    again = tmp_path / "again"
+    r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", again,
+            "--num-images", 6, "--config", ds / "gen_config.json")
+    assert r.exit_code == 0, r.output
+    assert json.loads((again / "gen_config.json").read_text(encoding="utf-8"))["config"] == config
+    names = sorted(p.relative_to(ds) for p in (ds / "images").rglob("*.jpg"))
+    assert names and all((ds / n).read_bytes() == (again / n).read_bytes() for n in names)
+    for text, what in (('{"margin_why": [0, 1]}', "margin_why"), ("[1, 2]", "JSON object"),
+                       ('{"margin_y": [0.5, 0.1]}', "margin_y"), ("{oops", "not a JSON")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text, encoding="utf-8")
+        r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir",
+                tmp_path / "never", "--num-images", 2, "--config", bad)
+        assert r.exit_code != 0 and what in r.output and "bad.json" in r.output, r.output
+        assert not (tmp_path / "never").exists()
+
+
 def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     ds, cd, rec, md = tmp_path / "ds", tmp_path / "cd", tmp_path / "rec", tmp_path / "model"
     r = run("gen-images", "--corpus", tiny_corpus, "--font", tiny_font, "--output-dir", ds,
@@ -60,12 +89,20 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     r = run("write-tfrecords", "--dataset-dir", ds, "--char-dict-dir", cd, "--save-dir", rec)
     assert r.exit_code == 0 and "train:" in r.output, r.output
     r = run("train-shadownet", "--dataset-dir", rec, "--char-dict-dir", cd, "--model-dir", md,
-            "--steps", 3, "--batch-size", 4, "--model-size", "tiny", "--warmup-steps", 1)
+            "--steps", 3, "--batch-size", 4, "--model-size", "tiny", "--warmup-steps", 1,
+            "--decay-steps", 20)  # a first stage: stops at step 3 of a 21-step schedule
     assert r.exit_code == 0, r.output
     assert "step 3" in r.output
+
+    def schedule():
+        train = json.loads((md / "shadownet.json").read_text(encoding="utf-8"))["train"]
+        return train["warmup_steps"], train["decay_steps"]
+
+    assert schedule() == (1, 20)
     r = run("train-shadownet", "--dataset-dir", rec, "--char-dict-dir", cd, "--model-dir", md,
             "--steps", 5, "--batch-size", 4)
     assert r.exit_code == 0 and "resumed from" in r.output and "step 5" in r.output, r.output
+    assert schedule() == (1, 20)  # the next stage continues the saved schedule
     r = run("test-shadownet", "--dataset-dir", rec, "--weights-path", md, "--verbose")
     assert r.exit_code == 0, r.output
     assert "CER" in r.output and "line accuracy" in r.output and "per-char accuracy" in r.output

@@ -114,6 +114,10 @@ def main(verbose: bool) -> None:
               help="Augmentation preset (toolkit.synth.AUGMENT_PRESETS): 'robust' adds per-char "
                    "jitter, stroke weight, shear, stretch, aliased and low-resolution renderings "
                    "and char-frequency-balanced text, for models that must read unseen fonts.")
+@click.option("--config", "config_file", default=None, type=EXISTING_FILE,
+              help="JSON of SynthConfig fields applied over the preset (any subset), or a "
+                   "dataset's gen_config.json to render with its exact settings; the options "
+                   "below override it.")
 @click.option("--balance", default=None, type=click.FloatRange(0, 1),
               help="Share of segments centred on a uniformly drawn distinct char "
                    "(char-frequency-balanced sampling); overrides the preset.")
@@ -127,15 +131,21 @@ def main(verbose: bool) -> None:
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, augment, balance, overwrite, skip_bad, shard_index,
-                   num_shards):
+                   top_chars, test_fraction, augment, config_file, balance, overwrite, skip_bad,
+                   shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
     from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.synth import AUGMENT_PRESETS, SynthConfig, gen_images
+    from toolkit.synth import AUGMENT_PRESETS, SynthConfig, gen_images, read_config_overrides
 
     config = SynthConfig(**AUGMENT_PRESETS[augment])
+    if config_file is not None:
+        try:
+            config = replace(config, **read_config_overrides(config_file))
+        except ValueError as e:
+            raise click.BadParameter(f"{config_file}: {e}" if str(config_file) not in str(e)
+                                     else str(e), param_hint="--config") from None
     overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
                                    ("top_chars", top_chars), ("test_fraction", test_fraction),
                                    ("balance", balance))
@@ -250,6 +260,10 @@ def verify_cmd(dataset_dir, char_dict_dir):
 @click.option("--learning-rate", default=1e-3, show_default=True, type=float,
               help="Peak Adam learning rate (new models).")
 @click.option("--warmup-steps", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option("--decay-steps", default=None, type=click.IntRange(min=1),
+              help="Length of the cosine decay after the warm-up, steps (new models; default: "
+                   "--steps minus --warmup-steps). Longer than that, a run stops part way down "
+                   "the schedule and a later run continues it (training in stages).")
 @click.option("--model-size", type=click.Choice(["shadownet", "small", "tiny"]), default=None,
               help="Network size for a new model [default: shadownet].")
 @click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
@@ -265,13 +279,13 @@ def verify_cmd(dataset_dir, char_dict_dir):
                    "--batch-size is the global batch.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
-                        learning_rate, warmup_steps, model_size, precision, checkpoint_every,
-                        eval_every, seed, strategy):
+                        learning_rate, warmup_steps, decay_steps, model_size, precision,
+                        checkpoint_every, eval_every, seed, strategy):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.train import TrainConfig, train
 
     config = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                         warmup_steps=warmup_steps, precision=precision,
+                         warmup_steps=warmup_steps, decay_steps=decay_steps, precision=precision,
                          checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
                    config=config, model_preset=model_size, strategy=strategy)
