@@ -137,15 +137,20 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
     from dataclasses import replace
 
     from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.synth import AUGMENT_PRESETS, SynthConfig, gen_images, read_config_overrides
+    from toolkit.synth import (
+        AUGMENT_PRESETS,
+        SynthConfig,
+        gen_images,
+        read_config_overrides,
+    )
 
     config = SynthConfig(**AUGMENT_PRESETS[augment])
     if config_file is not None:
+        from_file = read_config_overrides(config_file)  # its errors name the file
         try:
-            config = replace(config, **read_config_overrides(config_file))
-        except ValueError as e:
-            raise click.BadParameter(f"{config_file}: {e}" if str(config_file) not in str(e)
-                                     else str(e), param_hint="--config") from None
+            config = replace(config, **from_file)
+        except ValueError as e:  # a bad value
+            raise click.BadParameter(f"{config_file}: {e}", param_hint="--config") from None
     overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
                                    ("top_chars", top_chars), ("test_fraction", test_fraction),
                                    ("balance", balance))

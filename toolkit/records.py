@@ -22,11 +22,11 @@ grey or RGB mode) with their true width and height, so nothing depends on a mode
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
-import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,10 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.charset import Charset, CharsetError, atomic_write_text, read_versioned_json
+from toolkit import preprocess
+from toolkit.charset import (
+    Charset,
+    CharsetError,
+    atomic_write_text,
+    read_versioned_json,
+)
 from toolkit.labels import read_label_file
 from toolkit.shards import check_shard, find_shards, shard_name
-from toolkit import preprocess
 
 logger = logging.getLogger(__name__)
 

@@ -292,12 +292,13 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     # The SynthConfig defaults: clean-ish lines for the quickstart.
     "basic": {},
     # For a model that must read fonts and renderings it never saw (the bundled release model): wider
-    # sizes, margins (loose vertical crops too), grey levels and JPEG qualities, per-char jitter, stroke weight, shear, stretch,
-    # aliased and low-resolution renderings, and char-frequency-balanced text.
+    # sizes, margins (loose vertical crops too), grey levels and JPEG qualities, per-char jitter,
+    # stroke weight, shear, stretch, aliased and low-resolution renderings, and char-frequency-
+    # balanced text.
     "robust": {
         "font_size": (20, 48),
         "margin_x": (0.0, 0.6),
-        # Loose vertical crops (text 45-90% of the line height): on the held-out set, lines whose
+        # Loose vertical crops (text 45-100% of the line height): on the held-out set, lines whose
         # ink fills under 60% of the height (pango-view's line boxes) had 1.5-2.5x the CER of
         # tight ones with (0, 0.15) here (release run, step 11,000).
         "margin_y": (0.0, 0.5),

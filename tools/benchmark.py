@@ -245,8 +245,8 @@ def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
     """images/s of ``render_line`` (default SynthConfig) + JPEG save, one process."""
     import numpy as np
 
-    from toolkit.fonts import load_font
     from toolkit import synth
+    from toolkit.fonts import load_font
     from toolkit.synth import SynthConfig, render_line
 
     face = load_font(FONT)
@@ -408,6 +408,7 @@ def section_synth(ws: Workspace, args) -> list[Row]:
     tmp = ram or ws.root / "synth"
     where = ("written to RAM (/dev/shm)" if ctx else f"written to {ram}" if ram
              else "written to the workdir")
+    trdg_lines = max(1, n // 4) if rounds > 1 else n  # trdg is ~10x slower: a quarter per round
     gen1s, gen2s, ceilings, trdgs = [], [], [], []
     trdg_note = "trdg left out (--no-trdg)" if args.no_trdg else ""
     texts: list[str] = []
@@ -423,8 +424,7 @@ def section_synth(ws: Workspace, args) -> list[Row]:
             ceilings.append(cpu_scaling())
             if not trdg_note:
                 try:
-                    trdgs.append(bench_trdg(texts[:max(1, n // (4 if rounds > 1 else 1))],
-                                            tmp / "trdg"))
+                    trdgs.append(bench_trdg(texts[:trdg_lines], tmp / "trdg"))
                 except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
                     trdg_note = f"trdg failed: {str(e).splitlines()[0][:120]}"
                 shutil.rmtree(tmp / "trdg", ignore_errors=True)
@@ -442,7 +442,6 @@ def section_synth(ws: Workspace, args) -> list[Row]:
     per_trdg = [g / t for g, t in zip(gen1s, trdgs)]
     scaling = [b / a for a, b in zip(gen1s, gen2s)]
     spread = f"median of {rounds} round(s)"
-    trdg_lines = max(1, n // (4 if rounds > 1 else 1))
     return [
         Row("synth", "toolkit render_line + JPEG, 1 process", render, "images/s",
             note=f"{n} lines, {where}; glyph cache starts empty"),
@@ -517,20 +516,12 @@ def _make_step(precision: str, preset: str, num_classes: int, blank_index: int, 
     return step, lambda: keras.mixed_precision.set_global_policy(old)
 
 
-def _steps_per_second(step, batches, warmup: int) -> float:
-    """Steps/s of ``step`` over ``batches`` (an iterable), the first ``warmup`` steps untimed (tracing,
-    thread pools, prefetch start). The loss is read back at the end, so every step has finished."""
-    it = iter(batches)
-    for _ in range(warmup):
-        step(next(it))
-    started = time.perf_counter()
-    n = 0
-    loss = None
-    for batch in it:
-        loss = step(batch)
-        n += 1
-    float(loss)
-    return n / (time.perf_counter() - started)
+def _steps_per_second(step, batches: list, warmup: int) -> float:
+    """Steps/s of ``step`` over ``batches`` (a list), the first ``warmup`` steps untimed (tracing,
+    thread pools). See :func:`_timed`."""
+    for batch in batches[:warmup]:
+        step(batch)
+    return (len(batches) - warmup) / _timed(step, batches[warmup:])
 
 
 def _warm_widths(step, record_dir: Path, count: int) -> int:
@@ -644,8 +635,8 @@ def _quality_records(ws: Workspace, args) -> tuple[Path, Path]:
 
 def section_precision(ws: Workspace, args) -> list[Row]:
     """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
-    preset) and of the default ShadowNet, batch 32, on the same in-memory batches; (b) validation CER of train-shadownet (small preset, a
-    10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
+    preset) and of the default ShadowNet, batch 32, on the same in-memory batches; (b) validation
+    CER of train-shadownet (small preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
     between seeds is the noise the difference is compared with)."""
     from toolkit.charset import Charset
     from toolkit.train import TrainConfig, train
@@ -712,7 +703,12 @@ def _need_weights(args) -> Path:
 
 
 def section_inference(ws: Workspace, args) -> list[Row]:
-    from toolkit.compare import EngineUnavailable, load_labelled_set, make_engine, run_engine
+    from toolkit.compare import (
+        EngineUnavailable,
+        load_labelled_set,
+        make_engine,
+        run_engine,
+    )
 
     weights = _need_weights(args)
     _, images, labels = load_labelled_set(ws.dataset() / "Train" / "sample.txt", ws.dataset())

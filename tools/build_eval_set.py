@@ -103,6 +103,7 @@ from toolkit.synth import SynthConfig, render_line
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
 from build_corpus import PACKAGE, VERSION, fetch_package
+
 YUANQU_MEMBER = re.compile(r"^package/dist/yuanqu/[^/]*\.json$")
 PACKAGE_JSON_MEMBER = "package/package.json"
 FORMAT_VERSION = 1
