@@ -103,6 +103,10 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
             "--steps", 5, "--batch-size", 4)
     assert r.exit_code == 0 and "resumed from" in r.output and "step 5" in r.output, r.output
     assert schedule() == (1, 20)  # the next stage continues the saved schedule
+    r = run("train-shadownet", "--dataset-dir", rec, "--char-dict-dir", cd, "--model-dir", md,
+            "--steps", 6, "--batch-size", 4, "--decay-steps", 5)
+    assert r.exit_code == 0 and "step 6" in r.output, r.output
+    assert schedule() == (1, 5)  # given again on resume: the schedule is replaced (ends sooner)
     r = run("test-shadownet", "--dataset-dir", rec, "--weights-path", md, "--verbose")
     assert r.exit_code == 0, r.output
     assert "CER" in r.output and "line accuracy" in r.output and "per-char accuracy" in r.output

@@ -179,6 +179,8 @@ def test_load_font_collection_face_index(tmp_path: Path, caplog: pytest.LogCaptu
         ("stretch", (0.0, 1.0)),
         ("max_shear", 2.0),
         ("downscale", (0.05, 0.5)),
+        ("warp_prob", 1.5),
+        ("warp", (0.1, 0.05)),
     ],
 )
 def test_synth_config_rejects_bad_values(field: str, value: object) -> None:
@@ -244,6 +246,41 @@ def test_stroke_and_jitter_change_pixels_not_size(face: FontFace) -> None:
     jittered = np.asarray(render_line("春风明月", face, np.random.default_rng(3),
                                       replace_config(CLEAN, jitter_prob=1.0, jitter_offset=0.15)))
     assert jittered.shape != base.shape or not np.array_equal(jittered, base)
+
+
+def test_warp_changes_glyph_shapes_not_size_or_ink(face: FontFace) -> None:
+    plain = np.asarray(render_line("春风明月天人", face, np.random.default_rng(5), CLEAN), dtype=np.float32)
+    warped = np.asarray(render_line("春风明月天人", face, np.random.default_rng(5),
+                                    replace_config(CLEAN, warp_prob=1.0, warp=(0.05, 0.05))),
+                        dtype=np.float32)
+    assert warped.shape == plain.shape
+    # Shapes move: many pixels change by more than half the ink-paper contrast ...
+    assert np.mean(np.abs(warped - plain) > 128) > 0.02
+    # ... but the ink is moved, not lost or cut at the edges: its total stays within 15%.
+    assert abs((255 - warped).sum() / (255 - plain).sum() - 1) < 0.15
+
+
+def test_warp_keeps_the_edges_and_is_the_identity_at_zero_strength() -> None:
+    from toolkit.synth import _warp
+
+    mask = np.zeros((30, 90), dtype=np.uint8)
+    mask[:, :3] = mask[:, -3:] = 255  # ink touching the left and right edges
+    mask[:2, :] = mask[-2:, :] = 255  # and the top and bottom
+    same = np.asarray(_warp(Image.fromarray(mask), 0.0, 10.0, np.random.default_rng(0)))
+    assert np.array_equal(same, mask)
+    moved = np.asarray(_warp(Image.fromarray(mask), 3.0, 10.0, np.random.default_rng(0)))
+    assert not np.array_equal(moved, mask)
+    # Edge points slide along the edges only, so the edge rows and columns keep their ink.
+    assert moved[:, 0].min() == moved[:, -1].min() == moved[0, :].min() == moved[-1, :].min() == 255
+
+
+def test_warp_off_draws_no_random_numbers(face: FontFace) -> None:
+    # Configs without the warp (older datasets' gen_config.json) must render the same pixels as
+    # before the field existed: with warp_prob 0 the generator is not advanced by it.
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    render_line("春风明月", face, rng_a, replace_config(CLEAN, warp=(0.3, 0.3)))
+    render_line("春风明月", face, rng_b, CLEAN)
+    assert rng_a.random() == rng_b.random()
 
 
 def test_downscale_blurs_edges(face: FontFace) -> None:

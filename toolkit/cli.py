@@ -266,9 +266,11 @@ def verify_cmd(dataset_dir, char_dict_dir):
               help="Peak Adam learning rate (new models).")
 @click.option("--warmup-steps", default=200, show_default=True, type=click.IntRange(min=0))
 @click.option("--decay-steps", default=None, type=click.IntRange(min=1),
-              help="Length of the cosine decay after the warm-up, steps (new models; default: "
-                   "--steps minus --warmup-steps). Longer than that, a run stops part way down "
-                   "the schedule and a later run continues it (training in stages).")
+              help="Length of the cosine decay after the warm-up, steps (default: --steps minus "
+                   "--warmup-steps at the first run, then the saved value). Longer than that, a "
+                   "run stops part way down the schedule and a later run continues it (training "
+                   "in stages); given on resume, it replaces the saved schedule (e.g. to end "
+                   "training earlier).")
 @click.option("--model-size", type=click.Choice(["shadownet", "small", "tiny"]), default=None,
               help="Network size for a new model [default: shadownet].")
 @click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),

@@ -48,7 +48,9 @@ class TrainConfig:
         learning_rate: Adam peak learning rate.
         warmup_steps: linear warm-up from 0 to ``learning_rate``.
         decay_steps: cosine decay from the peak to ``min_lr_ratio * learning_rate`` over this many
-            steps after warm-up (default: ``steps``, fixed at the first run and kept on resume).
+            steps after warm-up (default: ``steps - warmup_steps``, fixed at the first run and kept
+            on resume unless given again with another value: then the schedule is replaced, and the
+            learning rate jumps to the new curve's value at the current step).
         min_lr_ratio: floor of the schedule, relative to the peak.
         clipnorm: gradient norm clipping.
         checkpoint_every: steps between checkpoints.
@@ -339,9 +341,15 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     f"not the requested preset {model_preset!r}")
         model_config = spec.model_config
         saved = spec.train
+        decay_steps = saved.get("decay_steps", config.decay_steps)
+        if config.decay_steps is not None and config.decay_steps != decay_steps:
+            logger.warning("decay_steps %s -> %s: the cosine schedule saved in %s is replaced; the "
+                           "learning rate follows the new curve from this step on",
+                           decay_steps, config.decay_steps, spec.model_dir / "shadownet.json")
+            decay_steps = config.decay_steps
         config = replace(config, learning_rate=saved.get("learning_rate", config.learning_rate),
                          warmup_steps=saved.get("warmup_steps", config.warmup_steps),
-                         decay_steps=saved.get("decay_steps", config.decay_steps),
+                         decay_steps=decay_steps,
                          min_lr_ratio=saved.get("min_lr_ratio", config.min_lr_ratio))
     else:
         model_config = ModelConfig.from_preset(model_preset or "shadownet", charset.num_classes)
