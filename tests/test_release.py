@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,3 +56,31 @@ def _prepared(image):
     from toolkit.preprocess import prepare_tf
 
     return tf.expand_dims(prepare_tf(tf.constant(image[:, :, None])), 0)
+
+
+BUNDLED = REPO / "model" / "shadownet"
+
+
+@pytest.mark.skipif(not (BUNDLED / "shadownet.json").exists(), reason="no bundled model committed")
+def test_bundled_model_matches_its_sums_and_reads_a_clean_line(tmp_path):
+    """The committed release: every file has its recorded sha256, and ``demo`` without
+    ``--weights-path`` reads a clean line rendered in a bundled font."""
+    from click.testing import CliRunner
+    from PIL import Image, ImageDraw, ImageFont
+
+    from toolkit.cli import main
+
+    sums = (BUNDLED / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    for line in sums:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((BUNDLED / name).read_bytes()).hexdigest() == digest, name
+    text = "春风明月照江山"
+    font = ImageFont.truetype(str(REPO / "fonts" / "NotoSansSC-Regular.otf"), 40)
+    image = Image.new("L", (int(font.getlength(text)) + 20, 52), 255)
+    ImageDraw.Draw(image).text((10, 2), text, font=font, fill=0)
+    path = tmp_path / "line.png"
+    image.save(path)
+    result = CliRunner().invoke(main, ["demo", "--image-path", str(path)])
+    assert result.exit_code == 0, result.output
+    printed = [row for row in result.output.splitlines() if "\t" in row]
+    assert printed and printed[-1].split("\t")[1] == text, result.output
