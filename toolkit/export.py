@@ -13,8 +13,9 @@ Signatures:
 
 - ``serving_default``: ``image_bytes`` string ``(batch,)`` (PNG, JPEG, BMP or GIF file bytes) ->
   ``text`` string ``(batch,)`` (UTF-8) and ``confidence`` float32 ``(batch,)``. Each image is
-  decoded to grey and prepared by :func:`toolkit.preprocess.prepare_tf` (the training code); the
-  batch is right-padded to its widest line.
+  decoded to grey and prepared by :func:`toolkit.preprocess.prepare_tf` (the training code) with
+  ``trim=True`` (cropped to its ink rows first, like ``demo``); the batch is right-padded to its
+  widest line.
 - ``predict_images``: ``images`` float32 ``(batch, 32, W, 1)`` (the model input, see
   :mod:`toolkit.preprocess`) and ``widths`` int32 ``(batch,)`` (each line's width before batch
   padding, px) -> ``logits`` float32 ``(batch, W / 4, num_classes)``, ``text``, ``confidence``.
@@ -194,7 +195,7 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
     def serving_default(image_bytes):
         def prepare(data):
             grey = tf.io.decode_image(data, channels=1, expand_animations=False)
-            x = preprocess.prepare_tf(grey)                                  # (32, W, 1)
+            x = preprocess.prepare_tf(grey, trim=True)                       # (32, W, 1)
             return tf.transpose(x, [1, 0, 2])                                # (W, 32, 1)
 
         cols = tf.map_fn(prepare, image_bytes, fn_output_signature=tf.RaggedTensorSpec(

@@ -74,9 +74,11 @@ class Recognizer:
             a backend of :mod:`toolkit.backends` (Keras, SavedModel or TFLite).
         charset: the charset the model was trained with (``None`` for a backend: its own).
         batch_size: lines per forward pass.
+        trim: crop each line to its ink rows first (:func:`toolkit.preprocess.trim_rows_tf`), so
+            loose crops read like tight ones.
     """
 
-    def __init__(self, model, charset=None, batch_size: int = 32):
+    def __init__(self, model, charset=None, batch_size: int = 32, trim: bool = True):
         import tensorflow as tf
 
         from toolkit.backends import KerasBackend
@@ -89,16 +91,17 @@ class Recognizer:
         self.batch_size = batch_size
         self.predict_logits = getattr(self.backend, "predict_logits", None)
         """Keras only: images float32 ``(batch, 32, W, 1)`` -> logits ``(batch, W / 4, classes)``."""
-        self._prepare = tf.function(preprocess.prepare_tf,
+        self._prepare = tf.function(lambda grey: preprocess.prepare_tf(grey, trim=trim),
                                     input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
 
     @classmethod
-    def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32) -> "Recognizer":
+    def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32,
+                     trim: bool = True) -> "Recognizer":
         """Load a model directory or checkpoint (see :mod:`toolkit.checkpoints`), a SavedModel
         directory or a ``.tflite`` file (see :func:`toolkit.backends.open_backend`)."""
         from toolkit.backends import open_backend
 
-        return cls(open_backend(weights_path), batch_size=batch_size)
+        return cls(open_backend(weights_path), batch_size=batch_size, trim=trim)
 
     def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
         """images float32 ``(batch, 32, W, 1)`` and widths int ``(batch,)`` px -> ``(logits,

@@ -24,6 +24,14 @@ MIN_WIDTH = 8
 """Narrowest input, px (2 time steps)."""
 MAX_WIDTH = 2048
 """Widest input, px (512 time steps); wider lines are scaled down to this width."""
+TRIM_PAD = 0.15
+"""Rows kept above and below the ink when trimming a line (:func:`trim_rows_tf`), as a fraction
+of the ink's height. Chosen on the held-out set (release run, step 19,000): 0.10, 0.15 and 0.25
+gave CER 0.110 / 0.103 / 0.103 on its Pillow part and 0.105 / 0.102 / 0.108 on its pango part,
+against 0.103 and 0.143 untrimmed."""
+TRIM_MIN_FRACTION = 0.5
+"""A trimmed line keeps at least this fraction of its height (a line of flat strokes such as
+``一一`` is not blown up to a sliver)."""
 
 
 def scaled_width(width: int, height: int, target_height: int = HEIGHT) -> int:
@@ -90,23 +98,67 @@ def to_grey_array(image) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def prepare_tf(grey):
+def trim_rows_tf(x):
+    """Crop a line to the rows that hold ink, plus :data:`TRIM_PAD` of the ink's height above and
+    below, keeping at least :data:`TRIM_MIN_FRACTION` of the height (centred on the ink).
+
+    Args:
+        x: float32 ``(h, w, 1)`` in [0, 1], ink high (after the polarity step of
+            :func:`prepare_tf`).
+
+    Returns:
+        float32 ``(h', w, 1)``, ``h' <= h``. A pixel is ink if it is above the middle between the
+        paper level (the median pixel) and the darkest ink (the maximum); a line whose contrast
+        (maximum - median) is under 0.1 is returned as it is.
+    """
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x, tf.float32)
+    h = tf.shape(x)[0]
+    flat = tf.reshape(x, [-1])
+    paper = tf.sort(flat)[tf.size(flat) // 2]
+    top = tf.reduce_max(flat)
+    rows = tf.where(tf.reduce_any(x[:, :, 0] > paper + 0.5 * (top - paper), axis=1))[:, 0]
+
+    def crop():
+        r0, r1 = tf.cast(rows[0], tf.int32), tf.cast(rows[-1], tf.int32) + 1
+        pad = tf.cast(tf.round(TRIM_PAD * tf.cast(r1 - r0, tf.float32)), tf.int32)
+        a, b = tf.maximum(0, r0 - pad), tf.minimum(h, r1 + pad)
+        min_h = tf.cast(tf.math.ceil(TRIM_MIN_FRACTION * tf.cast(h, tf.float32)), tf.int32)
+        short = tf.maximum(0, min_h - (b - a))
+        a = tf.maximum(0, a - (short + 1) // 2)
+        b = tf.maximum(b, tf.minimum(h, a + min_h))
+        a = tf.minimum(a, tf.maximum(0, b - min_h))
+        return x[a:b]
+
+    return tf.cond(tf.logical_or(top - paper < 0.1, tf.size(rows) == 0), lambda: x, crop)
+
+
+def prepare_tf(grey, trim: bool = False):
     """TensorFlow preprocessing of one image: uint8 ``(h, w, 1)`` -> float32 ``(32, W, 1)``.
 
-    ``W = scaled_width(w, h)``. Used by the TFRecord reader and the predictor, so both see the
-    same resizing (bilinear, antialiased) and polarity handling.
+    ``W = scaled_width(w, h)`` (of the trimmed size with ``trim``). Used by the TFRecord reader and
+    the predictor, so both see the same resizing (bilinear, antialiased) and polarity handling.
+
+    ``trim`` (inference: ``demo``, ``compare``, the SavedModel's ``serving_default``) first crops
+    the line to its ink rows (:func:`trim_rows_tf`), so a loose crop (a detector's box, a layout
+    engine's line box with the text at half its height) reads like a tight one; the training
+    records are not trimmed (their crops, tight to loose, are the augmentation), and tight crops
+    are among them, so trimmed lines are inputs the model has learned.
     """
     import tensorflow as tf
 
     grey = tf.convert_to_tensor(grey)
-    shape = tf.shape(grey)
-    h, w = shape[0], shape[1]
     x = tf.cast(grey, tf.float32) / 255.0
     # Polarity: paper must be light. Decide from the border pixels' mean.
     border = tf.concat([tf.reshape(x[0, :, :], [-1]), tf.reshape(x[-1, :, :], [-1]),
                         tf.reshape(x[:, 0, :], [-1]), tf.reshape(x[:, -1, :], [-1])], axis=0)
     x = tf.cond(tf.reduce_mean(border) < 0.5, lambda: 1.0 - x, lambda: x)
     x = 1.0 - x  # ink high, paper 0
+    if trim:
+        x = trim_rows_tf(x)
+    shape = tf.shape(x)
+    h, w = shape[0], shape[1]
     new_w = tf.cast(tf.round(tf.cast(w, tf.float32) * HEIGHT / tf.cast(h, tf.float32)), tf.int32)
     new_w = tf.clip_by_value(new_w, 1, MAX_WIDTH)
     x = tf.cond(
