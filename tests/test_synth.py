@@ -248,11 +248,14 @@ def test_stroke_and_jitter_change_pixels_not_size(face: FontFace) -> None:
     assert jittered.shape != base.shape or not np.array_equal(jittered, base)
 
 
+def _clean_and_changed(face: FontFace, text: str, seed: int, **changes) -> tuple[np.ndarray, np.ndarray]:
+    """The same text and seed rendered with CLEAN and with CLEAN plus ``changes``, float32 pixels."""
+    return tuple(np.asarray(render_line(text, face, np.random.default_rng(seed), config), dtype=np.float32)
+                 for config in (CLEAN, replace_config(CLEAN, **changes)))
+
+
 def test_warp_changes_glyph_shapes_not_size_or_ink(face: FontFace) -> None:
-    plain = np.asarray(render_line("春风明月天人", face, np.random.default_rng(5), CLEAN), dtype=np.float32)
-    warped = np.asarray(render_line("春风明月天人", face, np.random.default_rng(5),
-                                    replace_config(CLEAN, warp_prob=1.0, warp=(0.05, 0.05))),
-                        dtype=np.float32)
+    plain, warped = _clean_and_changed(face, "春风明月天人", 5, warp_prob=1.0, warp=(0.05, 0.05))
     assert warped.shape == plain.shape
     # Shapes move: many pixels change by more than half the ink-paper contrast ...
     assert np.mean(np.abs(warped - plain) > 128) > 0.02
@@ -284,10 +287,7 @@ def test_warp_off_draws_no_random_numbers(face: FontFace) -> None:
 
 
 def test_downscale_blurs_edges(face: FontFace) -> None:
-    sharp = np.asarray(render_line("春风明月", face, np.random.default_rng(0), CLEAN), dtype=np.float32)
-    low = np.asarray(render_line("春风明月", face, np.random.default_rng(0),
-                                 replace_config(CLEAN, downscale_prob=1.0, downscale=(0.4, 0.4))),
-                     dtype=np.float32)
+    sharp, low = _clean_and_changed(face, "春风明月", 0, downscale_prob=1.0, downscale=(0.4, 0.4))
     assert low.shape == sharp.shape
     assert not np.array_equal(low, sharp)
 
