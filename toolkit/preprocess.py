@@ -108,16 +108,17 @@ def trim_rows_tf(x):
 
     Returns:
         float32 ``(h', w, 1)``, ``h' <= h``. A pixel is ink if it is above the middle between the
-        paper level (the median pixel) and the darkest ink (the maximum); a line whose contrast
-        (maximum - median) is under 0.1 is returned as it is.
+        paper level (the mean of the border pixels) and the darkest ink (the maximum); a line whose
+        contrast (maximum - paper) is under 0.1 is returned as it is.
     """
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x, tf.float32)
     h = tf.shape(x)[0]
-    flat = tf.reshape(x, [-1])
-    paper = tf.sort(flat)[tf.size(flat) // 2]
-    top = tf.reduce_max(flat)
+    # Paper level: the mean of the border pixels (mostly paper, as in the polarity step); cheaper
+    # than a median (a sort of every pixel cost 1.3 ms a line on 2 cores).
+    paper = tf.reduce_mean(tf.concat([x[0, :, 0], x[-1, :, 0], x[:, 0, 0], x[:, -1, 0]], axis=0))
+    top = tf.reduce_max(x)
     rows = tf.where(tf.reduce_any(x[:, :, 0] > paper + 0.5 * (top - paper), axis=1))[:, 0]
 
     def crop():
