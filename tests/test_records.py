@@ -94,22 +94,22 @@ def test_trim_crops_loose_lines_to_their_ink_rows():
     grey = np.full((100, 200, 1), 230, np.uint8)
     grey[30:70, 20:180] = 30  # text 40 px high in a 100 px box
     grey[30:70, 20:180:7] = 120  # some texture, not flat ink
-    trimmed = preprocess.trim_rows_tf(1.0 - tf_float(grey)).numpy()
+    trimmed = preprocess.trim_rows_tf(1.0 - _float(grey)).numpy()
     assert trimmed.shape == (52, 200, 1)  # 40 rows of ink + 15% (6 px) above and below
-    np.testing.assert_allclose(trimmed, 1.0 - tf_float(grey)[24:76], atol=1e-6)
+    np.testing.assert_allclose(trimmed, 1.0 - _float(grey)[24:76], atol=1e-6)
     # Through prepare_tf: the trimmed line is scaled to 32 px, so it comes out ~2x wider.
     assert preprocess.prepare_tf(grey).shape == (32, 64, 1)
     assert preprocess.prepare_tf(grey, trim=True).shape == (32, 124, 1)
     # A line of flat strokes keeps half its height; an empty or low-contrast one is not cut.
     flat = np.full((100, 200, 1), 230, np.uint8)
     flat[48:50, 20:180] = 30
-    assert preprocess.trim_rows_tf(1.0 - tf_float(flat)).shape[0] == 50
+    assert preprocess.trim_rows_tf(1.0 - _float(flat)).shape[0] == 50
     for blank in (np.full((40, 80, 1), 230, np.uint8), np.full((40, 80, 1), 230, np.uint8) - 10 * (
             np.arange(80)[None, :, None] % 2).astype(np.uint8)):
-        assert preprocess.trim_rows_tf(1.0 - tf_float(blank)).shape == blank.shape
+        assert preprocess.trim_rows_tf(1.0 - _float(blank)).shape == blank.shape
 
 
-def tf_float(grey):
+def _float(grey):
     return grey.astype(np.float32) / 255.0
 
 

@@ -163,7 +163,8 @@ def iter_paragraphs(songci: list[tuple[str, bytes]]):
 
 def load_cmap(path: str, index: int) -> tuple[set[int], str]:
     """Return the code points mapped by face ``index`` of the font at ``path``, and its name."""
-    from fontTools.ttLib import TTFont  # imported here so --help works without fontTools
+    # imported here so --help works without fontTools
+    from fontTools.ttLib import TTFont
 
     font = TTFont(path, fontNumber=index, lazy=True)
     try:

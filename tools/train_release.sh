@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release model pipeline (issue 3): data, records, training, in two stages. Run from the repository
+# Release model pipeline (issue 3): data, records, training, in three stages. Run from the repository
 # root:   nohup bash tools/train_release.sh > runs/release.log 2>&1 &   (R=DIR to put the run elsewhere)
 # Every stage is skipped when its output exists; training resumes from the last checkpoint.
 #
