@@ -181,6 +181,8 @@ def test_load_font_collection_face_index(tmp_path: Path, caplog: pytest.LogCaptu
         ("downscale", (0.05, 0.5)),
         ("warp_prob", 1.5),
         ("warp", (0.1, 0.05)),
+        ("rise_prob", -0.1),
+        ("rise", (0.0, 0.6)),
     ],
 )
 def test_synth_config_rejects_bad_values(field: str, value: object) -> None:
@@ -275,6 +277,29 @@ def test_warp_keeps_the_edges_and_is_the_identity_at_zero_strength() -> None:
     assert not np.array_equal(moved, mask)
     # Edge points slide along the edges only, so the edge rows and columns keep their ink.
     assert moved[:, 0].min() == moved[:, -1].min() == moved[0, :].min() == moved[-1, :].min() == 255
+
+
+def test_rise_lifts_the_right_side_of_each_glyph() -> None:
+    from toolkit.synth import _rise
+
+    glyph = np.zeros((20, 40), dtype=np.uint8)
+    glyph[9:11, :] = 255  # one horizontal stroke across the whole glyph
+    risen, top = _rise(glyph, -30, 0.1)
+    assert risen.shape == (24, 40)  # 4 more rows (0.1 * 40), no column lost
+    assert top == -32  # the middle column stays where it was
+    rows = lambda col: np.flatnonzero(risen[:, col] > 128)  # noqa: E731
+    # The stroke now rises to the right: 4 px lower on the left than on the right, same ink.
+    assert rows(1).mean() - rows(38).mean() == pytest.approx(3.7, abs=0.6)
+    assert abs(risen.astype(float).sum() / glyph.astype(float).sum() - 1) < 0.05
+
+
+def test_rise_off_draws_no_random_numbers(face: FontFace) -> None:
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    render_line("春风明月", face, rng_a, replace_config(CLEAN, rise=(0.3, 0.3)))
+    render_line("春风明月", face, rng_b, CLEAN)
+    assert rng_a.random() == rng_b.random()
+    plain, risen = _clean_and_changed(face, "春风明月天人", 5, rise_prob=1.0, rise=(0.1, 0.1))
+    assert not np.array_equal(plain, risen)
 
 
 def test_warp_off_draws_no_random_numbers(face: FontFace) -> None:

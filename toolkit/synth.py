@@ -140,6 +140,11 @@ class SynthConfig:
             cut), and each cell is resampled bilinearly (Pillow's MESH transform). Its random
             numbers are drawn only when ``warp_prob > 0``, so configs without it render the same
             pixels as before it existed.
+        rise_prob, rise: chance of Kai-like rising strokes, and the range of the slope. Each char of
+            the line gets its own slope drawn from ``rise`` (dy / dx, px per px): its glyph is
+            sheared vertically so the right side sits higher than the left (horizontal strokes rise
+            to the right, as in brush Kai faces, while vertical strokes stay vertical), centred on
+            its own middle. Random numbers only when ``rise_prob > 0`` (older configs, same pixels).
 
     Raises:
         ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
@@ -181,6 +186,8 @@ class SynthConfig:
     downscale: tuple[float, float] = (0.45, 0.8)
     warp_prob: float = 0.0
     warp: tuple[float, float] = (0.02, 0.06)
+    rise_prob: float = 0.0
+    rise: tuple[float, float] = (0.02, 0.12)
 
     def __post_init__(self) -> None:
         def integer(name: str, value: Any, lo: int) -> None:
@@ -249,6 +256,8 @@ class SynthConfig:
         pair("downscale", 0.1, 1.0)
         number("warp_prob", self.warp_prob, 0.0, 1.0)
         pair("warp", 0.0, 0.5)
+        number("rise_prob", self.rise_prob, 0.0, 1.0)
+        pair("rise", 0.0, 0.5)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (pairs become lists)."""
@@ -305,7 +314,7 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
     "basic": {},
     # For a model that must read fonts and renderings it never saw (the bundled release model): wider
     # sizes, margins (loose vertical crops too), grey levels and JPEG qualities, per-char jitter,
-    # glyph warps, stroke weight, shear, stretch, aliased and low-resolution renderings, and
+    # glyph warps, rising strokes, stroke weight, shear, stretch, aliased and low-resolution renderings, and
     # char-frequency-balanced text.
     "robust": {
         "font_size": (20, 48),
@@ -334,8 +343,12 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
         # Glyph shape warps for typefaces far from the bundled Noto Sans/Serif: at step 17,000 of
         # the release run, held-out lines in AR PL UKai (a Kai face) had CER 0.41-0.55, the five
         # other unseen faces 0.04-0.12, with substitutions of common chars (是 -> 走), not drops.
-        "warp_prob": 0.5,
-        "warp": (0.02, 0.06),
+        # At step 30,000 (first release) UKai still had CER 0.30-0.32, the other unseen faces
+        # 0.03-0.09: more lines warped, and Kai-like rising horizontal strokes (per-glyph slopes).
+        "warp_prob": 0.6,
+        "warp": (0.02, 0.07),
+        "rise_prob": 0.4,
+        "rise": (0.02, 0.12),
     },
 }
 """Named :class:`SynthConfig` overrides for ``gen-images --augment``."""
@@ -502,16 +515,21 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         for i in range(len(text)):
             sizes[i] = max(4, round(size * _uniform(rng, config.jitter_scale)))
             offsets[i] = _uniform(rng, (-config.jitter_offset, config.jitter_offset)) * size
+    rises = [0.0] * len(text)
+    if config.rise_prob > 0 and rng.random() < config.rise_prob:
+        rises = [_uniform(rng, config.rise) for _ in text]
 
     path = str(face.path)
     placed = []  # (coverage, x, y) of every visible glyph, relative to the first pen position
     x = 0.0
-    for ch, char_size, dy in zip(text, sizes, offsets, strict=True):
+    for ch, char_size, dy, slope in zip(text, sizes, offsets, rises, strict=True):
         if ch.isspace() and ord(ch) not in face.codepoints:
             # a space the face has no glyph for: never draw it, only leave a gap
             advance = float(size) if ch == "\u3000" else 0.3 * size
         else:
             coverage, left, top, advance = _glyph(path, face.index, char_size, aliased, ch)
+            if coverage is not None and slope > 0:
+                coverage, top = _rise(coverage, top, slope)
             if coverage is not None:
                 placed.append((coverage, round(x) + left, round(dy) + top))
         x += advance + spacing
@@ -540,6 +558,21 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
         thinner = rng.random() < 0.5 and size >= 36
         line = line.filter(ImageFilter.MinFilter(3) if thinner else ImageFilter.MaxFilter(3))
     return line
+
+
+def _rise(coverage: np.ndarray, top: int, slope: float) -> tuple[np.ndarray, int]:
+    """Shear a glyph's coverage (uint8, h x w) vertically: column ``x`` moves up by
+    ``slope * (x - w / 2)`` px (the right side up, the left side down, the middle column stays).
+    Returns the taller coverage (h + ceil(slope * w) rows, nothing cut) and its new top offset.
+    """
+    h, w = coverage.shape
+    extra = math.ceil(slope * w)
+    # Output px (x, y) samples input px (x, y - slope * (w - x)): the last column keeps its rows
+    # (shifted by the new top), the first moves down by slope * w.
+    data = (1.0, 0.0, 0.0, slope, 1.0, -slope * w)
+    sheared = Image.fromarray(coverage).transform((w, h + extra), Image.Transform.AFFINE, data,
+                                                  resample=Image.Resampling.BILINEAR, fillcolor=0)
+    return np.asarray(sheared), top - round(slope * w / 2)
 
 
 def _warp(mask: Image.Image, sigma: float, cell: float, rng: np.random.Generator) -> Image.Image:
