@@ -6,6 +6,7 @@ Rendering uses ``tests/data/tiny_cjk.otf``, a 21-char subset of Noto Sans CJK SC
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -277,6 +278,37 @@ def test_warp_keeps_the_edges_and_is_the_identity_at_zero_strength() -> None:
     assert not np.array_equal(moved, mask)
     # Edge points slide along the edges only, so the edge rows and columns keep their ink.
     assert moved[:, 0].min() == moved[:, -1].min() == moved[0, :].min() == moved[-1, :].min() == 255
+
+
+@pytest.mark.parametrize("font", [FONT, Path(__file__).parents[1] / "fonts" / "NotoSerifSC-Regular.otf"])
+@pytest.mark.parametrize("aliased", [False, True])
+def test_glyph_fast_path_draws_what_imagedraw_draws(font: Path, aliased: bool) -> None:
+    # The glyph cache's getmask2 path (Pillow's private Image.Image()._new) must give the public
+    # ImageDraw path's pixels and offsets, at odd and even sizes, anti-aliased or not; a Pillow
+    # upgrade that changes either breaks this test, not the datasets.
+    from toolkit.synth import _draw_glyph, _draw_glyph_imagedraw, _draw_glyph_mask
+
+    assert _draw_glyph is _draw_glyph_mask  # the fast path is the one in use with this Pillow
+    for size in (9, 22, 31, 48):
+        pil_font = ImageFont.truetype(str(font), size)
+        for ch in FONT_CHARS:
+            slow, fast = _draw_glyph_imagedraw(pil_font, ch, aliased), _draw_glyph_mask(pil_font, ch, aliased)
+            assert slow is not None and fast is not None
+            assert fast[1:] == slow[1:], (size, ch)
+            assert fast[0].dtype == np.uint8 and np.array_equal(fast[0], slow[0]), (size, ch)
+    assert _draw_glyph_mask(ImageFont.truetype(str(font), 20), " ", aliased) is None
+
+
+def test_encode_jpeg_round_trips_a_grey_line(face: FontFace) -> None:
+    from toolkit.synth import encode_jpeg
+
+    line = render_line("春风明月", face, np.random.default_rng(0), CLEAN)
+    data = {q: encode_jpeg(line, q) for q in (20, 95)}
+    with Image.open(io.BytesIO(data[95])) as decoded:
+        assert decoded.format == "JPEG" and decoded.mode == "L" and decoded.size == line.size
+        error = np.abs(np.asarray(decoded, dtype=np.float32) - np.asarray(line, dtype=np.float32))
+    assert error.mean() < 3.0
+    assert len(data[20]) < len(data[95])  # the quality is applied
 
 
 def test_rise_lifts_the_right_side_of_each_glyph() -> None:

@@ -242,12 +242,13 @@ class Workspace:
 
 
 def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
-    """images/s of ``render_line`` (default SynthConfig) + JPEG save, one process."""
+    """images/s of ``render_line`` (default SynthConfig) + JPEG file (``encode_jpeg``, as gen-images
+    writes it), one process."""
     import numpy as np
 
     from toolkit import synth
     from toolkit.fonts import load_font
-    from toolkit.synth import SynthConfig, render_line
+    from toolkit.synth import SynthConfig, encode_jpeg, render_line
 
     face = load_font(FONT)
     config = SynthConfig()
@@ -258,7 +259,7 @@ def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
     for i, text in enumerate(texts):
         rng = np.random.default_rng([0, i])
         image = render_line(text, face, rng, config)
-        image.save(out_dir / f"{i:06d}.jpg", format="JPEG", quality=int(rng.integers(30, 96)))
+        (out_dir / f"{i:06d}.jpg").write_bytes(encode_jpeg(image, int(rng.integers(30, 96))))
     return len(texts) / (time.perf_counter() - started)
 
 

@@ -23,7 +23,7 @@ set -euo pipefail
 R=${R:-runs/release}
 STAGE1_END=11453
 STAGE2_END=17543
-STAGE4_END=${STAGE4_END:-40000}
+STAGE4_END=${STAGE4_END:-42000}
 if [ ! -f $R/data/gen_config.json ]; then
   crnn-toolkit gen-images --output-dir $R/data --num-images 150000 --workers 2 --seed 1 \
       --augment robust --config tools/release_phase1_synth.json
