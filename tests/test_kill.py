@@ -195,9 +195,12 @@ def test_interrupt_saves_a_checkpoint(signum, tmp_path, monkeypatch, tiny_record
     from toolkit.checkpoints import latest_checkpoint
 
     md = tmp_path / "model"
+    # A shell starts background jobs with SIGINT ignored, and Python then never turns SIGINT into
+    # KeyboardInterrupt; give the child the default disposition, as a terminal's Ctrl-C finds it.
     proc = subprocess.Popen(train_cmd(tiny_records, tiny_char_dict, md, "--checkpoint-every",
                                       "1000"), env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for(md / "shadownet.json", proc, 180)
         # Wait for training steps (the progress bar), then interrupt between checkpoints.
