@@ -564,9 +564,9 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
             advance = float(size) if ch == "\u3000" else 0.3 * size
         else:
             coverage, left, top, advance = _glyph(path, face.index, char_size, aliased, ch)
-            if coverage is not None and slope > 0:
-                coverage, top = _rise(coverage, top, slope)
             if coverage is not None:
+                if slope > 0:
+                    coverage, top = _rise(coverage, top, slope)
                 placed.append((coverage, round(x) + left, round(dy) + top))
         x += advance + spacing
 
