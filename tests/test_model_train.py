@@ -5,7 +5,7 @@ from conftest import TINY_TRAIN
 from toolkit import preprocess
 from toolkit.charset import Charset
 from toolkit.checkpoints import CheckpointError, latest_checkpoint, load_model
-from toolkit.model import ModelConfig, build_shadownet
+from toolkit.model import ModelConfig, build_shadownet, masked_forward
 from toolkit.train import TrainConfig, train
 
 
@@ -109,6 +109,32 @@ def test_save_load_same_logits(tiny_model):
     x = np.random.default_rng(0).random((2, 32, 48, 1)).astype(np.float32)
     np.testing.assert_allclose(a(x).numpy(), b(x).numpy(), rtol=1e-6)
     assert spec.model_config.num_classes == spec.charset.num_classes
+
+
+def test_masked_forward_reads_a_line_the_same_however_its_batch_is_padded(tiny_model):
+    model, _, _ = load_model(tiny_model)
+    forward = masked_forward(model)
+    line = np.random.default_rng(2).random((1, 32, 64, 1)).astype(np.float32)
+    width = np.array([64], np.int32)
+
+    def padded(to):  # right-padded with 0 like a batch; 64+ px of padding covers the CNN's reach
+        return np.pad(line, ((0, 0), (0, 0), (0, to - 64), (0, 0)))
+
+    a, b = forward(padded(192), width).numpy(), forward(padded(128), width).numpy()
+    np.testing.assert_allclose(a[:, :16], b[:, :16], atol=1e-5)
+    # Unmasked, the backward LSTMs read 32 or 16 padded steps first and the line reads otherwise.
+    plain_a, plain_b = model(padded(192)).numpy(), model(padded(128)).numpy()
+    assert np.abs(plain_a[:, :16] - plain_b[:, :16]).max() > 1e-3
+    # Without padding it is the plain model.
+    np.testing.assert_allclose(forward(line, width).numpy(), model(line).numpy(), atol=1e-5)
+
+
+def test_masked_forward_refuses_a_model_without_the_shadownet_layers():
+    import keras
+
+    x = keras.Input((32, None, 1))
+    with pytest.raises(ValueError, match="not a ShadowNet.*map_to_sequence"):
+        masked_forward(keras.Model(x, keras.layers.Dense(3, name="logits")(x), name="other"))
 
 
 def test_recognizer_returns_results_in_input_order(tiny_model):

@@ -45,8 +45,8 @@ def test_release_is_weights_only_loads_and_matches_its_sums(tmp_path, tiny_model
     assert rel < 0.6 * src
     # Same predictions from the release and the training checkpoint.
     image = load_image(sorted((tiny_dataset / "images").rglob("*.jpg"))[0])
-    a = Recognizer.from_weights(tiny_model).predict_logits(_prepared(image))
-    b = Recognizer.from_weights(out).predict_logits(_prepared(image))
+    a = Recognizer.from_weights(tiny_model).predict_logits(*_prepared(image))
+    b = Recognizer.from_weights(out).predict_logits(*_prepared(image))
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
@@ -55,7 +55,8 @@ def _prepared(image):
 
     from toolkit.preprocess import prepare_tf
 
-    return tf.expand_dims(prepare_tf(tf.constant(image[:, :, None])), 0)
+    x = prepare_tf(tf.constant(image[:, :, None]))
+    return tf.expand_dims(x, 0), tf.constant([x.shape[1]], tf.int32)
 
 
 BUNDLED = REPO / "model" / "shadownet"

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class KerasBackend:
-    """A Keras ShadowNet.
+    """A Keras ShadowNet, run with the batch padding masked in its BiLSTMs
+    (:func:`toolkit.model.masked_forward`), so a line reads the same in any batch.
 
     Args:
         model: Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``.
@@ -38,21 +39,24 @@ class KerasBackend:
     def __init__(self, model, charset, name: str = "keras model"):
         import tensorflow as tf
 
+        from toolkit.model import masked_forward
+
         self.model = model
         self.charset = charset
         self.name = name
-        self.predict_logits = tf.function(
-            lambda x: tf.cast(model(x, training=False), tf.float32),
-            input_signature=[tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32)])
-        """images float32 ``(batch, 32, W, 1)`` -> logits float32 ``(batch, W / 4, classes)``."""
+        forward = masked_forward(model)
+        signature = [tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32),
+                     tf.TensorSpec([None], tf.int32)]
+        self.predict_logits = tf.function(forward, input_signature=signature)
+        """images float32 ``(batch, 32, W, 1)``, widths int32 ``(batch,)`` px -> logits float32
+        ``(batch, W / 4, classes)``, the batch padding masked (:func:`toolkit.model.masked_forward`)."""
 
-        def path(x):
-            logits = tf.cast(model(x, training=False), tf.float32)
+        def path(x, widths):
+            logits = forward(x, widths)
             top = tf.exp(tf.reduce_max(logits, -1) - tf.reduce_logsumexp(logits, -1))
             return tf.argmax(logits, -1, output_type=tf.int32), top
 
-        self._predict_path = tf.function(
-            path, input_signature=[tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32)])
+        self._predict_path = tf.function(path, input_signature=signature)
 
     @classmethod
     def from_weights(cls, weights_path: str | os.PathLike) -> "KerasBackend":
@@ -77,8 +81,9 @@ class KerasBackend:
             ``(logits, lengths)``: float32 ``(batch, W / 4, num_classes)`` and int ``(batch,)``
             valid time steps (``widths / 4``).
         """
-        logits = self.predict_logits(images).numpy()
-        return logits, np.asarray(widths) // preprocess.WIDTH_MULTIPLE
+        widths = np.asarray(widths, dtype=np.int32)
+        logits = self.predict_logits(images, widths).numpy()
+        return logits, widths // preprocess.WIDTH_MULTIPLE
 
     def predict_path(self, images, widths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The best path of a batch, computed in TensorFlow: only ``(batch, T)`` arrays leave the
@@ -93,8 +98,9 @@ class KerasBackend:
             their softmax probabilities (:func:`toolkit.metrics.best_path`), int ``(batch,)`` valid
             time steps.
         """
-        best, top = self._predict_path(images)
-        return best.numpy(), top.numpy(), np.asarray(widths) // preprocess.WIDTH_MULTIPLE
+        widths = np.asarray(widths, dtype=np.int32)
+        best, top = self._predict_path(images, widths)
+        return best.numpy(), top.numpy(), widths // preprocess.WIDTH_MULTIPLE
 
 
 class SavedModelBackend:

@@ -20,6 +20,9 @@ Signatures:
   :mod:`toolkit.preprocess`) and ``widths`` int32 ``(batch,)`` (each line's width before batch
   padding, px) -> ``logits`` float32 ``(batch, W / 4, num_classes)``, ``text``, ``confidence``.
 
+Both signatures mask the batch padding in the BiLSTMs (:func:`toolkit.model.masked_forward`, as the
+Keras backend does), so a line reads the same whatever else is in its batch.
+
 TFLite (``export_tflite``): ``<name>.tflite`` with ``<name>.export.json`` and ``char_dict/`` beside
 it. Input ``images`` float32 ``(1, 32, width, 1)`` (default width 320 px), prepared as above and then
 fitted to the width by :func:`toolkit.preprocess.fit_width_tf` (narrower lines right-padded with 0,
@@ -28,7 +31,8 @@ wider lines squeezed). Output ``logits`` float32 ``(1, width / 4, num_classes)``
 class. ``fp16`` stores float16 weights (float32 compute); ``int8`` quantizes weights and activations
 (float32 input and output), calibrated on real line images of a record set.
 
-The TFLite view has a fixed batch and width and unrolled LSTMs (``build_shadownet(..., unroll=True)``):
+The TFLite view has a fixed batch and width and unrolled LSTMs, and no padding mask (one input; the
+backward LSTM reads the padding to the fixed width first) (``build_shadownet(..., unroll=True)``):
 ``TFLiteConverter`` cannot convert the tensor-list ops of a symbolic LSTM loop. It goes through
 ``keras.Model.export`` and ``TFLiteConverter.from_saved_model``.
 """
@@ -179,12 +183,16 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
 
     out = Path(output_dir)
     _check_output_free(out, overwrite)
+    from toolkit.model import masked_forward
+
     model, spec, prefix = _load_keras(weights_path)
     charset = spec.charset
     blank = charset.blank_index
 
+    forward = masked_forward(model)
+
     def run(images, widths):
-        logits = tf.cast(model(images, training=False), tf.float32)
+        logits = forward(images, widths)
         ids, confidence = greedy_decode_tf(logits, widths // preprocess.WIDTH_MULTIPLE, blank)
         return logits, ids_to_text_tf(ids, charset), confidence
 

@@ -90,7 +90,8 @@ class Recognizer:
         self.charset = charset if charset is not None else self.backend.charset
         self.batch_size = batch_size
         self.predict_logits = getattr(self.backend, "predict_logits", None)
-        """Keras only: images float32 ``(batch, 32, W, 1)`` -> logits ``(batch, W / 4, classes)``."""
+        """Keras only: images float32 ``(batch, 32, W, 1)`` and widths int32 ``(batch,)`` px -> logits
+        ``(batch, W / 4, classes)`` (:meth:`toolkit.backends.KerasBackend.predict_logits`)."""
         self._prepare = tf.function(lambda grey: preprocess.prepare_tf(grey, trim=trim),
                                     input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
 

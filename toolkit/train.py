@@ -317,7 +317,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     import tensorflow as tf
     from tqdm import tqdm
 
-    from toolkit.model import build_shadownet
+    from toolkit.model import build_shadownet, masked_forward
 
     model_dir = Path(model_dir)
     charset = Charset.load(char_dict_dir)
@@ -410,9 +410,13 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             saved_step = step
             return path
 
-        @tf.function(input_signature=[tf.TensorSpec([None, 32, None, 1], tf.float32)])
-        def predict(images):
-            return tf.cast(model(images, training=False), tf.float32)
+        forward = tf.function(masked_forward(model), input_signature=[
+            tf.TensorSpec([None, 32, None, 1], tf.float32), tf.TensorSpec([None], tf.int32)])
+
+        def predict(images, widths):
+            # As test-shadownet and demo read lines: the batch padding masked in the BiLSTMs.
+            widths = widths.astype("int32")
+            return forward(images, widths).numpy(), widths // 4
 
         train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
         train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,
@@ -444,7 +448,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                 if len(examples) < 6:
                     examples.append((name, gt, pred))
 
-            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep)
+            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep,
+                                   with_lengths=True)
             validation = scores.as_dict()
             with writer.as_default(step=step):
                 tf.summary.scalar("validation/cer", scores.cer)
