@@ -125,8 +125,14 @@ def test_masked_forward_reads_a_line_the_same_however_its_batch_is_padded(tiny_m
     # Unmasked, the backward LSTMs read 32 or 16 padded steps first and the line reads otherwise.
     plain_a, plain_b = model(padded(192)).numpy(), model(padded(128)).numpy()
     assert np.abs(plain_a[:, :16] - plain_b[:, :16]).max() > 1e-3
-    # Without padding it is the plain model.
-    np.testing.assert_allclose(forward(line, width).numpy(), model(line).numpy(), atol=1e-5)
+    # Without padding (tail_px=0) it is the plain model; the tail of paper is cut off again.
+    plain = masked_forward(model, tail_px=0)
+    np.testing.assert_allclose(plain(line, width).numpy(), model(line).numpy(), atol=1e-5)
+    assert forward(line, width).shape == model(line).shape
+    np.testing.assert_allclose(forward(line, width).numpy(), plain(padded(72), width)[:, :16],
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="tail_px must be a multiple of 4"):
+        masked_forward(model, tail_px=6)
 
 
 def test_masked_forward_refuses_a_model_without_the_shadownet_layers():
