@@ -30,65 +30,37 @@ STAGE1_END=11453
 STAGE2_END=17543
 STAGE4_END=40000
 STAGE5_END=50000
-if [ ! -f $R/data/gen_config.json ]; then
-  crnn-toolkit gen-images --output-dir $R/data --num-images 150000 --workers 2 --seed 1 \
-      --augment robust --config tools/release_phase1_synth.json
-fi
-if [ ! -f $R/rec/metadata.json ]; then
-  crnn-toolkit write-tfrecords --dataset-dir $R/data --char-dict-dir char_dict --save-dir $R/rec
-fi
-if [ ! -f $R/stage2.started ]; then
-  crnn-toolkit train-shadownet --dataset-dir $R/rec --char-dict-dir char_dict --model-dir $R/model \
-      --model-size small --precision mixed_bfloat16 --steps $STAGE1_END --warmup-steps 300 \
-      --decay-steps 39700 --checkpoint-every 250 --eval-every 1000 --seed 1
-fi
-if [ ! -f $R/data2/gen_config.json ]; then
-  crnn-toolkit gen-images --output-dir $R/data2 --num-images 150000 --workers 2 --seed 2 \
-      --augment robust --config tools/release_phase2_synth.json
-fi
-if [ ! -f $R/rec2/metadata.json ]; then
-  crnn-toolkit write-tfrecords --dataset-dir $R/data2 --char-dict-dir char_dict --save-dir $R/rec2
-fi
+
+# data N SEED SETTINGS: 150,000 images in $R/dataN and their TFRecords in $R/recN, unless they exist.
+data() {
+  if [ ! -f $R/data$1/gen_config.json ]; then
+    crnn-toolkit gen-images --output-dir $R/data$1 --num-images 150000 --workers 2 --seed $2 \
+        --augment robust --config $3
+  fi
+  if [ ! -f $R/rec$1/metadata.json ]; then
+    crnn-toolkit write-tfrecords --dataset-dir $R/data$1 --char-dict-dir char_dict --save-dir $R/rec$1
+  fi
+}
+# train N END [OPTIONS]: train on $R/recN up to step END (resumes from the latest checkpoint).
+train() {
+  local n=$1 end=$2
+  shift 2
+  crnn-toolkit train-shadownet --dataset-dir $R/rec$n --char-dict-dir char_dict --model-dir $R/model \
+      --model-size small --precision mixed_bfloat16 --steps $end --warmup-steps 300 \
+      --checkpoint-every 250 --eval-every 1000 --seed 1 "$@"
+}
+# A stage is done once the next stage has started (its marker file exists).
+data "" 1 tools/release_phase1_synth.json
+[ -f $R/stage2.started ] || train "" $STAGE1_END --decay-steps 39700
+data 2 2 tools/release_phase2_synth.json
 touch $R/stage2.started
-if [ ! -f $R/stage3.started ]; then
-  crnn-toolkit train-shadownet --dataset-dir $R/rec2 --char-dict-dir char_dict --model-dir $R/model \
-      --model-size small --precision mixed_bfloat16 --steps $STAGE2_END --warmup-steps 300 \
-      --checkpoint-every 250 --eval-every 1000 --seed 1
-fi
-if [ ! -f $R/data3/gen_config.json ]; then
-  crnn-toolkit gen-images --output-dir $R/data3 --num-images 150000 --workers 2 --seed 3 \
-      --augment robust --config tools/release_phase3_synth.json
-fi
-if [ ! -f $R/rec3/metadata.json ]; then
-  crnn-toolkit write-tfrecords --dataset-dir $R/data3 --char-dict-dir char_dict --save-dir $R/rec3
-fi
+[ -f $R/stage3.started ] || train 2 $STAGE2_END
+data 3 3 tools/release_phase3_synth.json
 touch $R/stage3.started
-if [ ! -f $R/stage4.started ]; then
-  crnn-toolkit train-shadownet --dataset-dir $R/rec3 --char-dict-dir char_dict --model-dir $R/model \
-      --model-size small --precision mixed_bfloat16 --steps 30000 --decay-steps 29700 \
-      --warmup-steps 300 --checkpoint-every 250 --eval-every 1000 --seed 1
-fi
-if [ ! -f $R/data4/gen_config.json ]; then
-  crnn-toolkit gen-images --output-dir $R/data4 --num-images 150000 --workers 2 --seed 4 \
-      --augment robust --config tools/release_phase4_synth.json
-fi
-if [ ! -f $R/rec4/metadata.json ]; then
-  crnn-toolkit write-tfrecords --dataset-dir $R/data4 --char-dict-dir char_dict --save-dir $R/rec4
-fi
+[ -f $R/stage4.started ] || train 3 30000 --decay-steps 29700
+data 4 4 tools/release_phase4_synth.json
 touch $R/stage4.started
-if [ ! -f $R/stage5.started ]; then
-  crnn-toolkit train-shadownet --dataset-dir $R/rec4 --char-dict-dir char_dict --model-dir $R/model \
-      --model-size small --precision mixed_bfloat16 --steps $STAGE4_END --decay-steps 41700 \
-      --warmup-steps 300 --checkpoint-every 250 --eval-every 1000 --seed 1
-fi
-if [ ! -f $R/data5/gen_config.json ]; then
-  crnn-toolkit gen-images --output-dir $R/data5 --num-images 150000 --workers 2 --seed 5 \
-      --augment robust --config tools/release_phase4_synth.json
-fi
-if [ ! -f $R/rec5/metadata.json ]; then
-  crnn-toolkit write-tfrecords --dataset-dir $R/data5 --char-dict-dir char_dict --save-dir $R/rec5
-fi
+[ -f $R/stage5.started ] || train 4 $STAGE4_END --decay-steps 41700
+data 5 5 tools/release_phase4_synth.json
 touch $R/stage5.started
-crnn-toolkit train-shadownet --dataset-dir $R/rec5 --char-dict-dir char_dict --model-dir $R/model \
-    --model-size small --precision mixed_bfloat16 --steps $STAGE5_END --decay-steps 50700 \
-    --warmup-steps 300 --checkpoint-every 250 --eval-every 1000 --seed 1
+train 5 $STAGE5_END --decay-steps 50700
