@@ -184,6 +184,8 @@ def test_load_font_collection_face_index(tmp_path: Path, caplog: pytest.LogCaptu
         ("warp", (0.1, 0.05)),
         ("rise_prob", -0.1),
         ("rise", (0.0, 0.6)),
+        ("punct_center_prob", 1.5),
+        ("question_prob", -0.1),
     ],
 )
 def test_synth_config_rejects_bad_values(field: str, value: object) -> None:
@@ -332,6 +334,43 @@ def test_rise_off_draws_no_random_numbers(face: FontFace) -> None:
     assert rng_a.random() == rng_b.random()
     plain, risen = _clean_and_changed(face, "春风明月天人", 5, rise_prob=1.0, rise=(0.1, 0.1))
     assert not np.array_equal(plain, risen)
+
+
+def test_punct_center_moves_corner_punctuation_to_the_middle_of_its_em_box(face: FontFace) -> None:
+    from toolkit.synth import _text_mask
+
+    tight = replace_config(CLEAN, margin_x=(0.0, 0.0), margin_y=(0.0, 0.0))
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    _text_mask("。", face, rng_a, tight)  # punct_center_prob 0: no random number drawn for it
+    _text_mask("。", face, rng_b, replace_config(tight, question_prob=1.0))
+    assert rng_a.random() == rng_b.random()
+
+    def placement(config: SynthConfig, text: str) -> tuple[float, int]:
+        """Middle row of the last char's ink as a fraction of the em box height (the mask's, with
+        no margins), and the blank columns between the two chars' ink, px."""
+        mask = np.asarray(_text_mask(text, face, np.random.default_rng(0), config))
+        inked = np.flatnonzero(mask.max(0) > 128)
+        gap = int(np.sum(np.diff(inked) - 1))
+        last = mask[:, inked[np.flatnonzero(np.diff(inked) > 1)[-1] + 1]:]
+        rows = np.flatnonzero(last.max(1) > 128)
+        return (rows[0] + rows[-1]) / 2 / mask.shape[0], gap
+
+    (corner_y, corner_gap) = placement(tight, "月。")
+    (centred_y, centred_gap) = placement(replace_config(tight, punct_center_prob=1.0), "月。")
+    assert corner_y > 0.7  # the face draws 。 at the bottom left of its em box (32 px font)
+    assert abs(centred_y - 0.5) < 0.1 and centred_gap >= corner_gap + 4
+    # Other chars stay where the face puts them.
+    assert placement(tight, "月天") == placement(replace_config(tight, punct_center_prob=1.0), "月天")
+
+
+def test_question_prob_turns_full_stops_into_question_marks(tmp_path: Path, corpus_file: Path) -> None:
+    noto = Path(__file__).parents[1] / "fonts" / "NotoSansSC-Regular.otf"  # has a ？ glyph
+    config = SynthConfig(font_size=(22, 28), test_fraction=0.0, question_prob=1.0)
+    gen_images([corpus_file], [noto], tmp_path / "q", 60, seed=1, workers=1, config=config,
+               progress=False)
+    texts = [label for _, label in read_samples(tmp_path / "q" / "Train" / "sample.txt")]
+    assert not any("。" in t for t in texts)
+    assert any("？" in t for t in texts)  # the corpus's two lines with a 。 are sampled
 
 
 def test_warp_off_draws_no_random_numbers(face: FontFace) -> None:
