@@ -63,7 +63,7 @@ CORPUS = ROOT / "corpora" / "songci.txt"
 TRDG_VENV = ROOT / ".bench" / "trdg-venv"
 TRDG_REQUIREMENTS = ("trdg==1.8.0", "pillow<10")
 SECTIONS = ("synth", "tfrecords", "input", "precision", "inference", "memory")
-DEFAULT_WEIGHTS = Path("/tmp/qs2/model")
+DEFAULT_WEIGHTS = ROOT / "model" / "shadownet"  # the bundled release model
 
 
 @dataclass
