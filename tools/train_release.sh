@@ -27,7 +27,8 @@
 # Stage 6 (steps 42,726-52,000): 150,000 new images (seed 6) with the robust preset of today, which
 # adds centred corner punctuation (30% of the lines) and question marks (15% of the texts with a 。;
 # tools/release_phase6_synth.json): 23% of the held-out Pillow part's errors at step 40,000 were
-# line-final punctuation. A new cosine schedule (--decay-steps 52700) from 14% of the peak.
+# line-final punctuation. A new cosine schedule (--decay-steps 52700, planned for 52,000 steps) from
+# 14% of the peak; the run was stopped at step 51,000 (5.3% of the peak) to leave time for the checks.
 set -euo pipefail
 R=${R:-runs/release}
 STAGE1_END=11453
@@ -70,4 +71,4 @@ touch $R/stage5.started
 [ -f $R/stage6.started ] || train 5 $STAGE5_END --decay-steps 50700
 data 6 6 tools/release_phase6_synth.json
 touch $R/stage6.started
-train 6 52000 --decay-steps 52700
+train 6 51000 --decay-steps 52700
