@@ -32,6 +32,7 @@ def test_release_is_weights_only_loads_and_matches_its_sums(tmp_path, tiny_model
     assert record["step"] == 10 and record["images_seen"] == 10 * 8
     assert record["commands"].startswith("crnn-toolkit train-shadownet")
     assert record["test_split"]["count"] > 0
+    assert record["validation"]["step"] == 10 and 0.0 <= record["validation"]["cer"]
     assert json.loads((out / "RELEASE.json").read_text(encoding="utf-8"))["step"] == 10
     # Every listed file exists and has the listed sha256; the weights are listed.
     sums = (out / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
@@ -85,3 +86,21 @@ def test_bundled_model_matches_its_sums_and_reads_a_clean_line(tmp_path):
     assert result.exit_code == 0, result.output
     printed = [row for row in result.output.splitlines() if "\t" in row]
     assert printed and printed[-1].split("\t")[1] == text, result.output
+
+
+def test_last_validation_is_the_last_logged_at_or_before_the_step(tmp_path):
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step, cer in ((5, 0.5), (10, 0.4), (15, 0.3)):
+            tf.summary.scalar("validation/cer", cer, step=step)
+            tf.summary.scalar("validation/line_accuracy", 1 - cer, step=step)
+            tf.summary.scalar("loss", 9.0, step=step + 1)
+    writer.close()
+    last_validation = _release_module().last_validation
+    found = last_validation(tmp_path, 12)
+    assert found["step"] == 10 and found["cer"] == pytest.approx(0.4) \
+        and found["line_accuracy"] == pytest.approx(0.6)
+    assert last_validation(tmp_path, 4) is None
+    assert last_validation(tmp_path / "none", 20) is None

@@ -7,7 +7,9 @@ worth shipping, and commit the output as one commit. The output holds
     char_dict/                 the three JSON maps of the charset
     checkpoints/ckpt-<step>.*  the weights only (no optimizer slots: a third of a training checkpoint)
     SHA256SUMS                 sha256 of every file above (``sha256sum -c SHA256SUMS`` checks them)
-    RELEASE.json               step, images seen, source checkpoint, scores, hardware, wall time, commands
+    RELEASE.json               step, images seen, source checkpoint, hardware, wall time, commands, the
+                               last validation scores train-shadownet logged up to that step and the
+                               test-split scores
 
 Usage (from the repository root)::
 
@@ -52,6 +54,28 @@ def cpu_name() -> str:
     return f"{platform.processor() or 'unknown CPU'} x {os.cpu_count()} cores"
 
 
+def last_validation(logs: Path, step: int) -> dict | None:
+    """The last validation scores that train-shadownet wrote to TensorBoard (``validation/cer``,
+    ``validation/line_accuracy`` in ``logs``' event files) at or before ``step``: ``{"step",
+    "cer", "line_accuracy"}``, or ``None`` when there is none. Each training stage scores its own
+    dataset's validation split, so this is the split of the stage that ended at ``step``."""
+    import tensorflow as tf
+
+    found: dict[int, dict[str, float]] = {}
+    for path in sorted(logs.glob("events.out.tfevents.*")):
+        for raw in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(raw.numpy())
+            for value in event.summary.value:
+                if value.tag in ("validation/cer", "validation/line_accuracy") and event.step <= step:
+                    number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") \
+                        else float(value.simple_value)
+                    found.setdefault(event.step, {})[value.tag.split("/", 1)[1]] = number
+    if not found:
+        return None
+    last = max(found)
+    return {"step": last, **found[last]}
+
+
 def release(model_dir: Path, output: Path, records: Path | None, commands: Path | None,
             hardware: str | None, wall_hours: float | None) -> dict:
     """Write the release into ``output`` (replaced if it exists) and return RELEASE.json's content.
@@ -94,6 +118,7 @@ def release(model_dir: Path, output: Path, records: Path | None, commands: Path 
         "python": sys.version.split()[0],
         "commands": commands.read_text(encoding="utf-8") if commands else None,
     }
+    record["validation"] = last_validation(spec.model_dir / "logs", step)
     if records is not None:
         scores = test_shadownet(records, tmp, progress=False)
         record["test_split"] = {"records": str(records), **scores.as_dict()}
