@@ -188,6 +188,8 @@ def masked_forward(model, tail_px: int = TAIL_PX):
     import keras
     import tensorflow as tf
 
+    if tail_px < 0 or tail_px % 4:
+        raise ValueError(f"tail_px must be a multiple of 4 and >= 0, got {tail_px}")
     names = [layer.name for layer in model.layers]
     bilstms = sorted((n for n in names if n.startswith("bilstm_") and n[7:].isdigit()),
                      key=lambda n: int(n[7:]))
@@ -199,8 +201,6 @@ def masked_forward(model, tail_px: int = TAIL_PX):
     stack = [(model.get_layer(n), model.get_layer(f"{n}_dropout") if f"{n}_dropout" in names
               else None) for n in bilstms]
     head = model.get_layer("logits")
-    if tail_px < 0 or tail_px % 4:
-        raise ValueError(f"tail_px must be a multiple of 4 and >= 0, got {tail_px}")
 
     def forward(images, widths, training=False):
         steps = tf.shape(images)[2] // 4

@@ -271,9 +271,9 @@ class SynthConfig:
         number("warp_prob", self.warp_prob, 0.0, 1.0)
         pair("warp", 0.0, 0.5)
         number("rise_prob", self.rise_prob, 0.0, 1.0)
+        pair("rise", 0.0, 0.5)
         number("punct_center_prob", self.punct_center_prob, 0.0, 1.0)
         number("question_prob", self.question_prob, 0.0, 1.0)
-        pair("rise", 0.0, 0.5)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict (pairs become lists)."""

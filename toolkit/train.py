@@ -317,7 +317,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     import tensorflow as tf
     from tqdm import tqdm
 
-    from toolkit.model import build_shadownet, masked_forward
+    from toolkit.backends import KerasBackend
+    from toolkit.model import build_shadownet
 
     model_dir = Path(model_dir)
     charset = Charset.load(char_dict_dir)
@@ -410,13 +411,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             saved_step = step
             return path
 
-        forward = tf.function(masked_forward(model), input_signature=[
-            tf.TensorSpec([None, 32, None, 1], tf.float32), tf.TensorSpec([None], tf.int32)])
-
-        def predict(images, widths):
-            # As test-shadownet and demo read lines: the batch padding masked in the BiLSTMs.
-            widths = widths.astype("int32")
-            return forward(images, widths).numpy(), widths // 4
+        # Validation reads lines as test-shadownet and demo do (the batch padding masked).
+        predict = KerasBackend(model, charset, name=str(model_dir)).predict_batch
 
         train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
         train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,

@@ -881,7 +881,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
             started = time.perf_counter()
             try:
                 rows += SECTION_FUNCS[name](ws, args)
-            except Exception as e:  # one broken section must not hide the others' numbers
+            except Exception as e:  # noqa: BLE001 - one broken section must not hide the others' numbers
                 print(f"[benchmark] {name} failed: {e!r}", file=sys.stderr, flush=True)
                 rows.append(Row(name, "section failed", None, "-", note=f"{type(e).__name__}: {e}"[:200]))
             print(f"[benchmark] {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr,
