@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -563,6 +564,19 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
     files_other = all_files(tmp_path / "other")
     assert files_other["Train/sample.txt"] != files_one["Train/sample.txt"]
     assert files_other["images/0000/00000000.jpg"] != files_one["images/0000/00000000.jpg"]
+
+
+def test_gen_images_workers_pool_stops_when_the_inputs_are_bad(tmp_path: Path, corpus_file: Path) -> None:
+    # The 2-worker pool starts before the corpus and fonts are read; an error found while reading
+    # them must still raise (not hang waiting on workers) and leave no worker process behind.
+    with pytest.raises(FontError, match="in none of the fonts"):
+        gen_images([corpus_file], [FONT], tmp_path / "a", 40, workers=2, config=FAST, progress=False)
+    assert multiprocessing.active_children() == []
+    assert not (tmp_path / "a").exists()
+    missing = tmp_path / "missing.txt"
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        gen_images([missing], [FONT], tmp_path / "b", 40, workers=2, config=FAST, progress=False)
+    assert multiprocessing.active_children() == []
 
 
 def test_gen_images_png_top_chars_and_existing_output(tmp_path: Path, corpus_file: Path) -> None:
