@@ -31,6 +31,40 @@ def test_bad_model_config_names_field():
         ModelConfig.from_preset("huge", 5)
 
 
+@pytest.mark.parametrize("blank", [6, 0])
+def test_ctc_loss_equals_the_dense_label_ctc_loss(blank):
+    import tensorflow as tf
+
+    from toolkit.train import ctc_loss
+
+    rng = np.random.default_rng(3)
+    classes, steps = 7, 9
+    others = [c for c in range(classes) if c != blank]
+    labels = np.full((4, 5), -1, np.int32)
+    lengths = np.array([5, 1, 3, 2], np.int32)
+    for i, n in enumerate(lengths):
+        labels[i, :n] = rng.choice(others, n)
+    labels[0, :3] = [others[0], others[0], others[1]]  # class 0 (or 1) and a repeat: 2 more steps
+    logit_length = tf.constant([9, 4, 7, 9], tf.int32)
+    logits = tf.constant(rng.normal(0, 2, (4, steps, classes)), tf.float32)
+    results = []
+    for sparse in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            if sparse:
+                loss = ctc_loss(tf.constant(labels), tf.constant(lengths), logits, logit_length, blank)
+            else:
+                loss = tf.nn.ctc_loss(tf.constant(labels), logits, tf.constant(lengths), logit_length,
+                                      logits_time_major=False, blank_index=blank)
+            total = tf.reduce_sum(loss)
+        results.append((loss.numpy(), tape.gradient(total, logits).numpy()))
+    (loss, grad), (dense_loss, dense_grad) = results
+    assert loss.shape == (4,) and np.all(loss > 0)
+    np.testing.assert_allclose(loss, dense_loss, rtol=1e-5)
+    np.testing.assert_allclose(grad, dense_grad, atol=1e-5)
+    assert np.all(grad[1, 4:] == 0)  # past the line's time steps: no gradient
+
+
 def _batch_loss(model, records, blank):
     import tensorflow as tf
 

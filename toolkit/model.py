@@ -122,6 +122,8 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet", sync_batch_nor
     import keras
     from keras import layers
 
+    from toolkit.lstm import ProjectedInputLSTM
+
     if width is not None and (width < 8 or width % 4):
         raise ValueError(f"width must be a multiple of 4 and >= 8 px, got {width}")
     if unroll and width is None:
@@ -143,7 +145,7 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet", sync_batch_nor
     x = _conv(x, c[6], "cnn_7", kernel=2, padding="valid")         # (b, 1, W/4, c6)
     x = layers.Reshape((-1, c[6]), name="map_to_sequence")(x)      # (b, T = W/4, c6)
     for i in range(config.lstm_layers):
-        lstm = layers.LSTM(config.lstm_units, return_sequences=True, unroll=unroll)
+        lstm = ProjectedInputLSTM(config.lstm_units, return_sequences=True, unroll=unroll)
         x = layers.Bidirectional(lstm,
                                  name=f"bilstm_{i + 1}")(x)        # (b, T, 2 * units)
         if config.dropout:

@@ -179,6 +179,48 @@ def make_optimizer(schedule, clipnorm: float, precision: str = "float32"):
 TRAIN_KEYS = ("images", "labels", "label_length", "widths")
 
 
+def ctc_loss(labels, label_length, logits, logit_length, blank_index: int):
+    """Per-line CTC loss (negative log-likelihood of the label), with TensorFlow's fused CTC kernel.
+
+    ``tf.nn.ctc_loss`` given dense padded labels runs the CTC forward-backward recursion as a graph
+    of TensorFlow ops; given the same labels as a ``SparseTensor`` it runs one C++ kernel (the
+    ``CTCLoss`` op, which also returns the gradient), which TensorFlow's documentation calls
+    "significantly faster" on CPU and GPU. Same loss (measured: 3e-7 relative) and gradient (2e-4
+    absolute, of values up to 1). Measured (session 15, 2-core AMD EPYC, ``/tmp/s15/ctcchk.py``):
+    batch 32, 55 time steps, 2,410 classes, loss and gradient: 162 ms dense, 25 ms sparse; in the
+    small preset's train step it was a third of the step's time.
+
+    Args:
+        labels: int32 ``(b, L)`` class ids, padded past each line's ``label_length`` (any value).
+        label_length: int32 ``(b,)`` chars per label.
+        logits: float32 ``(b, T, classes)``.
+        logit_length: int32 ``(b,)`` time steps of each line (``widths // 4``).
+        blank_index: the blank class (``Charset.blank_index``; any class, TensorFlow moves it).
+
+    Returns:
+        float32 ``(b,)``.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, if a label needs more time steps than its line
+            has (``write-tfrecords`` refuses such lines, so records never hold one).
+    """
+    import tensorflow as tf
+
+    present = tf.where(tf.sequence_mask(label_length, tf.shape(labels)[1]))        # (n, 2) int64
+    sparse = tf.SparseTensor(present, tf.gather_nd(labels, present),
+                             tf.shape(labels, out_type=tf.int64))
+    num_classes = logits.shape[-1]
+    if num_classes is not None and blank_index in (-1, num_classes - 1):
+        # The kernel's own convention (blank last, our Charset's): call it directly. tf.nn.ctc_loss
+        # would first move the blank to the end by slicing the logits into three parts and
+        # concatenating them, whose gradients (three full-size StridedSliceGrads) cost 13 ms of the
+        # 280 ms small-preset step above (TensorFlow profiler).
+        return tf.compat.v1.nn.ctc_loss(labels=sparse, inputs=logits, sequence_length=logit_length,
+                                        time_major=False)
+    return tf.nn.ctc_loss(labels=sparse, logits=logits, label_length=None, logit_length=logit_length,
+                          logits_time_major=False, blank_index=blank_index)
+
+
 def make_train_step(strategy, model, optimizer, blank_index: int, global_batch_size: int,
                     element_spec=None):
     """A compiled training step over one global batch.
@@ -205,9 +247,7 @@ def make_train_step(strategy, model, optimizer, blank_index: int, global_batch_s
     def replica_step(images, labels, label_length, widths):
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
-            per_example = tf.nn.ctc_loss(
-                labels=labels, logits=logits, label_length=label_length,
-                logit_length=widths // 4, logits_time_major=False, blank_index=blank_index)
+            per_example = ctc_loss(labels, label_length, logits, widths // 4, blank_index)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))

@@ -209,7 +209,8 @@ class Workspace:
             from toolkit.synth import gen_images
 
             out = self.root / "dataset"
-            gen_images([CORPUS], [str(FONT)], out, self.num_images, seed=1, workers=1, progress=False)
+            gen_images([CORPUS], [str(FONT)], out, self.num_images, seed=1, workers=1, progress=False,
+                       overwrite=True)  # a --workdir kept from an earlier run is reused
             self._dataset = out
         return self._dataset
 
@@ -672,8 +673,10 @@ def section_precision(ws: Workspace, args) -> list[Row]:
             config = TrainConfig(steps=args.quality_steps, warmup_steps=20, checkpoint_every=10**6,
                                  eval_every=10**6, eval_batches=0, precision=precision, seed=seed,
                                  learning_rate=2e-3)
-            result = train(rec, char_dict, ws.root / "precision" / f"model-{precision}-{seed}",
-                           config=config, model_preset=args.quality_preset, progress=False)
+            model_dir = ws.root / "precision" / f"model-{precision}-{seed}"
+            shutil.rmtree(model_dir, ignore_errors=True)  # train() would resume a kept --workdir's run
+            result = train(rec, char_dict, model_dir, config=config, model_preset=args.quality_preset,
+                           progress=False)
             cers[precision].append(result.validation["cer"])
             losses[precision].append(result.loss)
     for precision, values in cers.items():
@@ -785,6 +788,7 @@ def section_memory(ws: Workspace, args) -> list[Row]:
     cli = _cli()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     rows = []
+    shutil.rmtree(ws.root / "mem_train", ignore_errors=True)  # else a kept --workdir's run resumes
     jobs = [
         ("gen-images, 1 worker", "images", cli + [
             "gen-images", "--corpus", str(CORPUS), "--font", str(FONT), "--output-dir",
