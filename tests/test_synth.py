@@ -566,6 +566,20 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
     assert files_other["images/0000/00000000.jpg"] != files_one["images/0000/00000000.jpg"]
 
 
+@pytest.mark.parametrize(("owned", "workers"), [(range(40000), 2), (range(20000, 30000), 1), (range(40), 2),
+                                               (range(7, 8), 4)])
+def test_chunk_ranges_cover_every_image_once_largest_first(owned: range, workers: int) -> None:
+    from toolkit.synth import _chunk_ranges
+
+    chunks = _chunk_ranges(owned, workers, sizes=(16, 1000))
+    assert [i for c in chunks for i in c] == list(owned)
+    sizes = [len(c) for c in chunks]
+    assert all(s <= 1000 for s in sizes) and all(s >= 16 for s in sizes[:-1])
+    assert sizes == sorted(sizes, reverse=True)
+    if len(owned) >= 40000:
+        assert len(chunks) < 100 and sizes[-2] == 16  # few tasks, a fine-grained end
+
+
 def test_gen_images_workers_pool_stops_when_the_inputs_are_bad(tmp_path: Path, corpus_file: Path) -> None:
     # The 2-worker pool starts before the corpus and fonts are read; an error found while reading
     # them must still raise (not hang waiting on workers) and leave no worker process behind.
