@@ -518,14 +518,6 @@ def _make_step(precision: str, preset: str, num_classes: int, blank_index: int, 
     return step, lambda: keras.mixed_precision.set_global_policy(old)
 
 
-def _steps_per_second(step, batches: list, warmup: int) -> float:
-    """Steps/s of ``step`` over ``batches`` (a list), the first ``warmup`` steps untimed (tracing,
-    thread pools). See :func:`_timed`."""
-    for batch in batches[:warmup]:
-        step(batch)
-    return (len(batches) - warmup) / _timed(step, batches[warmup:])
-
-
 def _warm_widths(step, record_dir: Path, count: int) -> int:
     """One train step on a batch of every batch width found in ``count`` batches of a differently
     seeded pipeline. The first step on a new input width builds that width's kernels (oneDNN
@@ -637,7 +629,9 @@ def _quality_records(ws: Workspace, args) -> tuple[Path, Path]:
 
 def section_precision(ws: Workspace, args) -> list[Row]:
     """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
-    preset) and of the default ShadowNet, batch 32, on the same in-memory batches; (b) validation
+    preset) and of the default ShadowNet, batch 32, on the same in-memory batches, both compiled and
+    warmed on every batch width first, then timed in interleaved rounds (5; 1 with ``--quick``):
+    the ratio is the median of the rounds' ratios; (b) validation
     CER of train-shadownet (small preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
     between seeds is the noise the difference is compared with)."""
     from toolkit.charset import Charset
@@ -652,18 +646,26 @@ def section_precision(ws: Workspace, args) -> list[Row]:
         warmup = 3
         ds = _train_batches(record_dir, warmup + timed)
         batches = list(ds)
-        rates = {}
+        steps = {}
         for precision in ("float32", "mixed_bfloat16"):
             step, restore = _make_step(precision, preset, charset.num_classes, charset.blank_index,
                                        ds.element_spec)
-            try:
-                rates[precision] = 32 * max(_steps_per_second(step, batches, warmup) for _ in range(2))
-            finally:
-                restore()
-        rows += [Row("precision", f"train step, {preset}, {p}", r, "images/s",
-                     note=f"batch 32, {timed} steps, best of 2") for p, r in rates.items()]
-        rows.append(ratio_row("precision", f"{preset}: mixed_bfloat16 / float32 images/s",
-                              rates["mixed_bfloat16"], rates["float32"], 1.4))
+            restore()  # the model keeps its policy; the global one must not leak into the next
+            steps[precision] = step
+            for batch in batches:  # trace, and build every batch width's kernels once
+                step(batch)
+        # Interleaved rounds: each round times float32 then mixed_bfloat16 on the same batches and
+        # gives one ratio, so a burst of load from elsewhere moves one round, not the result.
+        rates: dict[str, list[float]] = {p: [] for p in steps}
+        for _ in range(args.precision_rounds):
+            for precision, step in steps.items():
+                rates[precision].append(32 * timed / _timed(step, batches[warmup:]))
+        rows += [Row("precision", f"train step, {preset}, {p}", statistics.median(r), "images/s",
+                     note=f"batch 32, {timed} steps, median of {len(r)} interleaved rounds")
+                 for p, r in rates.items()]
+        rows.append(median_ratio_row("precision", f"{preset}: mixed_bfloat16 / float32 images/s",
+                                     [b / f for f, b in zip(rates["float32"], rates["mixed_bfloat16"])],
+                                     1.4))
 
     rec, char_dict = _quality_records(ws, args)
     cers: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
@@ -869,6 +871,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.input_precision = "mixed_bfloat16"
     args.quality_images = 200 if args.quick else 3000
     args.quality_steps = 10 if args.quick else 300
+    args.precision_rounds = 1 if args.quick else 5
     args.quality_preset = "tiny" if args.quick else "small"
     if "inference" in args.only:
         _need_weights(args)
