@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import simplejpeg
@@ -951,7 +951,7 @@ class _RenderPool:
             self._setup.cancel_join_thread()  # never hang at exit on state no worker took
             self._pool = context.Pool(processes, _init_worker, (self._setup,))
 
-    def __enter__(self) -> _RenderPool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1132,6 +1132,54 @@ def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, o
     return target
 
 
+def _read_render_inputs(
+    corpora: Sequence[Path], font_specs: Sequence[str | os.PathLike[str]], config: SynthConfig,
+    skip_bad: bool,
+) -> tuple[list[str], list[str], list[FontFace]]:
+    """Read the corpus lines, cut their text units and load the faces for :func:`gen_images`;
+    check that the faces cover the units' chars (error, or a warning with ``skip_bad``).
+
+    Returns:
+        ``(lines, units, faces)``.
+
+    Raises:
+        CorpusError, FontError, FileNotFoundError: as documented in :func:`gen_images`.
+    """
+    lines: list[str] = []
+    for path in corpora:
+        lines.extend(read_corpus(path))
+    units = text_units(lines, config)
+    if not units:
+        what = f" made of the {config.top_chars} most frequent chars" if config.top_chars else ""
+        raise CorpusError(
+            f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
+            f"{', '.join(map(str, corpora))}"
+        )
+    faces = [load_font(spec) for spec in font_specs]
+    if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
+        raise FontError("no font given")
+    covered = frozenset().union(*(f.codepoints for f in faces))
+    # A set of the distinct chars is ~10x cheaper than counting them (0.13 s for the bundled
+    # corpus); the counts are needed only for the message when some char is in no font.
+    uncovered = [c for c in set("".join(units)) if not c.isspace() and ord(c) not in covered]
+    if uncovered:
+        unit_chars = char_frequencies(units)
+        uncovered.sort(key=lambda c: (-unit_chars[c], c))
+    if uncovered and not skip_bad:
+        raise FontError(_uncovered_message(uncovered, unit_chars, corpora, faces))
+    if uncovered:
+        share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
+        logger.warning(
+            "%d of %d corpus chars (%.2f%% of occurrences) are in no font; texts holding them are "
+            "redrawn. Most frequent: %s",
+            len(uncovered),
+            len(unit_chars),
+            100 * share,
+            "".join(uncovered[:20]),
+        )
+    return lines, units, faces
+
+
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str]],
     font_specs: Sequence[str | os.PathLike[str]],
@@ -1213,38 +1261,7 @@ def gen_images(
     chunks = _chunk_ranges(owned, workers)
     # Started before the inputs are read: the workers' start-up overlaps the reading (_RenderPool).
     with _RenderPool(max(1, min(workers, len(chunks)))) as pool:
-        lines: list[str] = []
-        for path in corpora:
-            lines.extend(read_corpus(path))
-        units = text_units(lines, config)
-        if not units:
-            what = f" made of the {config.top_chars} most frequent chars" if config.top_chars else ""
-            raise CorpusError(
-                f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
-                f"{', '.join(map(str, corpora))}"
-            )
-        faces = [load_font(spec) for spec in font_specs]
-        if not faces:  # pragma: no cover - guarded above
-            raise FontError("no font given")
-        covered = frozenset().union(*(f.codepoints for f in faces))
-        # A set of the distinct chars is ~10x cheaper than counting them (0.13 s for the bundled
-        # corpus); the counts are needed only for the message when some char is in no font.
-        uncovered = [c for c in set("".join(units)) if not c.isspace() and ord(c) not in covered]
-        if uncovered:
-            unit_chars = char_frequencies(units)
-            uncovered.sort(key=lambda c: (-unit_chars[c], c))
-        if uncovered and not skip_bad:
-            raise FontError(_uncovered_message(uncovered, unit_chars, corpora, faces))
-        if uncovered:
-            share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
-            logger.warning(
-                "%d of %d corpus chars (%.2f%% of occurrences) are in no font; texts holding them are "
-                "redrawn. Most frequent: %s",
-                len(uncovered),
-                len(unit_chars),
-                100 * share,
-                "".join(uncovered[:20]),
-            )
+        lines, units, faces = _read_render_inputs(corpora, font_specs, config, skip_bad)
         logger.info(
             "gen-images: %d images, seed %d, %d workers, %d text units from %d corpus lines, fonts: %s",
             num_images,

@@ -316,14 +316,14 @@ def ensure_trdg_venv(venv: Path = TRDG_VENV) -> Path:
         RuntimeError: if venv creation or pip fails (with pip's last output lines).
     """
     python = venv / "bin" / "python"
-    check = [str(python), "-c", "import trdg.generators"]
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+    probe = [str(python), "-c", "import trdg.generators"]
+    if python.exists() and subprocess.run(probe, check=False, capture_output=True).returncode == 0:
         return python
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run([str(python), "-m", "pip", "install", "-q", *TRDG_REQUIREMENTS],
-                         capture_output=True, text=True)
-    if pip.returncode != 0 or subprocess.run(check, capture_output=True).returncode != 0:
+                         check=False, capture_output=True, text=True)
+    if pip.returncode != 0 or subprocess.run(probe, check=False, capture_output=True).returncode != 0:
         tail = "\n".join((pip.stdout + pip.stderr).splitlines()[-10:])
         raise RuntimeError(f"could not install {' '.join(TRDG_REQUIREMENTS)} into {venv}:\n{tail}")
     return python
@@ -336,7 +336,7 @@ def bench_trdg(texts: list[str], out_dir: Path) -> float:
     texts_file = out_dir.parent / "trdg_texts.txt"
     texts_file.write_text("\n".join(texts), encoding="utf-8")
     run = subprocess.run([str(python), "-c", TRDG_SCRIPT, str(texts_file), str(FONT), str(out_dir)],
-                         capture_output=True, text=True)
+                         check=False, capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"trdg failed ({run.returncode}): {run.stderr[-2000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -643,8 +643,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
     # The release recipe's model, and the default (full) ShadowNet with half the steps (its step is
     # about 3x slower).
     for preset, timed in (("small", args.train_steps), ("shadownet", max(2, args.train_steps // 2))):
-        warmup = 3
-        ds = _train_batches(record_dir, warmup + timed)
+        ds = _train_batches(record_dir, timed)
         batches = list(ds)
         steps = {}
         for precision in ("float32", "mixed_bfloat16"):
@@ -659,7 +658,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
         rates: dict[str, list[float]] = {p: [] for p in steps}
         for _ in range(args.precision_rounds):
             for precision, step in steps.items():
-                rates[precision].append(32 * timed / _timed(step, batches[warmup:]))
+                rates[precision].append(32 * timed / _timed(step, batches))
         rows += [Row("precision", f"train step, {preset}, {p}", statistics.median(r), "images/s",
                      note=f"batch 32, {timed} steps, median of {len(r)} interleaved rounds")
                  for p, r in rates.items()]
@@ -769,8 +768,8 @@ def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
     Raises:
         RuntimeError: if the command exits with a non-zero status (with its last stderr lines).
     """
-    run = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, *cmd], capture_output=True, text=True,
-                         env=env)
+    run = subprocess.run([sys.executable, "-c", RSS_LAUNCHER, *cmd], check=False, capture_output=True,
+                         text=True, env=env)  # the return code is checked below, with the output
     try:
         result = json.loads(run.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
