@@ -13,6 +13,12 @@ Class layout: the chars of ``chinese.txt`` in file order take indices ``0 .. n-1
 CTC blank is the last index, ``num_classes - 1``, and is not in the JSON maps. Hence
 ``num_classes = chars + space + blank = len(ord_2_index_map) + 1``. Nothing else in the toolkit
 computes ``num_classes``.
+
+Named char sets (:data:`NAMED_SETS`, :func:`named_set`) can be added to a corpus's chars when a
+char dict is built: GB 2312's hanzi, printable ASCII, full-width punctuation, CJK punctuation and
+common symbols. Text folding (:func:`normalize_text`) maps full-width digits and Latin letters to
+ASCII and the ideographic space to the space, and leaves everything else alone; labels, decoded
+text and CER all pass through it, so they agree.
 """
 
 from __future__ import annotations
@@ -92,26 +98,7 @@ class Charset:
             CharsetError: on invalid UTF-8, a line with more than one char, or a duplicate char; the
                 message names the file, the line and the value.
         """
-        path = Path(path)
-        text = read_utf8_lines_text(path, CharsetError)
-        chars: list[str] = []
-        first: dict[str, int] = {}
-        for lineno, line in enumerate(text.split("\n"), start=1):
-            line = line.rstrip("\r")
-            if line == "":
-                continue
-            if line != SPACE:
-                line = line.strip() or line
-            if len(line) != 1:
-                raise CharsetError(f"{path}:{lineno}: expected one char per line, got {line!r}")
-            if line in first:
-                raise CharsetError(f"{path}:{lineno}: duplicate char {_describe(line)} "
-                                   f"(first at line {first[line]})")
-            first[line] = lineno
-            chars.append(line)
-        if not chars:
-            raise CharsetError(f"{path}: no chars")
-        return cls.from_chars(chars)
+        return cls.from_chars(_read_char_file(Path(path)))
 
     @classmethod
     def load(cls, char_dict_dir: str | os.PathLike) -> "Charset":
@@ -246,9 +233,13 @@ class Charset:
                                f"dict ({len(self.chars)} chars)") from None
 
     def decode(self, indices: Sequence[int]) -> str:
-        """Map class indices back to text; the blank and out-of-range indices are dropped."""
+        """Map class indices back to text; the blank and out-of-range indices are dropped.
+
+        The text is folded by :func:`normalize_text`, so a char dict that lists full-width digits
+        or Latin letters (older ones may) decodes them as the ASCII labels are written.
+        """
         n = len(self.chars)
-        return "".join(self.chars[i] for i in indices if 0 <= i < n)
+        return normalize_text("".join(self.chars[i] for i in indices if 0 <= i < n))
 
     def to_json(self) -> dict:
         """A JSON-able description: chars in order, sha256, num_classes."""
@@ -281,13 +272,154 @@ def _no_duplicate_keys(path: Path, pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
-def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLike) -> Charset:
-    """The build-char-dict stage: ``chinese.txt`` -> the three JSON maps in ``save_dir``.
+def _read_char_file(path: Path) -> list[str]:
+    """The chars of ``chinese.txt`` in file order, no space appended (see
+    :meth:`Charset.from_char_file`)."""
+    path = Path(path)
+    text = read_utf8_lines_text(path, CharsetError)
+    chars: list[str] = []
+    first: dict[str, int] = {}
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if line == "":
+            continue
+        if line != SPACE:
+            line = line.strip() or line
+        if len(line) != 1:
+            raise CharsetError(f"{path}:{lineno}: expected one char per line, got {line!r}")
+        if line in first:
+            raise CharsetError(f"{path}:{lineno}: duplicate char {_describe(line)} "
+                               f"(first at line {first[line]})")
+        first[line] = lineno
+        chars.append(line)
+    if not chars:
+        raise CharsetError(f"{path}: no chars")
+    return chars
+
+
+# ---------------------------------------------------------------- named char sets and folding
+FOLDED = {
+    **{0xFF10 + i: ord("0") + i for i in range(10)},
+    **{0xFF21 + i: ord("A") + i for i in range(26)},
+    **{0xFF41 + i: ord("a") + i for i in range(26)},
+    0x3000: ord(SPACE),
+}
+"""The fold table of :func:`normalize_text` (``str.translate`` form): full-width digits U+FF10-FF19
+and Latin letters U+FF21-FF3A, U+FF41-FF5A -> their ASCII forms (the compatibility decompositions
+that NFKC applies), and the ideographic space U+3000 -> U+0020."""
+
+
+def normalize_text(text: str) -> str:
+    """Fold a label or a decoded text into the form the charset classes use.
+
+    Full-width digits and Latin letters become ASCII (``２０２６ＡＢ`` -> ``2026AB``) and the
+    ideographic space U+3000 becomes the space: they are the same chars drawn at another width.
+    Nothing else changes. This is deliberately not full NFKC, which would also turn ``，：；！？（）``
+    into ``, : ; ! ? ( )``, ``…`` into ``...`` and ``①`` into ``1``: Chinese text uses both forms
+    of that punctuation and they look different, so they stay separate classes.
+
+    Used by label reading (:func:`toolkit.labels.read_label_file`), by
+    :meth:`Charset.decode` and by :class:`toolkit.metrics.Scores`, so training labels, decoded
+    text and CER agree.
+    """
+    return text.translate(FOLDED)
+
+
+def _gb2312_hanzi() -> tuple[str, ...]:
+    # GB 2312 rows 16-87 (lead bytes 0xB0-0xF7, trail bytes 0xA1-0xFE) hold the 6,763 hanzi: rows
+    # 16-55 level 1 (by pinyin), 56-87 level 2 (by radical). Row 55 ends at cell 89 (0xD7F9); the
+    # codec rejects the five empty cells after it.
+    out = []
+    for lead in range(0xB0, 0xF8):
+        for trail in range(0xA1, 0xFF):
+            try:
+                out.append(bytes((lead, trail)).decode("gb2312"))
+            except UnicodeDecodeError:
+                continue
+    return tuple(out)
+
+
+def _code_range(first: int, last: int) -> tuple[str, ...]:
+    return tuple(chr(c) for c in range(first, last + 1))
+
+
+_FULLWIDTH_FOLDED = frozenset(chr(c) for c in FOLDED if c != 0x3000)
+
+_NAMED_SET_MAKERS = {
+    "gb2312": _gb2312_hanzi,
+    "ascii": lambda: _code_range(0x21, 0x7E),
+    "fullwidth": lambda: tuple(c for c in _code_range(0xFF01, 0xFF5E)
+                               if c not in _FULLWIDTH_FOLDED) + ("\uffe5",),
+    "cjk_punct": lambda: (_code_range(0x3001, 0x3003) + _code_range(0x3008, 0x3011)
+                          + _code_range(0x3014, 0x301F) + tuple("“”‘’…—–·•")),
+    "symbols": lambda: tuple("¥£€%‰℃°′″±×÷№§©®™※〇→←↑↓") + _code_range(0x2460, 0x2473),
+}
+
+NAMED_SETS: tuple[str, ...] = tuple(_NAMED_SET_MAKERS)
+"""The named char sets, in the order ``all`` adds them:
+
+- ``gb2312``: the 6,763 hanzi of GB 2312 (rows 16-87), in code order, enumerated with Python's
+  ``gb2312`` codec (no data file).
+- ``ascii``: printable ASCII U+0021-U+007E (94); the space U+0020 is the charset's space class.
+- ``fullwidth``: U+FF01-U+FF5E without the full-width digits and Latin letters (those fold to
+  ASCII, :func:`normalize_text`), plus U+FFE5 ``￥``: 33 chars such as ``，：；！？（）％＋－／``.
+- ``cjk_punct``: U+3001-U+3003, U+3008-U+3011, U+3014-U+301F (``、。〃〈〉《》「」『』【】〔〕〖〗``
+  ...) and ``“”‘’…—–·•`` (34).
+- ``symbols``: ``¥£€%‰℃°′″±×÷№§©®™※〇→←↑↓`` and the circled numbers ``①``-``⑳`` (U+2460-U+2473).
+
+Every char of every set lies in the code points the bundled fonts are subset to."""
+
+ALL_SETS = "all"
+"""The name that stands for every set of :data:`NAMED_SETS`."""
+
+
+def named_set(name: str) -> tuple[str, ...]:
+    """The chars of one named set, in a fixed order (see :data:`NAMED_SETS`).
 
     Raises:
-        CharsetError: see :meth:`Charset.from_char_file`.
+        CharsetError: for an unknown name (the message lists the known ones).
     """
-    charset = Charset.from_char_file(char_dict_file)
+    try:
+        maker = _NAMED_SET_MAKERS[name]
+    except KeyError:
+        raise CharsetError(f"unknown char set {name!r}; known: {', '.join(NAMED_SETS)} or "
+                           f"{ALL_SETS!r}") from None
+    return maker()
+
+
+def named_set_chars(names: Iterable[str]) -> tuple[str, ...]:
+    """The chars of several named sets (``"all"`` for every one), each char once, in the order
+    of the names and then of each set.
+
+    Raises:
+        CharsetError: for an unknown name.
+    """
+    expanded: list[str] = []
+    for name in names:
+        expanded.extend(NAMED_SETS if name == ALL_SETS else (name,))
+    return tuple(dict.fromkeys(c for name in expanded for c in named_set(name)))
+
+
+def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLike,
+                    add_sets: Sequence[str] = ()) -> Charset:
+    """The build-char-dict stage: ``chinese.txt`` (plus named sets) -> the three JSON maps.
+
+    Args:
+        char_dict_file: ``chinese.txt``; its chars keep their order and indices.
+        save_dir: where the maps go.
+        add_sets: names from :data:`NAMED_SETS` (or ``"all"``); their chars that the file does
+            not list are appended after the file's chars, in :func:`named_set_chars` order, and
+            before the space class if the file does not list it.
+
+    Raises:
+        CharsetError: see :meth:`Charset.from_char_file`; an unknown set name.
+    """
+    chars = _read_char_file(Path(char_dict_file))
+    listed = set(chars)
+    extra = [c for c in named_set_chars(add_sets) if c not in listed]
+    charset = Charset.from_chars([*chars, *extra])
+    if add_sets:
+        logger.info("added %d chars of the sets %s", len(extra), ", ".join(add_sets))
     charset.save(save_dir)
     logger.info("wrote %s in %s: %d classes incl. space, num_classes=%d (blank=%d)",
                 ", ".join(MAP_FILES), save_dir, len(charset), charset.num_classes,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from toolkit.charset import ALL_SETS, NAMED_SETS
+
 logger = logging.getLogger("toolkit")
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -167,16 +169,22 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
                    f"merge-shards {output_dir}")
 
 
+CHAR_SET_NAMES = (*NAMED_SETS, ALL_SETS)
+
+
 @main.command("build-char-dict")
 @click.option("--char-dict-file", required=True, type=EXISTING_FILE,
               help="chinese.txt: one char per line; its order is the class order.")
 @click.option("--save-dir", required=True, type=OUT_DIR, help="Where the three JSON maps go.")
+@click.option("--add-set", "add_sets", multiple=True, type=click.Choice(CHAR_SET_NAMES),
+              help="Append a named char set's chars that chinese.txt lacks (repeatable): gb2312 "
+                   "hanzi, ascii, fullwidth punctuation, cjk_punct, symbols, or all.")
 @_user_errors
-def build_char_dict_cmd(char_dict_file, save_dir):
-    """chinese.txt -> char_dict.json, ord_2_index_map.json, index_2_ord_map.json."""
+def build_char_dict_cmd(char_dict_file, save_dir, add_sets):
+    """chinese.txt (+ named sets) -> char_dict.json, ord_2_index_map.json, index_2_ord_map.json."""
     from toolkit.charset import build_char_dict
 
-    cs = build_char_dict(char_dict_file, save_dir)
+    cs = build_char_dict(char_dict_file, save_dir, add_sets=add_sets)
     click.echo(f"{save_dir}: {len(cs) - 1} chars + space + blank = num_classes {cs.num_classes} "
                f"(space {cs.space_index}, blank {cs.blank_index}); sha256 {cs.sha256[:16]}")
 

@@ -47,7 +47,7 @@ import tempfile
 from pathlib import Path
 
 from toolkit import preprocess
-from toolkit.charset import Charset, atomic_write_text, read_versioned_json
+from toolkit.charset import Charset, atomic_write_text, normalize_text, read_versioned_json
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +114,10 @@ def greedy_decode_tf(logits, lengths, blank_index: int):
 
 def ids_to_text_tf(ids, charset: Charset):
     """Ragged int32 class ids ``(batch, None)`` -> UTF-8 string ``(batch,)`` (the charset is a
-    graph constant)."""
+    graph constant, each class folded as :meth:`toolkit.charset.Charset.decode` folds it)."""
     import tensorflow as tf
 
-    table = tf.constant(list(charset.chars), dtype=tf.string)
+    table = tf.constant([normalize_text(c) for c in charset.chars], dtype=tf.string)
     return tf.strings.reduce_join(tf.gather(table, ids), axis=-1)
 
 

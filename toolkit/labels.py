@@ -8,7 +8,9 @@ Accepted line formats (detected per line):
   space and ends with an image file extension)
 
 Paths are resolved against the dataset directory first, then against the label file's directory.
-A UTF-8 BOM and CRLF line ends are accepted; empty and whitespace-only lines are skipped.
+A UTF-8 BOM and CRLF line ends are accepted; empty and whitespace-only lines are skipped. Labels
+are folded by :func:`toolkit.charset.normalize_text` (full-width digits and Latin letters read as
+ASCII, the ideographic space as the space).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.charset import read_utf8_lines_text
+from toolkit.charset import normalize_text, read_utf8_lines_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -33,7 +35,7 @@ class LabelEntry:
     Attributes:
         image_path: absolute path of the image.
         name: the path as written in the label file (used as the image name in records).
-        label: the text, spaces inside kept.
+        label: the text, spaces inside kept, folded by :func:`toolkit.charset.normalize_text`.
         source: ``"<label file>:<line>"`` for error messages.
     """
 
@@ -88,7 +90,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
         if parts is None:
             problems.append(f"{where}: no separator between image path and label in {line!r}")
             continue
-        name, label = parts
+        name, label = parts[0], normalize_text(parts[1])
         if not label.strip():
             problems.append(f"{where}: empty or whitespace-only label {label!r} for image {name!r}")
             continue

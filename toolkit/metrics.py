@@ -7,6 +7,8 @@ Metrics (REFERENCE.md, "Metrics used by the originals" and "Modern peers"):
 - per-char accuracy as the seeds defined it: for each line, the share of ground-truth positions
   ``i`` with ``pred[i] == gt[i]``, averaged over lines (positional, so one missing char early in a
   line makes the rest count as wrong; kept for comparison with the old projects).
+
+Ground truth and prediction are folded by :func:`toolkit.charset.normalize_text` before scoring.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from toolkit.charset import normalize_text
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -135,6 +139,9 @@ class Scores:
     char_acc_sum: float = 0.0
 
     def add(self, gt: str, pred: str) -> None:
+        """Score one line; both texts are folded first (:func:`toolkit.charset.normalize_text`),
+        so a full-width ``２`` and an ASCII ``2`` are the same char, as in the labels."""
+        gt, pred = normalize_text(gt), normalize_text(pred)
         self.count += 1
         self.edits += edit_distance(gt, pred)
         self.gt_chars += len(gt)
