@@ -17,7 +17,7 @@ import pytest
 from fontTools.ttLib import TTCollection, TTFont
 from PIL import Image, ImageDraw, ImageFont
 
-from toolkit.corpus import CorpusError, char_frequencies, read_corpus
+from toolkit.corpus import CorpusError, CorpusMix, char_frequencies, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.synth import (
     AUGMENT_PRESETS,
@@ -392,7 +392,8 @@ def test_downscale_blurs_edges(face: FontFace) -> None:
 def test_balanced_sampling_lifts_rare_chars_and_keeps_real_text(face: FontFace) -> None:
     units = ["春风明月天人山水花云" * 20, "江河日夜秋雨落长白" * 20, "龙山"]  # 龙 is 1 char in 382
     def share(balance: float) -> tuple[float, list[str]]:
-        worker = _Worker(units, [face], SynthConfig(min_chars=2, max_chars=4, balance=balance), 0, Path("."))
+        mix = CorpusMix.from_units(units, min_chars=2, max_chars=4, balance=balance)
+        worker = _Worker(mix, [face], SynthConfig(min_chars=2, max_chars=4, balance=balance), 0, Path("."))
         texts = [worker.sample_text(np.random.default_rng([1, i])) for i in range(3000)]
         return sum("龙" in t for t in texts) / len(texts), texts
 

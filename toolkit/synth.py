@@ -54,7 +54,8 @@ import simplejpeg
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
-from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
+from toolkit.charset import named_set_chars, normalize_text
+from toolkit.corpus import CorpusError, CorpusMix, SourceSpec, char_frequencies, first_occurrences
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.shards import check_shard, find_shards, shard_name
 
@@ -807,30 +808,17 @@ class _Result(NamedTuple):
 
 
 class _Worker:
-    """Per-process state: the text units, the faces and where to write. Built once per process."""
+    """Per-process state: the text mix, the faces and where to write. Built once per process."""
 
     def __init__(
         self,
-        units: Sequence[str],
+        mix: CorpusMix,
         faces: Sequence[FontFace],
         config: SynthConfig,
         seed: int,
         output_dir: Path,
     ) -> None:
-        self.units = list(units)
-        self.cumulative = np.cumsum([len(u) for u in self.units], dtype=np.int64)
-        self.occurrences: np.ndarray | None = None
-        if config.balance > 0:
-            # Corpus positions grouped by char: occurrences[starts[k]:starts[k + 1]] are the positions
-            # of the k-th distinct non-space char.
-            codes = np.frombuffer("".join(self.units).encode("utf-32-le"), dtype=np.uint32)
-            order = np.argsort(codes, kind="stable")
-            sorted_codes = codes[order]
-            keep = sorted_codes != ord(" ")
-            order, sorted_codes = order[keep], sorted_codes[keep]
-            _, starts = np.unique(sorted_codes, return_index=True)
-            self.occurrences = order.astype(np.int64)
-            self.starts = np.append(starts, len(order)).astype(np.int64)
+        self.mix = mix
         self.faces = list(faces)
         self.config = config
         self.seed = seed
@@ -838,27 +826,9 @@ class _Worker:
         self.made_dirs: set[Path] = set()
 
     def sample_text(self, rng: np.random.Generator) -> str:
-        """Draw a segment: a position in the corpus, a length uniform in [min_chars, max_chars] (the
-        whole unit if it is not longer) and a start such that the segment holds the position; the
-        segment's ends are stripped.
-
-        The position is uniform over the corpus (so chars follow the corpus frequencies), or, with
-        probability ``config.balance``, a uniformly drawn occurrence of a char drawn uniformly from
-        the distinct chars (char-frequency-balanced sampling)."""
-        if self.occurrences is not None and rng.random() < self.config.balance:
-            k = int(rng.integers(len(self.starts) - 1))
-            position = int(self.occurrences[int(rng.integers(self.starts[k], self.starts[k + 1]))])
-        else:
-            position = int(rng.integers(int(self.cumulative[-1])))
-        u = int(np.searchsorted(self.cumulative, position, side="right"))
-        unit = self.units[u]
-        offset = position - (int(self.cumulative[u - 1]) if u else 0)
-        length = _integer(rng, (self.config.min_chars, self.config.max_chars))
-        if len(unit) <= length:
-            return unit
-        lo, hi = max(0, offset - length + 1), min(offset, len(unit) - length)
-        start = int(rng.integers(lo, hi + 1))
-        return unit[start : start + length].strip()
+        """Draw a text from the mix (:meth:`toolkit.corpus.CorpusMix.sample`: a corpus segment,
+        char-frequency-balanced with probability ``config.balance``, or a generated string)."""
+        return self.mix.sample(rng)
 
     def reason(self, text: str) -> str:
         for ch in text:
@@ -1133,32 +1103,33 @@ def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, o
 
 
 def _read_render_inputs(
-    corpora: Sequence[Path], font_specs: Sequence[str | os.PathLike[str]], config: SynthConfig,
-    skip_bad: bool,
-) -> tuple[list[str], list[str], list[FontFace]]:
-    """Read the corpus lines, cut their text units and load the faces for :func:`gen_images`;
-    check that the faces cover the units' chars (error, or a warning with ``skip_bad``).
+    sources: Sequence[SourceSpec], font_specs: Sequence[str | os.PathLike[str]], config: SynthConfig,
+    skip_bad: bool, extra_chars: Sequence[str] = (),
+) -> tuple[CorpusMix, list[FontFace]]:
+    """Read the corpus files into a :class:`~toolkit.corpus.CorpusMix` and load the faces for
+    :func:`gen_images`; check that the faces cover the units' chars (error, or a warning with
+    ``skip_bad``). ``extra_chars`` that no face covers are left out of the mix (a warning).
 
     Returns:
-        ``(lines, units, faces)``.
+        ``(mix, faces)``.
 
     Raises:
         CorpusError, FontError, FileNotFoundError: as documented in :func:`gen_images`.
     """
-    lines: list[str] = []
-    for path in corpora:
-        lines.extend(read_corpus(path))
-    units = text_units(lines, config)
-    if not units:
-        what = f" made of the {config.top_chars} most frequent chars" if config.top_chars else ""
-        raise CorpusError(
-            f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
-            f"{', '.join(map(str, corpora))}"
-        )
     faces = [load_font(spec) for spec in font_specs]
     if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
         raise FontError("no font given")
     covered = frozenset().union(*(f.codepoints for f in faces))
+    drawable = [c for c in extra_chars if ord(c) in covered]
+    if len(drawable) < len(extra_chars):
+        logger.warning("%d of the %d chars of the added sets are in no font and are not drawn: %s",
+                       len(extra_chars) - len(drawable), len(extra_chars),
+                       "".join(c for c in extra_chars if ord(c) not in covered)[:40])
+    mix = CorpusMix.from_specs(sources, functools.partial(text_units, config=config),
+                               min_chars=config.min_chars, max_chars=config.max_chars,
+                               balance=config.balance, extra_chars=drawable)
+    units = mix.units
+    corpora = [s.path for s in sources if s.path is not None]
     # A set of the distinct chars is ~10x cheaper than counting them (0.13 s for the bundled
     # corpus); the counts are needed only for the message when some char is in no font.
     uncovered = [c for c in set("".join(units)) if not c.isspace() and ord(c) not in covered]
@@ -1177,11 +1148,11 @@ def _read_render_inputs(
             100 * share,
             "".join(uncovered[:20]),
         )
-    return lines, units, faces
+    return mix, faces
 
 
 def gen_images(
-    corpus_paths: Sequence[str | os.PathLike[str]],
+    corpus_paths: Sequence[str | os.PathLike[str] | SourceSpec],
     font_specs: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     num_images: int,
@@ -1194,6 +1165,7 @@ def gen_images(
     skip_bad: bool = False,
     shard_index: int = 0,
     num_shards: int = 1,
+    add_sets: Sequence[str] = (),
 ) -> GenSummary:
     """Render ``num_images`` text-line images from the corpora with the fonts, and write the lists.
 
@@ -1202,12 +1174,15 @@ def gen_images(
     face fully covers is rejected, counted under its reason (the first char no face covers, or
     ``no single font covers all chars``) and replaced by another draw from the same generator, up to
     ``config.max_text_draws`` draws; an image that never finds one is left out (``num_failed``). A text
-    is never rendered with a face that lacks one of its glyphs. The text goes to ``Test/`` iff
-    :func:`is_test_text`. See the module docstring for the files written; ``sample.txt``,
+    is never rendered with a face that lacks one of its glyphs. The label written is the text folded
+    by :func:`toolkit.charset.normalize_text` (a text drawn with full-width digits is labelled with
+    ASCII ones); it goes to ``Test/`` iff :func:`is_test_text` of the label. See the module docstring for the files written; ``sample.txt``,
     ``chinese.txt``, ``preview.png`` and ``gen_config.json`` are written atomically, the last one last.
 
     Args:
-        corpus_paths: corpus files (:func:`toolkit.corpus.read_corpus` formats); their lines are pooled.
+        corpus_paths: the text sources: corpus files (:func:`toolkit.corpus.read_corpus` formats),
+            whose lines are pooled, and :class:`toolkit.corpus.SourceSpec` s (weighted files,
+            generated kinds) mixed with them by :class:`toolkit.corpus.CorpusMix`.
         font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`).
         output_dir: output directory, created if needed.
         num_images: number of image indices to generate (>= 1).
@@ -1227,6 +1202,9 @@ def gen_images(
         shard_index, num_shards: render only shard ``shard_index`` of ``num_shards`` (the indices
             of :func:`shard_range`) and write its lists under :func:`shard_dir`; merge the shards
             with :func:`merge_gen_shards`. ``num_shards=1`` is an ordinary run.
+        add_sets: named char sets (:data:`toolkit.charset.NAMED_SETS` or ``"all"``) listed in
+            ``chinese.txt`` besides the labels' chars; their chars that a face covers also join
+            the chars that balancing and the ``random`` kind draw from.
 
     Returns:
         The :class:`GenSummary` (also logged at INFO); for a shard, of that shard's images.
@@ -1251,9 +1229,11 @@ def gen_images(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     owned = shard_range(num_images, shard_index, num_shards)
-    corpora = [Path(p) for p in corpus_paths]
-    if not corpora:
+    sources = [p if isinstance(p, SourceSpec) else SourceSpec(path=Path(p)) for p in corpus_paths]
+    corpora = [s.path for s in sources if s.path is not None]
+    if not sources:
         raise ValueError("corpus_paths is empty: give at least one corpus file")
+    set_chars = named_set_chars(add_sets)
     if not font_specs:
         raise ValueError("font_specs is empty: give at least one font")
     output_dir = Path(output_dir)
@@ -1261,16 +1241,19 @@ def gen_images(
     chunks = _chunk_ranges(owned, workers)
     # Started before the inputs are read: the workers' start-up overlaps the reading (_RenderPool).
     with _RenderPool(max(1, min(workers, len(chunks)))) as pool:
-        lines, units, faces = _read_render_inputs(corpora, font_specs, config, skip_bad)
+        mix, faces = _read_render_inputs(sources, font_specs, config, skip_bad, set_chars)
         logger.info(
             "gen-images: %d images, seed %d, %d workers, %d text units from %d corpus lines, fonts: %s",
             num_images,
             seed,
             workers,
-            len(units),
-            len(lines),
+            len(mix.units),
+            mix.num_lines,
             "; ".join(f"{f.name} ({f.spec})" for f in faces),
         )
+        if len(mix.sources) > 1:
+            logger.info("text mix: %s", ", ".join(f"{s.name} {share:.1%}"
+                                                  for s, share in zip(mix.sources, mix.shares)))
         if num_shards == 1:
             _prepare_output(output_dir, overwrite)
             target = output_dir
@@ -1279,7 +1262,7 @@ def gen_images(
             logger.info("shard %d of %d: images %d to %d", shard_index, num_shards, owned.start,
                         owned.stop - 1)
 
-        worker_args = (units, faces, config, seed, output_dir)
+        worker_args = (mix, faces, config, seed, output_dir)
         with tqdm(total=len(owned), unit="img", desc="gen-images", disable=not progress) as bar:
             results = pool.render(worker_args, chunks, bar)
     results.sort(key=lambda r: r.image)
@@ -1299,13 +1282,13 @@ def gen_images(
             if len(examples) < 5:
                 examples.append(text)
         if result.text is not None:
-            written.append((result.image, result.text))
+            written.append((result.image, normalize_text(result.text)))
 
     splits: dict[str, list[str]] = {"Train": [], "Test": []}
     for index, text in written:
         split = "Test" if is_test_text(text, config.test_fraction) else "Train"
         splits[split].append(f"{image_relpath(index, config.image_format)} {text}\n")
-    chars = sorted({ch for _, text in written for ch in text if not ch.isspace()})
+    chars = sorted({ch for _, text in written for ch in text if not ch.isspace()}.union(set_chars))
     _write_lists(target, splits, chars)
     if written and num_shards == 1:
         _write_preview(output_dir, written, faces, config.image_format)
@@ -1326,6 +1309,8 @@ def gen_images(
         "seed": seed,
         "num_images": num_images,
         "corpus_paths": [str(p.resolve()) for p in corpora],
+        **({"corpus_mix": mix.describe()} if len(mix.sources) > 1 else {}),
+        **({"added_sets": list(add_sets)} if add_sets else {}),
         "fonts": [
             {
                 "path": str(f.path.resolve()),
@@ -1341,8 +1326,8 @@ def gen_images(
             "test": summary.num_test,
             "failed": summary.num_failed,
             "skipped_texts": summary.skipped,
-            "corpus_lines": len(lines),
-            "text_units": len(units),
+            "corpus_lines": mix.num_lines,
+            "text_units": len(mix.units),
         },
         "chars_used": summary.chars_used,
     }
@@ -1380,7 +1365,7 @@ def merge_gen_shards(output_dir: str | os.PathLike[str]) -> GenSummary:
     confs = [json.loads(shards[i].read_text(encoding="utf-8")) for i in range(count)]
     first = confs[0]
     for i, conf in enumerate(confs):
-        for key in ("seed", "num_images", "corpus_paths", "fonts", "config"):
+        for key in ("seed", "num_images", "corpus_paths", "corpus_mix", "added_sets", "fonts", "config"):
             if conf.get(key) != first.get(key):
                 raise ValueError(f"{shards[i]}: {key} {conf.get(key)!r} differs from shard 0's "
                                  f"{first.get(key)!r}; all shards must be run with the same arguments")
