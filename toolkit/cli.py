@@ -23,6 +23,7 @@ EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 EXISTING_PATH = click.Path(exists=True, path_type=Path)
 OUT_DIR = click.Path(file_okay=False, path_type=Path)
+CHAR_SET_NAMES = (*NAMED_SETS, ALL_SETS)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -92,10 +93,32 @@ def main(verbose: bool) -> None:
     _setup_logging(verbose)
 
 
+def _corpus_sources(ctx, param, values):
+    """Click callback: ``--corpus FILE[:WEIGHT]`` / ``--generated KIND:WEIGHT`` -> SourceSpecs."""
+    from toolkit.corpus import parse_corpus_option, parse_generated_option
+
+    parse = parse_corpus_option if param.name == "corpus" else parse_generated_option
+    try:
+        return [parse(v) for v in values]
+    except (ValueError, OSError) as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @main.command("gen-images")
-@click.option("--corpus", "corpus", multiple=True, type=EXISTING_FILE,
-              help="Corpus text file: plain lines or 'phrase<TAB>freq' (repeatable). "
+@click.option("--corpus", "corpus", multiple=True, callback=_corpus_sources,
+              help="Corpus text file: plain lines or 'phrase<TAB>freq', as FILE or FILE:WEIGHT "
+                   "(repeatable). Files without a weight are pooled and weigh their line count. "
                    "Default: the bundled Song ci corpus.")
+@click.option("--generated", "generated", multiple=True, callback=_corpus_sources,
+              help="Generated text as KIND:WEIGHT (repeatable); kinds: number, date, time, price, "
+                   "percent, phone, latin, mixed, punct, random (toolkit.textgen).")
+@click.option("--corpus-config", default=None, type=EXISTING_FILE,
+              help="JSON corpus mix: {\"format_version\": 1, \"sources\": [{\"file\": F, "
+                   "\"weight\": W} or {\"generated\": KIND, \"weight\": W}, ...]}, files "
+                   "relative to it (e.g. corpora/mix.json); --corpus/--generated add to it.")
+@click.option("--add-set", "add_sets", multiple=True, type=click.Choice(CHAR_SET_NAMES),
+              help="List a named char set in chinese.txt and draw its chars in balanced and "
+                   "random text (repeatable; see build-char-dict).")
 @click.option("--font", "fonts", multiple=True, type=str,
               help="Font file, or FILE:INDEX for a face of a .ttc collection (repeatable). "
                    "Default: the four bundled Noto SC faces.")
@@ -132,9 +155,9 @@ def main(verbose: bool) -> None:
 @click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
-def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
-                   top_chars, test_fraction, augment, config_file, balance, overwrite, skip_bad,
-                   shard_index, num_shards):
+def gen_images_cmd(corpus, generated, corpus_config, add_sets, fonts, output_dir, num_images,
+                   seed, workers, min_chars, max_chars, top_chars, test_fraction, augment,
+                   config_file, balance, overwrite, skip_bad, shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
@@ -158,18 +181,18 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
                                    ("balance", balance))
                  if v is not None}
     config = replace(config, **overrides)
-    summary = gen_images(list(corpus) or bundled_corpus_files(),
+    from toolkit.corpus import read_mix_config
+
+    sources = [*(read_mix_config(corpus_config) if corpus_config else []), *corpus, *generated]
+    summary = gen_images(sources or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
                          overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
-                         num_shards=num_shards)
+                         num_shards=num_shards, add_sets=add_sets)
     click.echo(summary.format())
     if num_shards > 1:
         click.echo(f"shard {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
                    f"merge-shards {output_dir}")
-
-
-CHAR_SET_NAMES = (*NAMED_SETS, ALL_SETS)
 
 
 @main.command("build-char-dict")
