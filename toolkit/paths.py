@@ -23,16 +23,29 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
+DEFAULT_CORPUS = "songci.txt"
+MIX_CONFIG = "mix.json"
+
+
 def bundled_corpus_files() -> list[Path]:
-    """Return the bundled corpus text files (``corpora/*.txt``), sorted by name.
+    """Return the default corpus: the bundled Song ci text ``corpora/songci.txt``, in a list.
+
+    The other bundled sources (``corpora/poetry.txt``, ``corpora/modern.txt``, generated text)
+    are mixed in through :func:`bundled_mix_config`.
 
     Raises:
-        FileNotFoundError: if the repository's ``corpora/`` holds no ``.txt`` file.
+        FileNotFoundError: if the repository's ``corpora/songci.txt`` is missing.
     """
-    files = sorted(_require(CORPORA_DIR, "corpus directory").glob("*.txt"))
-    if not files:
-        raise FileNotFoundError(f"no corpus .txt file in {CORPORA_DIR}")
-    return files
+    return [_require(CORPORA_DIR / DEFAULT_CORPUS, "corpus")]
+
+
+def bundled_mix_config() -> Path:
+    """Return the bundled corpus mix config ``corpora/mix.json`` (:func:`toolkit.corpus.read_mix_config`).
+
+    Raises:
+        FileNotFoundError: if it is missing.
+    """
+    return _require(CORPORA_DIR / MIX_CONFIG, "corpus mix config")
 
 
 def bundled_font_files() -> list[Path]:
