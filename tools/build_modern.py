@@ -11,8 +11,8 @@ The file holds words, not text. Lines are made of them with small clause pattern
 place name, ``nr`` person name, ``m`` numeral, ``q`` classifier, ``i`` idiom, ``vn`` verbal
 noun) filled with a word drawn with probability proportional to ``frequency ** 0.5`` among the
 words of that tag, or a function word written out (``的 了 在 和 吗 吧 ...``). A line joins one
-to three clauses with ``，`` (sometimes ``、；：``) and ends with ``。``, or ``？`` after a question
-pattern, or ``！``; some get quotes ``“”`` or a title ``《》``. So the lines have modern words,
+to three clauses with ``，`` (sometimes ``、；：``) and ends with ``。``, ``！`` or ``……``, or with
+``？`` after a question pattern; some get quotes ``“”`` or a title ``《》``. So the lines have modern words,
 modern function words and the chars they bring (她 吗 您 吧 站 够 票 ...), with word frequencies
 close to real text, but they are not real sentences: their grammar is that of the patterns.
 
