@@ -179,6 +179,16 @@ def test_gen_images_cli_mix(tmp_path, tiny_corpus, tiny_font):
     labels = [line.split(" ", 1)[1] for split in ("Train", "Test")
               for line in (out / split / "sample.txt").read_text(encoding="utf-8").splitlines()]
     assert len(labels) == 30 and set("".join(labels)) <= corpus_chars
+    config = tmp_path / "mix.json"
+    config.write_text(json.dumps({"format_version": 1, "sources": [
+        {"file": str(tiny_corpus), "weight": 3}, {"generated": "random", "weight": 1}]}))
+    r = CliRunner().invoke(main, [
+        "gen-images", "--corpus-config", str(config), "--generated", "latin:4", "--font",
+        str(tiny_font), "--output-dir", str(out), "--num-images", "10", "--min-chars", "2",
+        "--max-chars", "5", "--overwrite", "--skip-bad"])
+    assert r.exit_code == 0, r.output
+    conf = json.loads((out / "gen_config.json").read_text(encoding="utf-8"))
+    assert [s["share"] for s in conf["corpus_mix"]] == [0.375, 0.125, 0.5]
     r = CliRunner().invoke(main, ["gen-images", "--generated", "number", "--font", str(tiny_font),
                                   "--output-dir", str(out), "--num-images", "3"])
     assert r.exit_code != 0 and "needs a weight" in r.output

@@ -6,6 +6,12 @@ A corpus is a UTF-8 text file with one entry per line, in one of two shapes, det
 * a THUOCL-style entry ``phrase<TAB>frequency``, e.g. ``明月几时有\\t1287`` (the format of
   ``THUOCL_poem.txt`` used by the original workflow). A line is taken as such an entry when it holds a
   tab and its last tab-separated field is a non-negative integer; only the phrase is kept.
+
+Mixing: :class:`CorpusMix` draws line texts from several sources, each with a share: corpus files
+(``--corpus FILE:WEIGHT``) and generated text (``--generated KIND:WEIGHT``,
+:mod:`toolkit.textgen`), given one by one (:class:`SourceSpec`, :func:`parse_corpus_option`,
+:func:`parse_generated_option`) or as a JSON mix config (:func:`read_mix_config`, e.g. the
+bundled ``corpora/mix.json``); char-frequency balancing works over the union of their chars.
 """
 
 from __future__ import annotations

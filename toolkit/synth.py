@@ -8,7 +8,8 @@ height. The output directory holds::
     images/0000/00000000.jpg ...   one file per image, 1000 per folder
     Train/sample.txt               "images/0000/00000000.jpg 春风又绿江南岸" lines, sorted by index
     Test/sample.txt                the same for the held-out texts
-    chinese.txt                    every distinct non-whitespace char of the labels, by code point
+    chinese.txt                    every distinct non-whitespace char of the labels (and of the
+                                   added named sets), by code point
     preview.png                    a contact sheet of the first images with their labels
     gen_config.json                the resolved SynthConfig, seed, inputs and counts
 
@@ -55,7 +56,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
 from toolkit.charset import named_set_chars, normalize_text
-from toolkit.corpus import CorpusError, CorpusMix, SourceSpec, char_frequencies, first_occurrences
+from toolkit.corpus import CorpusMix, SourceSpec, char_frequencies, first_occurrences
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.shards import check_shard, find_shards, shard_name
 
@@ -1176,8 +1177,9 @@ def gen_images(
     ``config.max_text_draws`` draws; an image that never finds one is left out (``num_failed``). A text
     is never rendered with a face that lacks one of its glyphs. The label written is the text folded
     by :func:`toolkit.charset.normalize_text` (a text drawn with full-width digits is labelled with
-    ASCII ones); it goes to ``Test/`` iff :func:`is_test_text` of the label. See the module docstring for the files written; ``sample.txt``,
-    ``chinese.txt``, ``preview.png`` and ``gen_config.json`` are written atomically, the last one last.
+    ASCII ones); it goes to ``Test/`` iff :func:`is_test_text` of the label. See the module docstring
+    for the files written; ``sample.txt``, ``chinese.txt``, ``preview.png`` and ``gen_config.json``
+    are written atomically, the last one last.
 
     Args:
         corpus_paths: the text sources: corpus files (:func:`toolkit.corpus.read_corpus` formats),

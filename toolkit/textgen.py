@@ -225,7 +225,8 @@ def _phone(rng: np.random.Generator) -> str:
         return f"({_pick(rng, ('010', '021', '020', '0755', '028'))}) {_digits(rng, 4)} {_digits(rng, 4)}"
     if form == 5:
         return f"{_pick(rng, ('400', '800'))}-{_digits(rng, 3)}-{_digits(rng, 4)}"
-    return f"{_pick(rng, ('电话', '手机', '邮编', '传真', '热线'))}：{_digits(rng, 6 if rng.random() < 0.3 else 11)}"
+    label = _pick(rng, ("电话", "手机", "邮编", "传真", "热线"))
+    return f"{label}：{_digits(rng, 6 if rng.random() < 0.3 else 11)}"
 
 
 def _cased(rng: np.random.Generator, word: str) -> str:
