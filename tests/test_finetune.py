@@ -78,7 +78,7 @@ def test_classifier_rows_follow_their_char(source, change):
     # Every other layer is copied as it is.
     for layer in model.layers:
         if layer.weights and layer.name != "logits":
-            for a, b in zip(layer.get_weights(), target.get_layer(layer.name).get_weights()):
+            for a, b in zip(layer.get_weights(), target.get_layer(layer.name).get_weights(), strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=layer.name)
 
 
@@ -252,7 +252,7 @@ def test_freeze_cnn_keeps_the_cnn_fixed(tmp_path, tiny_model, grown_records, gro
         if not layer.weights:
             continue
         same = all(np.array_equal(a, b) for a, b in
-                   zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights()))
+                   zip(layer.get_weights(), tuned.get_layer(layer.name).get_weights(), strict=True))
         if layer.name.startswith("cnn_"):
             assert same, layer.name  # batch-norm moving statistics included
         elif layer.name.startswith("bilstm_"):
@@ -264,7 +264,7 @@ def test_freeze_cnn_keeps_the_cnn_fixed(tmp_path, tiny_model, grown_records, gro
     again, _, _ = load_model(md)
     for layer in source.layers:
         if layer.name.startswith("cnn_") and layer.weights:
-            for a, b in zip(layer.get_weights(), again.get_layer(layer.name).get_weights()):
+            for a, b in zip(layer.get_weights(), again.get_layer(layer.name).get_weights(), strict=True):
                 np.testing.assert_array_equal(a, b)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit.charset import Charset, atomic_write_text, read_versioned_json
-from toolkit.model import ModelConfig
+from toolkit.model import PRESETS, ModelConfig
 
 MODEL_JSON = "shadownet.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -328,12 +328,18 @@ def transfer_weights(source_model, source_charset: Charset, target_model,
                           new_row_bias=mean_bias)
 
 
-def _size_of(config: ModelConfig) -> str:
-    from toolkit.model import PRESETS
-
+def preset_of(config: ModelConfig) -> str | None:
+    """The name of the preset whose size (channels, LSTM units) ``config`` has, or ``None``."""
     for name, preset in PRESETS.items():
         if tuple(preset["channels"]) == config.channels and preset["lstm_units"] == config.lstm_units:
-            return f"preset {name!r}"
+            return name
+    return None
+
+
+def _size_of(config: ModelConfig) -> str:
+    name = preset_of(config)
+    if name is not None:
+        return f"preset {name!r}"
     return f"channels {list(config.channels)}, {config.lstm_units} LSTM units"
 
 
