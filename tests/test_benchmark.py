@@ -147,3 +147,26 @@ def test_run_with_budget_stops_the_command_with_sigterm(bench, tmp_path, clock):
     assert done < 30  # a command that ends by itself is not signalled
     with pytest.raises(ValueError, match="clock must be"):
         bench.run_with_budget([sys.executable, "-c", "pass"], 1.0, "gpu", tmp_path / "log")
+
+
+@pytest.mark.slow
+def test_finetune_section_scores_both_runs(bench, tmp_path, tiny_model, tiny_corpus):
+    # The tiny model as the source, its corpus with digits and letters mixed in, a font that has
+    # both; budgets of CPU seconds that cover a process start and some steps.
+    rows = bench.main(["--only", "finetune", "--no-output", "--workdir", str(tmp_path / "w"),
+                       "--finetune-from", str(tiny_model), "--finetune-font", str(bench.FONT),
+                       "--finetune-corpus", str(tiny_corpus), "--finetune-lines", "12",
+                       "--finetune-images", "120", "--finetune-budgets", "0.4",
+                       "--scratch-budgets", "0.4", "--finetune-clock", "cpu",
+                       "--finetune-precision", "float32"])
+    by_metric = {r.metric: r for r in rows}
+    assert "section failed" not in by_metric, by_metric.get("section failed")
+    start = by_metric["source weights mapped to the new charset, no step"]
+    assert 0 <= start.value <= 1.5 and "dropped 0" in start.note and "added" in start.note
+    for name in ("fine-tune, 0.4 CPU min", "scratch, 0.4 CPU min"):
+        assert by_metric[name].value is not None and 0 <= by_metric[name].value <= 1.5, name
+        assert "step " in by_metric[name].note
+    target = by_metric["fine-tune at 0.4 CPU min vs scratch at 0.4 CPU min"]
+    assert target.value == by_metric["fine-tune, 0.4 CPU min"].value
+    assert target.passed is (target.value < by_metric["scratch, 0.4 CPU min"].value)
+    assert (tmp_path / "w" / "finetune" / "model-fine-tune" / "shadownet.json").exists()

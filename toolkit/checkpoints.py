@@ -156,8 +156,8 @@ SHADOWNET_LAYERS = ("map_to_sequence", "bilstm_1", CLASSIFIER)
 """Layers every ShadowNet has (:func:`toolkit.model.build_shadownet`)."""
 FREEZABLE_STAGES = ("cnn",)
 """Stages :func:`freeze_stages` can hold fixed: the layers named ``<stage>_*``."""
-NEW_ROW_SCALE = 0.1
-"""Standard deviation of a new char's kernel column, relative to the source's char columns'."""
+NEW_ROWS = ("mean", "fresh")
+"""How :func:`transfer_weights` initialises a new char's classifier column and bias."""
 FINETUNE_LEARNING_RATE = 3e-4
 """Default peak learning rate of a fine-tuning run (``--init-from``); see README.md, "Fine-tune"."""
 FINETUNE_WARMUP_STEPS = 50
@@ -219,14 +219,12 @@ class TransferReport:
         mapping: the class mapping used for the classifier.
         copied_layers: names of the layers copied as they are (every layer with weights but the
             classifier).
-        new_row_std: standard deviation of the new chars' kernel columns.
-        new_row_bias: the bias entry given to every new char.
+        new_rows: how the new chars' columns were initialised (:data:`NEW_ROWS`).
     """
 
     mapping: ClassMapping
     copied_layers: tuple[str, ...]
-    new_row_std: float
-    new_row_bias: float
+    new_rows: str
 
 
 def _check_shadownet(model, charset: Charset, what: str) -> None:
@@ -242,8 +240,7 @@ def _check_shadownet(model, charset: Charset, what: str) -> None:
 
 
 def transfer_weights(source_model, source_charset: Charset, target_model,
-                     target_charset: Charset, *, new_row_scale: float = NEW_ROW_SCALE,
-                     seed: int = 0) -> TransferReport:
+                     target_charset: Charset, *, new_rows: str = "mean") -> TransferReport:
     """Copy a trained ShadowNet's weights into a ShadowNet of the same size built for another
     charset (fine-tuning to a new charset).
 
@@ -255,12 +252,14 @@ def transfer_weights(source_model, source_charset: Charset, target_model,
       mapped by char, not by index (:func:`map_classes`): a char in both charsets gets the
       source's kernel column and bias entry of that char at its own target index; the blank
       maps to the blank and the space to the space.
-    - A new char gets a kernel column drawn from a normal distribution with standard deviation
-      ``new_row_scale`` times that of the source's char columns (blank excluded), and the mean
-      bias of the source's chars: it starts as an average char that no image feature points to
-      yet, so it takes no time step from the chars the model reads already, and its column
-      grows from the first steps on where its labels are. Measured against columns at the
-      source's own scale (``new_row_scale=1``): see README.md, "Fine-tune".
+    - A new char (``new_rows="mean"``) gets the mean kernel column and the mean bias of the
+      source's chars (blank excluded), so its logit is, at every time step, the mean of the
+      source chars' logits: far below the best char's and the blank's (the bundled model on the
+      lines of ``tools/benchmark.py --only finetune``: mean -40, best char -11, blank +1.6), so
+      it takes no time step from what the model reads already, and training moves it from
+      there. ``new_rows="fresh"`` keeps the target's own initial columns instead (Keras'
+      Glorot-uniform kernel and zero bias: what rebuilding the classifier gives); a logit near
+      0 then beats most of the real chars' (measured, README.md "Fine-tune").
     - A char of the source that the target lacks loses its column and bias entry.
 
     So when the target charset only adds chars, the logits of every shared class (and of the
@@ -272,8 +271,7 @@ def transfer_weights(source_model, source_charset: Charset, target_model,
         target_model: a ShadowNet of the same size for ``target_charset``; its weights are
             overwritten.
         target_charset: the new charset.
-        new_row_scale: see above (``>= 0``).
-        seed: seed of the new chars' kernel columns.
+        new_rows: ``mean`` or ``fresh``, see above.
 
     Returns:
         A :class:`TransferReport`.
@@ -282,12 +280,12 @@ def transfer_weights(source_model, source_charset: Charset, target_model,
         CheckpointError: if either model is not a ShadowNet, a charset does not fit its model's
             classifier, or the networks differ in anything but the classifier's width (another
             size: the message names the layer and both shapes).
-        ValueError: if ``new_row_scale`` is negative.
+        ValueError: if ``new_rows`` is not one of :data:`NEW_ROWS`.
     """
     import numpy as np
 
-    if new_row_scale < 0:
-        raise ValueError(f"new_row_scale must be >= 0, got {new_row_scale}")
+    if new_rows not in NEW_ROWS:
+        raise ValueError(f"new_rows must be one of {NEW_ROWS}, got {new_rows!r}")
     _check_shadownet(source_model, source_charset, "source")
     _check_shadownet(target_model, target_charset, "target")
     source = {layer.name: layer for layer in source_model.layers if layer.weights}
@@ -317,15 +315,16 @@ def transfer_weights(source_model, source_charset: Charset, target_model,
     new = index < 0
     new_kernel = kernel[:, np.where(new, 0, index)]       # (d, target classes)
     new_bias = bias[np.where(new, 0, index)]
-    chars = slice(0, source_charset.blank_index)          # every source class but the blank
-    std = float(new_row_scale * kernel[:, chars].std())
-    mean_bias = float(bias[chars].mean())
-    rng = np.random.default_rng(seed)
-    new_kernel[:, new] = rng.normal(0.0, std, (kernel.shape[0], int(new.sum())))
-    new_bias[new] = mean_bias
+    if new_rows == "mean":
+        chars = slice(0, source_charset.blank_index)      # every source class but the blank
+        new_kernel[:, new] = kernel[:, chars].mean(axis=1, keepdims=True)
+        new_bias[new] = bias[chars].mean()
+    else:
+        fresh_kernel, fresh_bias = target[CLASSIFIER].get_weights()
+        new_kernel[:, new] = fresh_kernel[:, new]
+        new_bias[new] = fresh_bias[new]
     target[CLASSIFIER].set_weights([new_kernel.astype(kernel.dtype), new_bias.astype(bias.dtype)])
-    return TransferReport(mapping=mapping, copied_layers=tuple(copied), new_row_std=std,
-                          new_row_bias=mean_bias)
+    return TransferReport(mapping=mapping, copied_layers=tuple(copied), new_rows=new_rows)
 
 
 def preset_of(config: ModelConfig) -> str | None:
@@ -428,7 +427,7 @@ class FineTuneSource:
                 "added": len(self.mapping.added), "dropped": len(self.mapping.dropped),
                 "added_examples": "".join(self.mapping.added[:20])}
 
-    def apply(self, target_model, charset: Charset, seed: int = 0) -> TransferReport:
+    def apply(self, target_model, charset: Charset, new_rows: str = "mean") -> TransferReport:
         """Restore the source's weights and copy them into ``target_model`` (see
         :func:`transfer_weights`).
 
@@ -436,7 +435,8 @@ class FineTuneSource:
             CheckpointError: see :func:`load_model` and :func:`transfer_weights`.
         """
         source_model, _, _ = load_model(self.prefix)
-        return transfer_weights(source_model, self.spec.charset, target_model, charset, seed=seed)
+        return transfer_weights(source_model, self.spec.charset, target_model, charset,
+                                new_rows=new_rows)
 
 
 def freeze_stages(model, stages) -> list[str]:

@@ -454,7 +454,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         with dist.strategy.scope():
             model = build_shadownet(model_config, sync_batch_norm=replicas > 1)
             if source is not None:
-                source.apply(model, charset, seed=config.seed)
+                source.apply(model, charset)
                 logger.info("fine-tuning from %s: %s", source.prefix, source.mapping.format())
             freeze_stages(model, config.freeze)
             schedule = make_schedule(config.learning_rate, config.warmup_steps,
