@@ -99,3 +99,74 @@ def test_peak_rss_of_a_child(bench):
     assert rc == 0 and mib > 64
     with pytest.raises(RuntimeError, match="failed"):
         bench.peak_rss_mib([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+def test_mixed_corpus_and_grown_charset(bench, tmp_path):
+    from toolkit.charset import Charset
+
+    src = tmp_path / "src.txt"
+    src.write_text("春风明月\t12\n\n人山水花\n江河天云\n", encoding="utf-8")
+    out = bench.mixed_corpus(src, tmp_path / "mixed.txt", lines=2, seed=1)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    for line, base in zip(lines, ("春风明月", "人山水花"), strict=True):
+        assert "".join(c for c in line if not c.isascii()) == base  # tokens put in, text kept
+        assert any(c.isascii() and c.isalnum() for c in line)
+    source = Charset.from_chars("春风明月人山水花江河天云")
+    grown = bench.grown_charset(source, out)
+    assert grown.chars[:12] == source.chars[:12] and " " in grown
+    new = set(grown.chars[12:]) - {" "}
+    assert new == {c for c in "".join(lines) if c.isascii()}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no text"):
+        bench.mixed_corpus(empty, tmp_path / "x.txt", lines=5)
+
+
+def test_parse_minutes(bench):
+    assert bench.parse_minutes("15,5, 30") == [5.0, 15.0, 30.0]
+    for bad in ("", "5,x", "0,5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive minutes"):
+            bench.parse_minutes(bad)
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_run_with_budget_stops_the_command_with_sigterm(bench, tmp_path, clock):
+    # A child that spins until SIGTERM, then writes a file (as train-shadownet saves a checkpoint).
+    marker = tmp_path / f"stopped-{clock}"
+    script = ("import signal, sys, time\n"
+              "def stop(*_):\n"
+              f"    open({str(marker)!r}, 'w').write('x'); sys.exit(0)\n"
+              "signal.signal(signal.SIGTERM, stop)\n"
+              "while True: sum(range(10000))\n")
+    used = bench.run_with_budget([sys.executable, "-c", script], 1.0, clock, tmp_path / "log",
+                                 poll_s=0.05)
+    assert marker.exists()
+    assert 1.0 <= used < 30
+    done = bench.run_with_budget([sys.executable, "-c", "pass"], 60.0, clock, tmp_path / "log")
+    assert done < 30  # a command that ends by itself is not signalled
+    with pytest.raises(ValueError, match="clock must be"):
+        bench.run_with_budget([sys.executable, "-c", "pass"], 1.0, "gpu", tmp_path / "log")
+
+
+@pytest.mark.slow
+def test_finetune_section_scores_both_runs(bench, tmp_path, tiny_model, tiny_corpus):
+    # The tiny model as the source, its corpus with digits and letters mixed in, a font that has
+    # both; budgets of CPU seconds that cover a process start and some steps.
+    rows = bench.main(["--only", "finetune", "--no-output", "--workdir", str(tmp_path / "w"),
+                       "--finetune-from", str(tiny_model), "--finetune-font", str(bench.FONT),
+                       "--finetune-corpus", str(tiny_corpus), "--finetune-lines", "12",
+                       "--finetune-images", "120", "--finetune-budgets", "0.4",
+                       "--scratch-budgets", "0.4", "--finetune-clock", "cpu",
+                       "--finetune-precision", "float32"])
+    by_metric = {r.metric: r for r in rows}
+    assert "section failed" not in by_metric, by_metric.get("section failed")
+    start = by_metric["source weights mapped to the new charset, no step"]
+    assert 0 <= start.value <= 1.5 and "dropped 0" in start.note and "added" in start.note
+    for name in ("fine-tune, 0.4 CPU min", "scratch, 0.4 CPU min"):
+        assert by_metric[name].value is not None and 0 <= by_metric[name].value <= 1.5, name
+        assert "step " in by_metric[name].note
+    target = by_metric["fine-tune at 0.4 CPU min vs scratch at 0.4 CPU min"]
+    assert target.value == by_metric["fine-tune, 0.4 CPU min"].value
+    assert target.passed is (target.value < by_metric["scratch, 0.4 CPU min"].value)
+    assert (tmp_path / "w" / "finetune" / "model-fine-tune" / "shadownet.json").exists()

@@ -9,17 +9,22 @@ A model directory written by train-shadownet::
 
 ``--weights-path`` accepts the model directory, its ``checkpoints/`` directory, or one checkpoint
 prefix (``.../checkpoints/ckpt-500``); ``shadownet.json`` is looked up beside it.
+
+Fine-tuning (``train-shadownet --init-from MODEL``) starts a new model directory from another
+model's weights even when its charset differs: :func:`map_classes` matches the classes by char,
+:func:`transfer_weights` copies the weights, :class:`FineTuneSource` ties both to a model directory,
+and :func:`freeze_stages` keeps a stage (the CNN) fixed while the rest trains.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit.charset import Charset, atomic_write_text, read_versioned_json
-from toolkit.model import ModelConfig
+from toolkit.model import PRESETS, ModelConfig
 
 MODEL_JSON = "shadownet.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -39,18 +44,23 @@ class ModelSpec:
         model_config: the network's hyper-parameters.
         charset: the charset it was trained with.
         train: the training configuration saved at the first run (a dict), or ``{}``.
+        init_from: for a fine-tuned model, the model it started from (see
+            :meth:`FineTuneSource.record`); ``None`` for a model trained from scratch.
     """
 
     model_dir: Path
     model_config: ModelConfig
     charset: Charset
     train: dict
+    init_from: dict | None = None
 
     def save(self) -> None:
         """Write ``shadownet.json`` and ``char_dict/`` into ``model_dir`` (atomically)."""
         self.model_dir.mkdir(parents=True, exist_ok=True)
         obj = {"format_version": FORMAT_VERSION, "model": self.model_config.to_json(),
                "charset": self.charset.to_json(), "train": self.train}
+        if self.init_from is not None:
+            obj["init_from"] = self.init_from
         atomic_write_text(self.model_dir / MODEL_JSON, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
         self.charset.save(self.model_dir / "char_dict")
 
@@ -67,7 +77,8 @@ class ModelSpec:
                                   f"{p} not found: {model_dir} is not a model directory written by "
                                   f"train-shadownet")
         return cls(model_dir=model_dir, model_config=ModelConfig.from_json(obj["model"]),
-                   charset=Charset.from_json(obj["charset"]), train=obj.get("train", {}))
+                   charset=Charset.from_json(obj["charset"]), train=obj.get("train", {}),
+                   init_from=obj.get("init_from"))
 
 
 def latest_checkpoint(model_dir: str | os.PathLike) -> str | None:
@@ -134,3 +145,326 @@ def load_model(weights_path: str | os.PathLike):
                               f"{spec.model_dir / MODEL_JSON} ({spec.model_config.to_json()}): "
                               f"{str(e).splitlines()[0][:300]}") from None
     return model, spec, prefix
+
+
+# ---------------------------------------------------------------------------------- fine-tuning
+BUNDLED = "bundled"
+"""The ``init_from`` value that names the bundled release model (``model/shadownet/``)."""
+CLASSIFIER = "logits"
+"""The classifier layer: the only layer whose weights depend on the charset."""
+SHADOWNET_LAYERS = ("map_to_sequence", "bilstm_1", CLASSIFIER)
+"""Layers every ShadowNet has (:func:`toolkit.model.build_shadownet`)."""
+FREEZABLE_STAGES = ("cnn",)
+"""Stages :func:`freeze_stages` can hold fixed: the layers named ``<stage>_*``."""
+NEW_ROWS = ("mean", "fresh")
+"""How :func:`transfer_weights` initialises a new char's classifier column and bias."""
+FINETUNE_LEARNING_RATE = 3e-4
+"""Default peak learning rate of a fine-tuning run (``--init-from``); see README.md, "Fine-tune"."""
+FINETUNE_WARMUP_STEPS = 50
+"""Default warm-up of a fine-tuning run, steps."""
+
+
+@dataclass(frozen=True)
+class ClassMapping:
+    """Where each class of a target charset takes its classifier weights from in a source charset.
+
+    Attributes:
+        source_index: for each target class ``i`` (``0 .. target.num_classes - 1``, the blank
+            last), the source class whose kernel column and bias entry it gets, or ``-1`` for a
+            char the source does not have.
+        kept: chars in both charsets (the space included), in target order.
+        added: target chars the source does not have, in target order.
+        dropped: source chars the target does not have, in source order.
+    """
+
+    source_index: tuple[int, ...]
+    kept: tuple[str, ...]
+    added: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    def format(self, examples: int = 10) -> str:
+        """One line: the three counts and the first ``examples`` added chars."""
+        shown = " ".join(repr(c) for c in self.added[:examples])
+        more = ", ..." if len(self.added) > examples else ""
+        added = f"added {len(self.added)}" + (f" ({shown}{more})" if self.added else "")
+        return f"kept {len(self.kept)} chars, {added}, dropped {len(self.dropped)}"
+
+
+def map_classes(source: Charset, target: Charset) -> ClassMapping:
+    """Match the classes of two charsets by char, not by index; the blank maps to the blank.
+
+    Returns:
+        A :class:`ClassMapping` from ``target`` classes to ``source`` classes.
+    """
+    index: list[int] = []
+    kept: list[str] = []
+    added: list[str] = []
+    for c in target.chars:
+        if c in source:
+            index.append(source.encode(c)[0])
+            kept.append(c)
+        else:
+            index.append(-1)
+            added.append(c)
+    index.append(source.blank_index)
+    dropped = tuple(c for c in source.chars if c not in target)
+    return ClassMapping(tuple(index), tuple(kept), tuple(added), dropped)
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    """What :func:`transfer_weights` did.
+
+    Attributes:
+        mapping: the class mapping used for the classifier.
+        copied_layers: names of the layers copied as they are (every layer with weights but the
+            classifier).
+        new_rows: how the new chars' columns were initialised (:data:`NEW_ROWS`).
+    """
+
+    mapping: ClassMapping
+    copied_layers: tuple[str, ...]
+    new_rows: str
+
+
+def _check_shadownet(model, charset: Charset, what: str) -> None:
+    names = {layer.name for layer in model.layers}
+    missing = [n for n in SHADOWNET_LAYERS if n not in names]
+    if missing:
+        raise CheckpointError(f"the {what} model {model.name!r} is not a ShadowNet: it has no "
+                              f"{', '.join(missing)} layer (layers: {sorted(names)})")
+    width = model.get_layer(CLASSIFIER).kernel.shape[-1]
+    if width != charset.num_classes:
+        raise CheckpointError(f"the {what} model's classifier has {width} classes but its charset "
+                              f"has {charset.num_classes} (chars + space + blank)")
+
+
+def transfer_weights(source_model, source_charset: Charset, target_model,
+                     target_charset: Charset, *, new_rows: str = "mean") -> TransferReport:
+    """Copy a trained ShadowNet's weights into a ShadowNet of the same size built for another
+    charset (fine-tuning to a new charset).
+
+    The rule:
+
+    - Every layer but the classifier (``logits``) is copied as it is: the convolutions, the
+      batch-norm scales and moving statistics, the BiLSTMs.
+    - The classifier's kernel ``(2 * lstm_units, num_classes)`` and bias ``(num_classes,)`` are
+      mapped by char, not by index (:func:`map_classes`): a char in both charsets gets the
+      source's kernel column and bias entry of that char at its own target index; the blank
+      maps to the blank and the space to the space.
+    - A new char (``new_rows="mean"``) gets the mean kernel column and the mean bias of the
+      source's chars (blank excluded), so its logit is, at every time step, the mean of the
+      source chars' logits: far below the best char's and the blank's (the bundled model on the
+      lines of ``tools/benchmark.py --only finetune``: mean -40, best char -11, blank +1.6), so
+      it takes no time step from what the model reads already, and training moves it from
+      there. ``new_rows="fresh"`` keeps the target's own initial columns instead (Keras'
+      Glorot-uniform kernel and zero bias: what rebuilding the classifier gives); a logit near
+      0 then beats most of the real chars' (measured, README.md "Fine-tune").
+    - A char of the source that the target lacks loses its column and bias entry.
+
+    So when the target charset only adds chars, the logits of every shared class (and of the
+    blank) are those of the source model for any input, before any training step.
+
+    Args:
+        source_model: the trained ShadowNet (:func:`toolkit.model.build_shadownet`).
+        source_charset: its charset.
+        target_model: a ShadowNet of the same size for ``target_charset``; its weights are
+            overwritten.
+        target_charset: the new charset.
+        new_rows: ``mean`` or ``fresh``, see above.
+
+    Returns:
+        A :class:`TransferReport`.
+
+    Raises:
+        CheckpointError: if either model is not a ShadowNet, a charset does not fit its model's
+            classifier, or the networks differ in anything but the classifier's width (another
+            size: the message names the layer and both shapes).
+        ValueError: if ``new_rows`` is not one of :data:`NEW_ROWS`.
+    """
+    import numpy as np
+
+    if new_rows not in NEW_ROWS:
+        raise ValueError(f"new_rows must be one of {NEW_ROWS}, got {new_rows!r}")
+    _check_shadownet(source_model, source_charset, "source")
+    _check_shadownet(target_model, target_charset, "target")
+    source = {layer.name: layer for layer in source_model.layers if layer.weights}
+    target = {layer.name: layer for layer in target_model.layers if layer.weights}
+    if set(source) != set(target):
+        raise CheckpointError(
+            f"the source and target ShadowNets have different layers (only in the source: "
+            f"{sorted(set(source) - set(target))}, only in the target: "
+            f"{sorted(set(target) - set(source))}): they are not of the same size")
+    copied = []
+    for name, layer in target.items():
+        if name == CLASSIFIER:
+            continue
+        weights = source[name].get_weights()
+        want = [w.shape for w in layer.get_weights()]
+        if [w.shape for w in weights] != want:
+            raise CheckpointError(
+                f"layer {name!r} has weights of shapes {[w.shape for w in weights]} in the source "
+                f"and {want} in the target: the source is a ShadowNet of another size; "
+                f"fine-tuning keeps the source's size")
+        layer.set_weights(weights)
+        copied.append(name)
+
+    kernel, bias = source[CLASSIFIER].get_weights()       # (d, source classes), (source classes,)
+    mapping = map_classes(source_charset, target_charset)
+    index = np.array(mapping.source_index)
+    new = index < 0
+    new_kernel = kernel[:, np.where(new, 0, index)]       # (d, target classes)
+    new_bias = bias[np.where(new, 0, index)]
+    if new_rows == "mean":
+        chars = slice(0, source_charset.blank_index)      # every source class but the blank
+        new_kernel[:, new] = kernel[:, chars].mean(axis=1, keepdims=True)
+        new_bias[new] = bias[chars].mean()
+    else:
+        fresh_kernel, fresh_bias = target[CLASSIFIER].get_weights()
+        new_kernel[:, new] = fresh_kernel[:, new]
+        new_bias[new] = fresh_bias[new]
+    target[CLASSIFIER].set_weights([new_kernel.astype(kernel.dtype), new_bias.astype(bias.dtype)])
+    return TransferReport(mapping=mapping, copied_layers=tuple(copied), new_rows=new_rows)
+
+
+def preset_of(config: ModelConfig) -> str | None:
+    """The name of the preset whose size (channels, LSTM units) ``config`` has, or ``None``."""
+    for name, preset in PRESETS.items():
+        if tuple(preset["channels"]) == config.channels and preset["lstm_units"] == config.lstm_units:
+            return name
+    return None
+
+
+def _size_of(config: ModelConfig) -> str:
+    name = preset_of(config)
+    if name is not None:
+        return f"preset {name!r}"
+    return f"channels {list(config.channels)}, {config.lstm_units} LSTM units"
+
+
+def resolve_init_from(init_from: str | os.PathLike) -> tuple[ModelSpec, str]:
+    """Resolve a fine-tuning source to ``(model spec, checkpoint prefix)``.
+
+    Args:
+        init_from: :data:`BUNDLED` for the bundled model, a model directory, its ``checkpoints/``
+            directory or a checkpoint prefix written by train-shadownet.
+
+    Raises:
+        CheckpointError: if ``bundled`` is asked and there is no bundled model; if the path is an
+            exported model (a SavedModel directory or a ``.tflite`` file: no training weights); or
+            if it is not a ShadowNet model directory or checkpoint written by train-shadownet.
+    """
+    if str(init_from) == BUNDLED:
+        from toolkit.paths import bundled_model_dir
+
+        found = bundled_model_dir()
+        if found is None:
+            raise CheckpointError("init from 'bundled': there is no bundled model in "
+                                  "model/shadownet/ (install from a checkout of the repository, or "
+                                  "give a model directory)")
+        init_from = found
+    p = Path(init_from)
+    if p.suffix == ".tflite" or (p.is_dir() and (p / "export.json").exists()):
+        raise CheckpointError(f"{p} is an exported model (TFLite or SavedModel), not a training "
+                              f"checkpoint: fine-tune from the model directory it was exported "
+                              f"from (its export.json names it as source_checkpoint)")
+    try:
+        return resolve_weights(p)
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot fine-tune from {p}: not a ShadowNet model directory or "
+                              f"checkpoint written by train-shadownet ({e})") from None
+
+
+@dataclass(frozen=True)
+class FineTuneSource:
+    """A trained ShadowNet to start a new model from, checked against the new charset.
+
+    Attributes:
+        spec: the source's model directory description.
+        prefix: the checkpoint prefix whose weights are copied.
+        mapping: the source's classes matched to the new charset's (:func:`map_classes`).
+        model_config: the new model's configuration: the source's, with the new charset's
+            ``num_classes``.
+    """
+
+    spec: ModelSpec
+    prefix: str
+    mapping: ClassMapping
+    model_config: ModelConfig
+
+    @classmethod
+    def open(cls, init_from: str | os.PathLike, charset: Charset,
+             model_preset: str | None = None) -> "FineTuneSource":
+        """Find the source model and match it to ``charset`` (no weights are read yet).
+
+        Args:
+            init_from: see :func:`resolve_init_from`.
+            charset: the charset of the new model.
+            model_preset: a requested size; ``None`` takes the source's.
+
+        Raises:
+            CheckpointError: see :func:`resolve_init_from`; or if ``model_preset`` names another
+                size than the source's.
+        """
+        spec, prefix = resolve_init_from(init_from)
+        config = replace(spec.model_config, num_classes=charset.num_classes)
+        if model_preset is not None:
+            wanted = ModelConfig.from_preset(model_preset, charset.num_classes)
+            if wanted != config:
+                raise CheckpointError(
+                    f"{prefix} is a ShadowNet of {_size_of(spec.model_config)}, not of the "
+                    f"requested {_size_of(wanted)}: fine-tuning copies every layer but the "
+                    f"classifier, so the new model has the source's size (leave the model size "
+                    f"out)")
+        return cls(spec=spec, prefix=prefix, mapping=map_classes(spec.charset, charset),
+                   model_config=config)
+
+    def record(self) -> dict:
+        """The ``init_from`` entry of the new model's ``shadownet.json``: the source's path,
+        checkpoint and charset sha256, and how many chars were kept, added and dropped."""
+        return {"path": str(self.spec.model_dir), "checkpoint": str(self.prefix),
+                "charset_sha256": self.spec.charset.sha256, "kept": len(self.mapping.kept),
+                "added": len(self.mapping.added), "dropped": len(self.mapping.dropped),
+                "added_examples": "".join(self.mapping.added[:20])}
+
+    def apply(self, target_model, charset: Charset, new_rows: str = "mean") -> TransferReport:
+        """Restore the source's weights and copy them into ``target_model`` (see
+        :func:`transfer_weights`).
+
+        Raises:
+            CheckpointError: see :func:`load_model` and :func:`transfer_weights`.
+        """
+        source_model, _, _ = load_model(self.prefix)
+        return transfer_weights(source_model, self.spec.charset, target_model, charset,
+                                new_rows=new_rows)
+
+
+def freeze_stages(model, stages) -> list[str]:
+    """Hold the layers of the named stages fixed in training.
+
+    A frozen layer's weights leave ``model.trainable_variables`` (the optimizer does not see
+    them), and a frozen batch normalization runs in inference mode (Keras 3: it normalizes with
+    its moving statistics and does not update them), so the stage computes the same function
+    after any number of steps.
+
+    Args:
+        model: a ShadowNet.
+        stages: names from :data:`FREEZABLE_STAGES` (``cnn``: the layers ``cnn_*``).
+
+    Returns:
+        The names of the layers made untrainable.
+
+    Raises:
+        ValueError: on an unknown stage, or a stage the model has no layer of.
+    """
+    frozen = []
+    for stage in stages:
+        if stage not in FREEZABLE_STAGES:
+            raise ValueError(f"cannot freeze {stage!r}: stages are {', '.join(FREEZABLE_STAGES)}")
+        layers = [layer for layer in model.layers if layer.name.startswith(f"{stage}_")]
+        if not layers:
+            raise ValueError(f"cannot freeze {stage!r}: {model.name} has no {stage}_* layer")
+        for layer in layers:
+            layer.trainable = False
+            frozen.append(layer.name)
+    return frozen

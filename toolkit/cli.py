@@ -293,9 +293,10 @@ def verify_cmd(dataset_dir, char_dict_dir):
 @click.option("--steps", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Train until this global step.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--learning-rate", default=1e-3, show_default=True, type=float,
-              help="Peak Adam learning rate (new models).")
-@click.option("--warmup-steps", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option("--learning-rate", default=None, type=float,
+              help="Peak Adam learning rate of a new model [default: 1e-3; 3e-4 with --init-from].")
+@click.option("--warmup-steps", default=None, type=click.IntRange(min=0),
+              help="Linear warm-up, steps [default: 200; 50 with --init-from].")
 @click.option("--decay-steps", default=None, type=click.IntRange(min=1),
               help="Length of the cosine decay after the warm-up, steps (default: --steps minus "
                    "--warmup-steps at the first run, then the saved value). Longer than that, a "
@@ -315,20 +316,34 @@ def verify_cmd(dataset_dir, char_dict_dir):
                    "the cluster in TF_CONFIG; auto picks multi-worker if TF_CONFIG names several "
                    "tasks, else mirrored if there are several GPUs, else one-device. "
                    "--batch-size is the global batch.")
+@click.option("--init-from", default=None, metavar="MODEL",
+              help="Fine-tune: start a new model from MODEL's weights ('bundled' for "
+                   "model/shadownet, a model directory or a checkpoint prefix), its classifier "
+                   "mapped to --char-dict-dir by char; the model has MODEL's size.")
+@click.option("--freeze", type=click.Choice(["cnn"]), multiple=True,
+              help="Hold a stage fixed: 'cnn' trains the BiLSTMs and the classifier only.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
-                        checkpoint_every, eval_every, seed, strategy):
+                        checkpoint_every, eval_every, seed, strategy, init_from, freeze):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
+    from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS
     from toolkit.train import TrainConfig, train
 
+    if learning_rate is None:
+        learning_rate = FINETUNE_LEARNING_RATE if init_from else TrainConfig.learning_rate
+    if warmup_steps is None:
+        warmup_steps = FINETUNE_WARMUP_STEPS if init_from else TrainConfig.warmup_steps
     config = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                          warmup_steps=warmup_steps, decay_steps=decay_steps, precision=precision,
-                         checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
+                         checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed,
+                         freeze=freeze)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
-                   config=config, model_preset=model_size, strategy=strategy)
+                   config=config, model_preset=model_size, strategy=strategy, init_from=init_from)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
+    if result.finetune:
+        click.echo(f"fine-tuned from {result.finetune.prefix}: {result.finetune.mapping.format()}")
     v = result.validation
     val = (f"; validation CER {v['cer']:.4f}, line accuracy {v['line_accuracy']:.4f}"
            if v else "")

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from toolkit.charset import Charset
-from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
-                                 resolve_weights)
+from toolkit.checkpoints import (CHECKPOINT_DIR, FREEZABLE_STAGES, CheckpointError, FineTuneSource,
+                                 ModelSpec, freeze_stages, latest_checkpoint, resolve_weights)
 from toolkit.distribute import Distribution, create_distribution
 from toolkit.evaluate import score_batches
 from toolkit.model import ModelConfig
@@ -61,6 +61,8 @@ class TrainConfig:
             ``mixed_float16`` (GPUs).
         seed: weight initialisation and shuffling seed.
         shuffle_buffer: examples in the tf.data shuffle buffer.
+        freeze: stages held fixed (``("cnn",)``: train the BiLSTMs and the classifier only; see
+            :func:`toolkit.checkpoints.freeze_stages`); kept on resume.
     """
 
     steps: int = 10000
@@ -77,8 +79,13 @@ class TrainConfig:
     precision: str = "float32"
     seed: int = 0
     shuffle_buffer: int = 2000
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "freeze", tuple(self.freeze))  # a list when read from JSON
+        for stage in self.freeze:
+            if stage not in FREEZABLE_STAGES:
+                raise ValueError(f"freeze: unknown stage {stage!r}; choose from {FREEZABLE_STAGES}")
         for name in ("steps", "batch_size", "checkpoint_every", "eval_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -292,8 +299,9 @@ def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: i
 class TrainResult:
     """Outcome of :func:`train`: the final step, the last loss, validation metrics,
     ``resumed_from`` (checkpoint prefix or ``None``), training speed in images per second (global
-    batches), the number of replicas, and whether this process is the chief (on other workers,
-    ``checkpoint`` is the chief's path and ``validation`` is empty)."""
+    batches), the number of replicas, whether this process is the chief (on other workers,
+    ``checkpoint`` is the chief's path and ``validation`` is empty), and ``finetune``, the model
+    a new fine-tuning run started from (``None`` otherwise)."""
 
     step: int
     loss: float
@@ -303,6 +311,7 @@ class TrainResult:
     images_per_second: float = 0.0
     replicas: int = 1
     is_chief: bool = True
+    finetune: FineTuneSource | None = None
 
 
 def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, str | None]:
@@ -318,7 +327,8 @@ def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, st
 def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           model_dir: str | os.PathLike, weights_path: str | os.PathLike | None = None,
           config: TrainConfig = TrainConfig(), model_preset: str | None = None,
-          progress: bool = True, strategy: str = "auto") -> TrainResult:
+          progress: bool = True, strategy: str = "auto",
+          init_from: str | os.PathLike | None = None) -> TrainResult:
     """Train (or resume training) a ShadowNet on a record set.
 
     Args:
@@ -334,6 +344,13 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             :mod:`toolkit.distribute`); ``config.batch_size`` is the global batch. Only the chief
             writes into ``model_dir``; every worker resumes from its checkpoints. For
             multi-worker, call this first thing in the process (before other TensorFlow work).
+        init_from: fine-tune: a new model starts from this model's weights (``bundled``, a model
+            directory or a checkpoint prefix), its classifier mapped to ``char_dict_dir``'s
+            charset by char (:func:`toolkit.checkpoints.transfer_weights`); the optimizer and the
+            step start fresh. The source is recorded in ``shadownet.json`` (``init_from``). Ignored
+            (with a log line) when ``model_dir`` already holds a checkpoint: that is resumed.
+            The caller picks the learning rate (``FINETUNE_LEARNING_RATE`` is the measured
+            default of the CLI).
 
     Returns:
         A :class:`TrainResult`.
@@ -341,7 +358,9 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     Raises:
         DatasetError: if the records were written with another char dict.
         CheckpointError: if the checkpoint to resume was made with another charset or another model
-            configuration, or its variables do not fit the model its ``shadownet.json`` describes.
+            configuration, or its variables do not fit the model its ``shadownet.json`` describes;
+            if ``init_from`` is not a ShadowNet checkpoint or is of another size than
+            ``model_preset``.
         DatasetError: if a shard turns out corrupt or truncated while training (a checkpoint is
             saved first, except under multi-worker where saving is collective; the message names
             the shard and the record).
@@ -349,7 +368,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         KeyboardInterrupt: on Ctrl-C (SIGINT) or SIGTERM, after saving a checkpoint at the current
             step (not under multi-worker: the other workers are gone).
         DistributeError: for a bad ``TF_CONFIG`` or a strategy that cannot start.
-        ValueError: if ``config.batch_size`` is not a multiple of the number of replicas.
+        ValueError: if ``config.batch_size`` is not a multiple of the number of replicas, or
+            both ``weights_path`` and ``init_from`` are given.
     """
     dist = create_distribution(strategy)
     import keras
@@ -365,7 +385,16 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     meta = records.read_metadata(dataset_dir)
     records.check_charset(meta, charset, dataset_dir)
 
+    if weights_path and init_from:
+        raise ValueError("give either weights_path (resume a run) or init_from (fine-tune into a "
+                         "new model directory), not both")
     spec, resume_prefix = _resolve_resume(model_dir, weights_path)
+    source = None
+    if init_from is not None and spec is not None:
+        logger.info("%s already holds %s: resuming it (init_from %s only starts a new model "
+                    "directory)", model_dir, resume_prefix, init_from)
+    elif init_from is not None:
+        source = FineTuneSource.open(init_from, charset, model_preset)
     if spec is not None:
         if spec.charset.sha256 != charset.sha256:
             raise CheckpointError(
@@ -383,6 +412,9 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         model_config = spec.model_config
         saved = spec.train
         decay_steps = saved.get("decay_steps", config.decay_steps)
+        if config.freeze and config.freeze != tuple(saved.get("freeze", ())):
+            logger.warning("freeze %s ignored: a resumed run keeps the stages saved in %s (%s)",
+                           config.freeze, spec.model_dir / "shadownet.json", saved.get("freeze", []))
         if config.decay_steps is not None and config.decay_steps != decay_steps:
             logger.warning("decay_steps %s -> %s: the cosine schedule saved in %s is replaced; the "
                            "learning rate follows the new curve from this step on",
@@ -391,7 +423,10 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         config = replace(config, learning_rate=saved.get("learning_rate", config.learning_rate),
                          warmup_steps=saved.get("warmup_steps", config.warmup_steps),
                          decay_steps=decay_steps,
-                         min_lr_ratio=saved.get("min_lr_ratio", config.min_lr_ratio))
+                         min_lr_ratio=saved.get("min_lr_ratio", config.min_lr_ratio),
+                         freeze=tuple(saved.get("freeze", ())))
+    elif source is not None:
+        model_config = source.model_config
     else:
         model_config = ModelConfig.from_preset(model_preset or "shadownet", charset.num_classes)
     if config.decay_steps is None:
@@ -408,7 +443,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                     config.batch_size // replicas, config.learning_rate)
     if dist.is_chief:
         ModelSpec(model_dir=model_dir, model_config=model_config, charset=charset,
-                  train=asdict(config)).save()
+                  train=asdict(config),
+                  init_from=source.record() if source else spec and spec.init_from).save()
 
     _warn_if_precision_is_slow(config.precision, tf)
     old_policy = keras.mixed_precision.global_policy().name
@@ -417,6 +453,10 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     try:
         with dist.strategy.scope():
             model = build_shadownet(model_config, sync_batch_norm=replicas > 1)
+            if source is not None:
+                source.apply(model, charset)
+                logger.info("fine-tuning from %s: %s", source.prefix, source.mapping.format())
+            freeze_stages(model, config.freeze)
             schedule = make_schedule(config.learning_rate, config.warmup_steps,
                                      config.decay_steps, config.min_lr_ratio)
             optimizer = make_optimizer(schedule, config.clipnorm, config.precision)
@@ -555,6 +595,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         ips = (step - start_step) * config.batch_size / elapsed if step > start_step else 0.0
         return TrainResult(step=step, loss=last_loss, checkpoint=path,
                            resumed_from=resume_prefix, validation=validation,
-                           images_per_second=ips, replicas=replicas, is_chief=dist.is_chief)
+                           images_per_second=ips, replicas=replicas, is_chief=dist.is_chief,
+                           finetune=source)
     finally:
         keras.mixed_precision.set_global_policy(old_policy)

@@ -48,7 +48,9 @@ import platform
 import resource
 import shlex
 import shutil
+import signal
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -62,7 +64,7 @@ FONT = ROOT / "fonts" / "NotoSansSC-Regular.otf"
 CORPUS = ROOT / "corpora" / "songci.txt"
 TRDG_VENV = ROOT / ".bench" / "trdg-venv"
 TRDG_REQUIREMENTS = ("trdg==1.8.0", "pillow<10")
-SECTIONS = ("synth", "tfrecords", "input", "precision", "inference", "memory")
+SECTIONS = ("synth", "tfrecords", "input", "precision", "inference", "memory", "finetune")
 DEFAULT_WEIGHTS = ROOT / "model" / "shadownet"  # the bundled release model
 
 
@@ -815,6 +817,252 @@ def section_memory(ws: Workspace, args) -> list[Row]:
     return rows
 
 
+# ----------------------------------------------------------------------------------------------------
+# Section 7: fine-tuning
+
+
+FINETUNE_FONT = "/usr/share/fonts/truetype/arphic/ukai.ttc:0"
+"""AR PL UKai CN (``apt-get install fonts-arphic-ukai``): a Kai face; the bundled model was trained
+on the four Noto faces only."""
+
+
+def mixed_corpus(source: Path, out: Path, lines: int, seed: int = 0) -> Path:
+    """Write a user-like corpus: the first ``lines`` lines of ``source`` (plain lines or
+    ``phrase<TAB>freq``), each with one or two tokens of digits and Latin letters put in at random
+    places, as in catalogues and receipts (a year or price: ``2024``; a model number: ``XR37``; a
+    word: ``Tea``).
+
+    Returns:
+        ``out``, one line per source line (UTF-8).
+
+    Raises:
+        ValueError: if ``source`` holds no text.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    upper, lower, digits = string.ascii_uppercase, string.ascii_lowercase, string.digits
+
+    def pick(alphabet: str, low: int, high: int) -> str:
+        return "".join(rng.choice(list(alphabet), int(rng.integers(low, high + 1))))
+
+    def token() -> str:
+        kind = int(rng.integers(4))
+        if kind == 0:
+            return pick(digits, 1, 4)
+        if kind == 1:
+            return pick(upper, 1, 3) + pick(digits, 1, 3)
+        if kind == 2:
+            return pick(upper, 1, 1) + pick(lower, 2, 6)
+        return pick(lower, 2, 5)
+
+    texts = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        text = line.split("\t", 1)[0].strip()
+        if not text:
+            continue
+        for _ in range(int(rng.integers(1, 3))):
+            at = int(rng.integers(0, len(text) + 1))
+            text = text[:at] + token() + text[at:]
+        texts.append(text)
+        if len(texts) == lines:
+            break
+    if not texts:
+        raise ValueError(f"{source}: no text")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return out
+
+
+def grown_charset(source, texts_file: Path):
+    """The fine-tuning charset: the source model's chars in their order, then every other char of
+    ``texts_file`` (e.g. digits and Latin letters) in code point order; the space stays a class."""
+    from toolkit.charset import SPACE, Charset
+
+    text = texts_file.read_text(encoding="utf-8")
+    new = sorted({c for c in text if c not in source and c not in ("\n", "\r", SPACE)})
+    return Charset.from_chars([c for c in source.chars if c != SPACE] + new)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process and its waited-for children, from
+    ``/proc/<pid>/stat`` (Linux); None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name; fields[0] is field 3
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # fields 14-17
+
+
+def run_with_budget(cmd: list[str], budget_s: float, clock: str, log: Path,
+                    env: dict | None = None, poll_s: float = 0.5) -> float:
+    """Run ``cmd`` until it exits or has used ``budget_s`` seconds, then send it SIGTERM
+    (train-shadownet saves a checkpoint at its current step and stops) and wait for it.
+
+    Args:
+        clock: ``wall`` (elapsed seconds) or ``cpu`` (the process's user + system CPU seconds,
+            all its threads: a fair measure on a machine shared with other load).
+        log: file the command's output is appended to.
+
+    Returns:
+        The seconds the command used by that clock, until it exited (the checkpoint save after
+        the signal included).
+
+    Raises:
+        ValueError: on an unknown clock.
+    """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    started = time.perf_counter()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        signalled = None
+        while True:
+            pid, _, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            used = (time.perf_counter() - started if clock == "wall"
+                    else process_cpu_seconds(proc.pid) or 0.0)
+            if signalled is None and used >= budget_s:
+                proc.send_signal(signal.SIGTERM)
+                signalled = time.perf_counter()
+            elif signalled is not None and time.perf_counter() - signalled > 300:
+                proc.kill()  # a checkpoint save never takes that long: it hangs
+            time.sleep(poll_s)
+    proc.returncode = 0  # reaped by os.wait4 above; keeps Popen from waiting on it again
+    if clock == "wall":
+        return time.perf_counter() - started
+    return usage.ru_utime + usage.ru_stime
+
+
+def parse_minutes(text: str) -> list[float]:
+    """``"5,15,30"`` -> ``[5.0, 15.0, 30.0]`` (sorted; minutes, each > 0).
+
+    Raises:
+        argparse.ArgumentTypeError: on a value that is not a positive number.
+    """
+    try:
+        values = sorted(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = []
+    if not values or values[0] <= 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive minutes, got {text!r}")
+    return values
+
+
+def _finetune_data(ws: Workspace, args):
+    """Records of the fine-tuning case (built once per workdir): the mixed corpus drawn in the
+    new font, the grown charset, Train / Test split by text."""
+    from toolkit.charset import Charset
+    from toolkit.checkpoints import resolve_init_from
+    from toolkit.records import write_tfrecords
+    from toolkit.synth import SynthConfig, gen_images
+
+    root = ws.root / "finetune"
+    spec, _ = resolve_init_from(args.finetune_from)
+    corpus = mixed_corpus(Path(args.finetune_corpus), root / "corpus.txt", args.finetune_lines)
+    charset = grown_charset(spec.charset, corpus)
+    char_dict, data, rec = root / "char_dict", root / "data", root / "records"
+    if not (rec / "metadata.json").exists() or Charset.load(char_dict) != charset:
+        font = args.finetune_font
+        if not Path(font.rsplit(":", 1)[0] if font.rsplit(":", 1)[-1].isdigit() else font).exists():
+            raise FileNotFoundError(f"font {font} not found: apt-get install fonts-arphic-ukai, or "
+                                    f"pass --finetune-font FILE[:INDEX]")
+        gen_images([corpus], [font], data, args.finetune_images, seed=5, workers=1,
+                   progress=False, overwrite=True, skip_bad=True,
+                   config=SynthConfig(test_fraction=0.1))
+        charset.save(char_dict)
+        write_tfrecords(data, char_dict, rec, validation_fraction=0.0, progress=False,
+                        overwrite=True)
+    return spec, charset, char_dict, rec
+
+
+def _score_transferred(spec_source, charset, rec):
+    """Scores of the source's weights mapped to ``charset``, before any training step."""
+    from toolkit import records
+    from toolkit.backends import KerasBackend
+    from toolkit.checkpoints import FineTuneSource
+    from toolkit.evaluate import score_batches
+    from toolkit.model import build_shadownet
+
+    source = FineTuneSource.open(spec_source, charset)
+    model = build_shadownet(source.model_config)
+    source.apply(model, charset)
+    ds = records.make_dataset(rec, "test", 32, training=False)
+    return score_batches(KerasBackend(model, charset).predict_batch, ds, charset,
+                         with_lengths=True), source
+
+
+def section_finetune(ws: Workspace, args) -> list[Row]:
+    """Fine-tuning from a trained model (default: the bundled one) against training from
+    scratch, on the same records (a new font, a charset grown by digits and Latin letters), same
+    batch (32), same preset (the source's) and precision, scored on the held-out Test texts after
+    equal budgets of ``--finetune-clock`` time. Each run is one train-shadownet process per budget
+    step, stopped by SIGTERM when its total reaches the budget and resumed for the next (each
+    start-up counts against its budget, the same for both). Both hold their peak learning rate
+    after the warm-up (a schedule far longer than the budgets), so every budget sees the same
+    recipe stopped at another time."""
+    from toolkit.checkpoints import (FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS,
+                                     latest_checkpoint, preset_of)
+    from toolkit.evaluate import test_shadownet
+    from toolkit.train import TrainConfig, cpu_supports_bfloat16
+
+    spec, charset, char_dict, rec = _finetune_data(ws, args)
+    precision = args.finetune_precision or ("mixed_bfloat16" if cpu_supports_bfloat16()
+                                            else "float32")
+    scores0, source = _score_transferred(args.finetune_from, charset, rec)
+    preset = preset_of(source.model_config)
+    if preset is None:
+        raise ValueError(f"the source {source.prefix} is of no preset size: a scratch run cannot be "
+                         f"given the same size")
+    unit = "CPU min" if args.finetune_clock == "cpu" else "min"
+    rows = [Row("finetune", "source weights mapped to the new charset, no step", scores0.cer, "CER",
+                note=f"line accuracy {scores0.line_accuracy:.3f}; {source.mapping.format(6)}; "
+                     f"{scores0.count} held-out lines, font {Path(args.finetune_font).name}")]
+    common = ["train-shadownet", "--dataset-dir", str(rec), "--char-dict-dir", str(char_dict),
+              "--steps", str(10**9), "--batch-size", "32", "--precision", precision,
+              "--checkpoint-every", str(10**9), "--eval-every", str(10**9)]
+    runs = {
+        "fine-tune": (args.finetune_budgets, ["--init-from", str(args.finetune_from),
+                                              "--learning-rate", str(FINETUNE_LEARNING_RATE),
+                                              "--warmup-steps", str(FINETUNE_WARMUP_STEPS)]),
+        "scratch": (args.scratch_budgets, ["--model-size", preset,
+                                           "--learning-rate", str(TrainConfig.learning_rate),
+                                           "--warmup-steps", str(TrainConfig.warmup_steps)]),
+    }
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    cers: dict[str, dict[float, float]] = {}
+    for name, (budgets, options) in runs.items():
+        model_dir = ws.root / "finetune" / f"model-{name}"
+        shutil.rmtree(model_dir, ignore_errors=True)  # else a kept --workdir's run resumes
+        cmd = _cli() + common + ["--model-dir", str(model_dir)] + options
+        used = 0.0
+        cers[name] = {}
+        for budget in budgets:
+            if budget * 60 > used:  # else the last segment overran this budget already
+                used += run_with_budget(cmd, budget * 60 - used, args.finetune_clock,
+                                        ws.root / "finetune" / f"{name}.log", env)
+            prefix = latest_checkpoint(model_dir)
+            if prefix is None:
+                rows.append(Row("finetune", f"{name}, {budget:g} {unit}", None, "CER",
+                                note=f"no checkpoint: no step within the budget (see {name}.log)"))
+                continue
+            scores = test_shadownet(rec, prefix, progress=False)
+            cers[name][budget] = scores.cer
+            rows.append(Row("finetune", f"{name}, {budget:g} {unit}", scores.cer, "CER",
+                            note=f"line accuracy {scores.line_accuracy:.3f}; step "
+                                 f"{prefix.rsplit('-', 1)[1]}; {used / 60:.1f} {unit} used"))
+    ft, sc = cers["fine-tune"], cers["scratch"]
+    at = [b for b in ft if b <= 15] or sorted(ft)[:1]
+    if at and sc:
+        b, last = at[-1], max(sc)
+        rows.append(Row("finetune", f"fine-tune at {b:g} {unit} vs scratch at {last:g} {unit}",
+                        ft[b], "CER", target=f"< {sc[last]:.3f}", passed=ft[b] < sc[last],
+                        note="issue 18's target: within 15 min a CER scratch does not reach in 60"))
+    return rows
+
+
 SECTION_FUNCS = {
     "synth": section_synth,
     "tfrecords": section_tfrecords,
@@ -822,6 +1070,7 @@ SECTION_FUNCS = {
     "precision": section_precision,
     "inference": section_inference,
     "memory": section_memory,
+    "finetune": section_finetune,
 }
 
 
@@ -857,6 +1106,29 @@ def build_parser() -> argparse.ArgumentParser:
                         "RAM-backed /dev/shm when there is one, else the workdir)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where generated inputs go (default: a temporary directory, removed at the end)")
+    ft = p.add_argument_group("finetune section")
+    ft.add_argument("--finetune-from", default="bundled",
+                    help="model to fine-tune (default: bundled, the model in model/shadownet)")
+    ft.add_argument("--finetune-font", default=FINETUNE_FONT,
+                    help=f"FILE[:INDEX] of the new font (default: {FINETUNE_FONT})")
+    ft.add_argument("--finetune-corpus", type=Path, default=CORPUS,
+                    help="text whose lines get digits and Latin letters mixed in (default: the "
+                         "bundled Song ci corpus)")
+    ft.add_argument("--finetune-lines", type=int, default=None,
+                    help="corpus lines used (default: 20000; --quick 500)")
+    ft.add_argument("--finetune-images", type=int, default=None,
+                    help="images rendered, 10%% of the texts held out (default: 30000; --quick 400)")
+    ft.add_argument("--finetune-budgets", type=parse_minutes, default=None,
+                    help="minutes of training after which the fine-tune is scored (default: "
+                         "5,15,30; --quick 1,2)")
+    ft.add_argument("--scratch-budgets", type=parse_minutes, default=None,
+                    help="the same for the run from scratch (default: 5,15,30,60; --quick 1,2)")
+    ft.add_argument("--finetune-clock", choices=("wall", "cpu"), default="wall",
+                    help="what a budget minute is: wall-clock, or CPU time of the training process "
+                         "(fair on a shared machine) (default: wall)")
+    ft.add_argument("--finetune-precision", choices=("float32", "mixed_bfloat16"), default=None,
+                    help="both runs' precision (default: mixed_bfloat16 where the CPU has "
+                         "bfloat16 support, else float32)")
     return p
 
 
@@ -872,6 +1144,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.quality_steps = 10 if args.quick else 300
     args.precision_rounds = 1 if args.quick else 5
     args.quality_preset = "tiny" if args.quick else "small"
+    quick_or = {  # the finetune section: --quick sizes, full sizes
+        "finetune_lines": (500, 20000), "finetune_images": (400, 30000),
+        "finetune_budgets": ([1.0, 2.0], [5.0, 15.0, 30.0]),
+        "scratch_budgets": ([1.0, 2.0], [5.0, 15.0, 30.0, 60.0])}
+    for name, (quick, full) in quick_or.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     if "inference" in args.only:
         _need_weights(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
