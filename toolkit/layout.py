@@ -32,8 +32,9 @@ SKEW_POINTS = 200_000
 MIN_LINE_HEIGHT = 4
 """A run of ink rows lower than this, px, that cannot join a line is dropped as a speck."""
 FRAGMENT_FRACTION = 0.5
-"""A run lower than this fraction of the median line height is a fragment of a line (an accent, a
-tall glyph's tip, a dot), joined to the nearer neighbouring run."""
+"""A run lower than this fraction of the median line height, closer than this fraction of it to
+a neighbouring run, is a fragment of a line (an accent, a tall glyph's tip, a dot) and is joined to
+the nearer neighbour."""
 MARGIN_FRACTION = 0.25
 """Margin kept around a line's ink in its crop, as a fraction of the line's height (top and
 bottom: at most half of the gap to the neighbouring line)."""
@@ -199,7 +200,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _join_fragments(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Join each run lower than :data:`FRAGMENT_FRACTION` of the median run to the nearer of its
-    neighbours (when that neighbour is closer than a median line height), lowest runs first."""
+    neighbours when the gap between them is under that fraction too, lowest runs first."""
     runs = list(runs)
     while len(runs) > 1:
         heights = np.array([b - a for a, b in runs])
@@ -213,7 +214,7 @@ def _join_fragments(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
             if i + 1 < len(runs):
                 gaps.append((runs[i + 1][0] - runs[i][1], i + 1))
             gap, j = min(gaps)
-            if gap < median:
+            if gap < FRAGMENT_FRACTION * median:
                 a, b = min(i, j), max(i, j)
                 runs[a:b + 1] = [(runs[a][0], runs[b][1])]
                 joined = True
@@ -227,8 +228,9 @@ def find_lines(ink: np.ndarray) -> list[LineBox]:
     """The text lines of a deskewed page: runs of rows holding ink, top to bottom.
 
     Rows with no ink separate lines (so blank lines do too); a run lower than
-    :data:`FRAGMENT_FRACTION` of the median line is joined to the nearer line; a run lower than
-    :data:`MIN_LINE_HEIGHT` px that joins nothing is dropped. Each box spans its rows' ink columns.
+    :data:`FRAGMENT_FRACTION` of the median line and as close to a line is joined to it; a run lower
+    than :data:`MIN_LINE_HEIGHT` px that joins nothing is dropped (when there are other lines).
+    Each box spans its rows' ink columns.
 
     Args:
         ink: bool ``(h, w)``, the deskewed page's ink.
