@@ -12,8 +12,8 @@ function setStatus(message, isError) {
   statusLine.classList.toggle("error", Boolean(isError));
 }
 
-// One <div class="line"> per line, one <span> per char; low-probability chars get class "low"
-// and their probability as a tooltip.
+// One <div class="line"> per line, one <span> per char with its probability as a tooltip and in
+// data-probability; chars under the threshold get class "low".
 function showReading(reading) {
   const threshold = Number($("threshold").value);
   const box = $("text");
@@ -25,6 +25,7 @@ function showReading(reading) {
       const span = document.createElement("span");
       span.textContent = char;
       span.title = `${char}: ${(probability * 100).toFixed(1)}%`;
+      span.dataset.probability = probability;
       if (probability < threshold) span.className = "low";
       row.appendChild(span);
     }
