@@ -6,9 +6,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-
 from conftest import TINY_FONT
+from PIL import Image, ImageDraw, ImageFont
 
 # Lines of the tiny font's chars, of different lengths so that a line's crop width tells which
 # line it is; the empty string is a blank line.

@@ -36,16 +36,16 @@ def test_rotated_page_with_a_blank_line_gives_every_line_in_order(angle):
     assert tops == sorted(tops)
     widths = _widths_in_order(page)
     # Line i has len(TEXT_LINES[i]) chars of one em (28 px) each.
-    for width, text in zip(widths, TEXT_LINES):
+    for width, text in zip(widths, TEXT_LINES, strict=True):
         assert abs(width - 28 * len(text)) < 14, (widths, TEXT_LINES)
     # The blank line shows as a gap about twice the others.
-    gaps = [b.top - a.bottom for a, b in zip(page.lines, page.lines[1:])]
+    gaps = [b.top - a.bottom for a, b in zip(page.lines, page.lines[1:], strict=False)]
     assert gaps[1] > 1.8 * gaps[0]
 
 
 def test_deskewed_lines_are_level_and_crops_hold_only_their_line():
     page = layout.analyze_page(grey(render_page(PAGE_LINES, rotate=1.5)))
-    for box, crop in zip(page.lines, page.crops):
+    for box, crop in zip(page.lines, page.crops, strict=True):
         assert box.height < 34  # a 28 px line rotated by 1.5 degrees over ~300 px would be ~36
         ink_rows = np.flatnonzero(layout.binarize(crop).any(axis=1))
         # one band of ink, no neighbour's strokes at the crop's edges
@@ -144,6 +144,6 @@ def test_bundled_model_reads_a_skewed_page(tmp_path):
     reading = Recognizer.from_weights(bundled_model_dir()).read_images([grey(image)], "auto")[0]
     assert reading.layout == "page" and len(reading.lines) == 4
     scores = Scores()
-    for gt, line in zip([t for t in lines if t], reading.lines):
+    for gt, line in zip([t for t in lines if t], reading.lines, strict=True):
         scores.add(gt, line.text)
     assert scores.cer <= 0.05, reading.text

@@ -13,7 +13,8 @@ import pytest
 from page_images import PAGE_LINES, grey, png_bytes, render_page
 from PIL import Image
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed "
+                                      "(pip install -e '.[serve]')")
 pytest.importorskip("multipart", reason="python-multipart (the 'serve' extra) is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -36,7 +37,8 @@ def client(recognizer):
 
 
 def _post_raw(client, data, content_type="image/png", query=""):
-    return client.post(f"/v1/recognize{query}", content=data, headers={"content-type": content_type})
+    return client.post(f"/v1/recognize{query}", content=data,
+                       headers={"content-type": content_type})
 
 
 def test_raw_body_and_multipart_give_the_library_reading(client, recognizer):
@@ -108,7 +110,8 @@ def test_bad_request_gets_a_4xx_message_and_the_server_goes_on(client, case):
 
 
 def test_concurrent_clients_are_all_answered(client):
-    images = [render_page([text]) for text in ("春风", "明月天人", "山水花云江河", "日夜秋雨落长白")]
+    texts = ("春风", "明月天人", "山水花云江河", "日夜秋雨落长白")
+    images = [render_page([text]) for text in texts]
     expected = [_post_raw(client, png_bytes(im)).json()["text"] for im in images]
     answers, errors = {}, []
 

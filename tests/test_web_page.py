@@ -16,9 +16,11 @@ import pytest
 from page_images import grey, png_bytes, render_page
 from PIL import Image
 
-pytest.importorskip("fastapi", reason="the 'serve' extra is not installed (pip install -e '.[serve]')")
+pytest.importorskip("fastapi", reason="the 'serve' extra is not installed "
+                                      "(pip install -e '.[serve]')")
 pytest.importorskip("playwright", reason="playwright is not installed (pip install -e '.[test]')")
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = (os.environ.get("CHROMIUM") or shutil.which("chromium")
+            or shutil.which("chromium-browser"))
 if CHROMIUM is None:
     pytest.skip("no chromium on PATH (apt-get install chromium; .ci/run installs it)",
                 allow_module_level=True)
@@ -33,8 +35,8 @@ from toolkit.serve import RecognitionService, ServeConfig, create_app  # noqa: E
 
 FONT = FONTS_DIR / "NotoSansSC-Regular.otf"
 LINE_TEXT = "明月几时有，把酒问青天。"
-PARAGRAPH = ["明月几时有，把酒问青天。", "不知天上宫阙，今夕是何年。", "我欲乘风归去，又恐琼楼玉宇，",
-             "高处不胜寒。起舞弄清影，何似在人间。"]
+PARAGRAPH = ["明月几时有，把酒问青天。", "不知天上宫阙，今夕是何年。",
+             "我欲乘风归去，又恐琼楼玉宇，", "高处不胜寒。起舞弄清影，何似在人间。"]
 TIMEOUT_MS = 60_000
 
 
@@ -170,7 +172,7 @@ def test_screenshot_of_a_paragraph_reads_line_by_line(browser, recognizer, rotat
     # CSS rotates clockwise for positive degrees; the skew is counter-clockwise positive.
     assert reading.skew == pytest.approx(-rotate_deg, abs=0.3)
     scores = Scores()
-    for gt, line in zip(PARAGRAPH, reading.lines):
+    for gt, line in zip(PARAGRAPH, reading.lines, strict=True):
         scores.add(gt, line.text)
     assert scores.cer <= 0.05, reading.text
 
@@ -183,6 +185,6 @@ def test_screenshot_uploaded_on_the_page_shows_every_line(browser, page, tmp_pat
     assert page.locator("#text .line").count() == len(PARAGRAPH)
     assert "(page, deskewed" in page.inner_text("#timing")
     scores = Scores()
-    for gt, line in zip(PARAGRAPH, text.splitlines()):
+    for gt, line in zip(PARAGRAPH, text.splitlines(), strict=True):
         scores.add(gt, line)
     assert scores.cer <= 0.05, text

@@ -195,7 +195,8 @@ def rotate(grey: np.ndarray, angle: float, fill: int) -> np.ndarray:
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """``(start, end)`` (end exclusive) of each run of True in a 1-D bool array."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    starts, ends = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, ends, strict=True))
 
 
 def _join_fragments(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -205,7 +206,8 @@ def _join_fragments(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     while len(runs) > 1:
         heights = np.array([b - a for a, b in runs])
         median = float(np.median(heights))
-        small = [i for i in np.argsort(heights, kind="stable") if heights[i] < FRAGMENT_FRACTION * median]
+        limit = FRAGMENT_FRACTION * median
+        small = [i for i in np.argsort(heights, kind="stable") if heights[i] < limit]
         joined = False
         for i in small:
             gaps = []
@@ -214,7 +216,7 @@ def _join_fragments(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
             if i + 1 < len(runs):
                 gaps.append((runs[i + 1][0] - runs[i][1], i + 1))
             gap, j = min(gaps)
-            if gap < FRAGMENT_FRACTION * median:
+            if gap < limit:
                 a, b = min(i, j), max(i, j)
                 runs[a:b + 1] = [(runs[a][0], runs[b][1])]
                 joined = True

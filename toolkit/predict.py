@@ -267,8 +267,9 @@ class Recognizer:
         results: list[LineReading | None] = [None] * len(images)
         for idx, best, top, lengths in self._best_paths(images):
             decoded = collapse_path_chars(best, top, lengths, self.charset.blank_index)
-            for i, (ids, probs, conf) in zip(idx, decoded):
-                chars = tuple((self.charset.decode([k]), p) for k, p in zip(ids, probs))
+            for i, (ids, probs, conf) in zip(idx, decoded, strict=True):
+                chars = tuple((self.charset.decode([k]), p)
+                              for k, p in zip(ids, probs, strict=True))
                 results[i] = LineReading("".join(c for c, _ in chars), conf, chars)
         return results  # type: ignore[return-value]
 
@@ -297,13 +298,13 @@ class Recognizer:
             if page is not None:
                 lines = [LineReading(r.text, r.confidence, r.chars,
                                      (box.left, box.top, box.right, box.bottom))
-                         for r, box in zip(lines, page.lines)]
+                         for r, box in zip(lines, page.lines, strict=True)]
             out.append(ImageReading("page" if page is not None else "line", tuple(lines), skew))
         return out
 
     @staticmethod
     def _plan(grey: np.ndarray, layout: str):
-        """``(page layout or None, images to read, skew)`` for one image (see :meth:`read_images`)."""
+        """``(page layout or None, images to read, skew)`` of one image (:meth:`read_images`)."""
         if grey.ndim == 3:
             grey = grey[:, :, 0]
         if layout == "line":
@@ -340,6 +341,6 @@ def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLi
     if layout == "line":
         return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
     rows = []
-    for p, reading in zip(paths, recognizer.read_images(images, layout)):
+    for p, reading in zip(paths, recognizer.read_images(images, layout), strict=True):
         rows += [(p, line.text, line.confidence) for line in reading.lines] or [(p, "", 0.0)]
     return rows

@@ -101,7 +101,8 @@ def reading_json(reading: ImageReading, width: int, height: int, elapsed_s: floa
     ``[left, top, right, bottom]`` px in the deskewed page or ``null`` for a line image, and its
     ``chars``), ``layout`` (``line`` or ``page``: how the image was read), ``skew_degrees`` (the
     rotation corrected, counter-clockwise), ``width`` and ``height`` (the image, px) and
-    ``elapsed_s`` (decoding and reading, seconds, without the upload).
+    ``elapsed_s`` (seconds from decoding to the end of reading, a wait for the model included;
+    the upload not).
     """
     return {"text": reading.text, "confidence": round(reading.confidence, 4),
             "chars": _chars_json(reading.chars), "lines": [_line_json(x) for x in reading.lines],
@@ -143,7 +144,7 @@ class RecognitionService:
     def info(self) -> dict:
         """The model and the limits, for ``GET /v1/info``."""
         backend = self.recognizer.backend
-        return {"model": self.name, "kind": getattr(backend, "kind", "keras"),
+        return {"model": self.name, "kind": backend.kind,
                 "num_classes": self.recognizer.charset.num_classes,
                 "layouts": list(LAYOUTS), "max_bytes": self.config.max_bytes,
                 "max_pixels": self.config.max_pixels,
@@ -180,18 +181,21 @@ async def _image_bytes(request: Request, limit: int) -> tuple[bytes, str]:
         body = await _read_body(request, limit)
     except _TooLarge as e:
         raise HTTPException(413, str(e)) from None
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return body, "request body"
 
-    async def replay():
+    async def replay():  # the body read above, handed to the form parser
         return {"type": "http.request", "body": body, "more_body": False}
 
     form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    upload = form.get(MULTIPART_FIELD)
-    if upload is None or isinstance(upload, str):
-        raise HTTPException(400, f"multipart form has no file field {MULTIPART_FIELD!r} (fields: "
-                                 f"{', '.join(form.keys()) or 'none'})")
-    return await upload.read(), f"uploaded file {upload.filename or '(unnamed)'!r}"
+    try:
+        upload = form.get(MULTIPART_FIELD)
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(400, f"multipart form has no file field {MULTIPART_FIELD!r} "
+                                     f"(fields: {', '.join(form.keys()) or 'none'})")
+        return await upload.read(), f"uploaded file {upload.filename or '(unnamed)'!r}"
+    finally:
+        await form.close()
 
 
 def create_app(service: RecognitionService) -> FastAPI:
