@@ -382,12 +382,16 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as a TSV file.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--layout", type=click.Choice(["auto", "line", "page"]), default="auto",
+              show_default=True,
+              help="line: each image is one line; page: find the lines first (horizontal text, "
+                   "one column); auto: a page if more than one line is found.")
 @_user_errors
-def demo_cmd(image_paths, weights_path, output, batch_size):
-    """Recognize line images; prints path<TAB>text<TAB>confidence per image."""
+def demo_cmd(image_paths, weights_path, output, batch_size, layout):
+    """Recognize line or page images; prints path<TAB>text<TAB>confidence per line read."""
     from toolkit.predict import demo
 
-    rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size)
+    rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size, layout=layout)
     lines = [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
     for line in lines:
         click.echo(line)
@@ -396,6 +400,29 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
 
         output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
+
+
+@main.command("serve")
+@click.option("--weights-path", type=EXISTING_PATH,
+              help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
+                   "[default: the bundled model].")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--max-bytes", default=None, type=click.IntRange(min=1),
+              help="Largest request body, bytes [default: 20 MiB].")
+@click.option("--max-pixels", default=None, type=click.IntRange(min=1),
+              help="Largest image, width x height px [default: 40 million].")
+@_user_errors
+def serve_cmd(weights_path, host, port, max_bytes, max_pixels):
+    """Serve a web page (/) and an HTTP API (POST /v1/recognize) that read lines and pages."""
+    try:  # FastAPI and uvicorn come with the optional 'serve' extra
+        from toolkit.serve import ServeConfig, serve
+    except ModuleNotFoundError as e:
+        raise click.ClickException(str(e)) from e
+
+    limits = {k: v for k, v in (("max_bytes", max_bytes), ("max_pixels", max_pixels)) if v}
+    serve(_default_weights(weights_path), host, port, ServeConfig(**limits), echo=click.echo)
 
 
 @main.command("export")

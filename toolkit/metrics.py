@@ -44,9 +44,11 @@ def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best, 1.0 / z.sum(-1)
 
 
-def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
-                  blank_index: int) -> list[tuple[list[int], float]]:
-    """The CTC collapse of best paths: repeated classes merged, blanks removed.
+def collapse_path_chars(best: np.ndarray, top: np.ndarray, lengths,
+                        blank_index: int) -> list[tuple[list[int], list[float], float]]:
+    """The CTC collapse of best paths, keeping each emitted char's probability.
+
+    Repeated classes are merged and blanks removed.
 
     Args:
         best: int ``(batch, T)`` class per time step (see :func:`best_path`).
@@ -55,28 +57,44 @@ def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
         blank_index: class index of the CTC blank.
 
     Returns:
-        Per line, ``(class indices, confidence)``: confidence is the mean probability of the
-        emitted chars (the largest over a run of repeats), or, for an empty result, the mean blank
-        probability (1.0 when the blanks are certain).
+        Per line, ``(class indices, char probabilities, confidence)``: a char's probability is the
+        largest softmax probability over its run of repeated time steps; the confidence is their
+        mean, or, for an empty result, the mean blank probability (1.0 when the blanks are
+        certain; 0.0 for a line of no time step).
     """
     out = []
     for b in range(best.shape[0]):
         n = int(lengths[b])
         path = best[b, :n]
         ids: list[int] = []
-        conf: list[float] = []
+        probs: list[float] = []
         prev = -1
         for t, k in enumerate(path):
             k = int(k)
             if k != prev and k != blank_index:
                 ids.append(k)
-                conf.append(float(top[b, t]))
-            elif k == prev and k != blank_index and conf:
-                conf[-1] = max(conf[-1], float(top[b, t]))
+                probs.append(float(top[b, t]))
+            elif k == prev and k != blank_index and probs:
+                probs[-1] = max(probs[-1], float(top[b, t]))
             prev = k
-        c = float(np.mean(conf)) if conf else float(np.mean(top[b, :n])) if n else 0.0
-        out.append((ids, c))
+        c = float(np.mean(probs)) if probs else float(np.mean(top[b, :n])) if n else 0.0
+        out.append((ids, probs, c))
     return out
+
+
+def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
+                  blank_index: int) -> list[tuple[list[int], float]]:
+    """The CTC collapse of best paths: repeated classes merged, blanks removed.
+
+    Args:
+        best, top, lengths, blank_index: as for :func:`collapse_path_chars`.
+
+    Returns:
+        Per line, ``(class indices, confidence)``: confidence is the mean probability of the
+        emitted chars (the largest over a run of repeats), or, for an empty result, the mean blank
+        probability (1.0 when the blanks are certain).
+    """
+    return [(ids, c) for ids, _, c in collapse_path_chars(best, top, lengths, blank_index)]
 
 
 def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[list[int], float]]:

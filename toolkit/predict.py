@@ -2,27 +2,39 @@
 
 Any image is accepted: any size, grey or colour, palette, alpha or 16-bit; it is converted to grey
 and scaled to height 32 keeping its aspect ratio by the same function training used
-(:func:`toolkit.preprocess.prepare_tf`).
+(:func:`toolkit.preprocess.prepare_tf`). An image of several lines (a page) is first split into
+lines by :mod:`toolkit.layout` (``layout="page"``, or ``"auto"``).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from toolkit import layout as page_layout
 from toolkit import preprocess
 from toolkit.labels import IMAGE_EXTENSIONS
-from toolkit.metrics import collapse_path, greedy_decode
+from toolkit.metrics import best_path, collapse_path, collapse_path_chars
+
+LAYOUTS = ("line", "page", "auto")
+"""How an image is read: ``line``: as one line; ``page``: split into lines first
+(:func:`toolkit.layout.analyze_page`); ``auto``: as a page if more than one line is found in it."""
 
 logger = logging.getLogger(__name__)
 
 
 class ImageError(ValueError):
     """An image file that cannot be read as a line image."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image of more pixels than the limit it was read with (:func:`decode_image`)."""
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -44,6 +56,99 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image: {e}") from None
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None) -> np.ndarray:
+    """Decode image bytes (any format Pillow reads) as a grey uint8 array ``(height, width)``.
+
+    Args:
+        data: the encoded image.
+        name: what to call it in error messages (a file name, "request body").
+        max_pixels: refuse images of more pixels (width x height), read from the header before
+            any pixel is decoded; ``None`` leaves only Pillow's own decompression-bomb limit.
+
+    Raises:
+        ImageTooLargeError: if the image has more than ``max_pixels`` pixels, or more than Pillow's
+            decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, twice over).
+        ImageError: if ``data`` is empty, not an image, or truncated.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise ImageError(f"{name}: empty (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageTooLargeError(f"{name}: {im.width}x{im.height} = "
+                                         f"{im.width * im.height:,} pixels, more than the limit "
+                                         f"of {max_pixels:,}")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return preprocess.to_grey_array(im)
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{name}: {e}") from None
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image in a format Pillow reads (PNG, JPEG, BMP, GIF, "
+                         f"TIFF, WebP, ...)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{name}: cannot read image: {e}") from None
+
+
+@dataclass(frozen=True)
+class LineReading:
+    """One line as the model read it.
+
+    Attributes:
+        text: the greedy (best-path) CTC decoding.
+        confidence: in [0, 1], the mean of ``chars``' probabilities (see
+            :func:`toolkit.metrics.collapse_path_chars` for an empty line).
+        chars: ``(char, probability)`` per char of ``text``, in order; the probability is the
+            largest softmax probability over the char's time steps.
+        box: ``(left, top, right, bottom)`` px of the line in the deskewed page
+            (:attr:`ImageReading.skew`), or ``None`` when the image was read as one line.
+    """
+
+    text: str
+    confidence: float
+    chars: tuple[tuple[str, float], ...]
+    box: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class ImageReading:
+    """An image as the model read it: one line, or a page of lines in reading order.
+
+    Attributes:
+        layout: ``line`` (read as one line) or ``page`` (split into ``lines`` first).
+        lines: the lines, top to bottom (one for ``line``; none for a page without ink).
+        skew: the page's rotation corrected before reading, degrees counter-clockwise (0.0 for
+            ``line``).
+    """
+
+    layout: str
+    lines: tuple[LineReading, ...]
+    skew: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The lines' text joined by newlines."""
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def chars(self) -> tuple[tuple[str, float], ...]:
+        """Every line's ``(char, probability)``, in reading order (no newline entries)."""
+        return tuple(c for line in self.lines for c in line.chars)
+
+    @property
+    def confidence(self) -> float:
+        """The mean probability of all chars; for a reading without chars, the mean of the lines'
+        confidences (0.0 without lines)."""
+        probs = [p for _, p in self.chars]
+        if probs:
+            return float(np.mean(probs))
+        return float(np.mean([line.confidence for line in self.lines])) if self.lines else 0.0
 
 
 def expand_image_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -109,14 +214,14 @@ class Recognizer:
         valid time steps)`` (see :meth:`toolkit.backends.KerasBackend.predict_batch`)."""
         return self.backend.predict_batch(images, widths)
 
-    def recognize(self, images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """Recognize grey uint8 line images ``(h, w)`` (or ``(h, w, 1)``).
+    def _best_paths(self, images: Sequence[np.ndarray]
+                    ) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, np.ndarray]]:
+        """Batches of the best paths of grey uint8 line images ``(h, w)`` (or ``(h, w, 1)``),
+        sorted by scaled width so a batch is padded little.
 
-        Images are sorted by their scaled width and batched, so a batch is padded little.
-
-        Returns:
-            One ``(text, confidence)`` per image, in input order; confidence in [0, 1] (see
-            :func:`toolkit.metrics.greedy_decode`).
+        Yields:
+            ``(indices, best, top, lengths)``: the batch's positions in ``images``, int ``(b, T)``
+            classes, float ``(b, T)`` their probabilities, int ``(b,)`` valid time steps.
         """
         import tensorflow as tf
 
@@ -127,7 +232,6 @@ class Recognizer:
                 arr = arr[:, :, None]
             prepared.append(self._prepare(arr))
         order = sorted(range(len(prepared)), key=lambda i: int(prepared[i].shape[1]))
-        results: list[tuple[str, float] | None] = [None] * len(prepared)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             widths = [int(prepared[i].shape[1]) for i in idx]
@@ -136,27 +240,107 @@ class Recognizer:
                               for i, w in zip(idx, widths)])
             if hasattr(self.backend, "predict_path"):
                 best, top, lengths = self.backend.predict_path(batch, np.array(widths))
-                decoded = collapse_path(best, top, lengths, self.charset.blank_index)
             else:
                 logits, lengths = self.predict_batch(batch, np.array(widths))
-                decoded = greedy_decode(logits, lengths, self.charset.blank_index)
+                best, top = best_path(logits)
+            yield idx, best, top, lengths
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Recognize grey uint8 line images ``(h, w)`` (or ``(h, w, 1)``).
+
+        Images are sorted by their scaled width and batched, so a batch is padded little.
+
+        Returns:
+            One ``(text, confidence)`` per image, in input order; confidence in [0, 1] (see
+            :func:`toolkit.metrics.greedy_decode`).
+        """
+        results: list[tuple[str, float] | None] = [None] * len(images)
+        for idx, best, top, lengths in self._best_paths(images):
+            decoded = collapse_path(best, top, lengths, self.charset.blank_index)
             for i, (ids, conf) in zip(idx, decoded):
                 results[i] = (self.charset.decode(ids), conf)
         return results  # type: ignore[return-value]
 
+    def read_lines(self, images: Sequence[np.ndarray]) -> list[LineReading]:
+        """Like :meth:`recognize`, with each char's probability: one :class:`LineReading` per
+        grey uint8 line image ``(h, w)``, in input order (``box`` is ``None``)."""
+        results: list[LineReading | None] = [None] * len(images)
+        for idx, best, top, lengths in self._best_paths(images):
+            decoded = collapse_path_chars(best, top, lengths, self.charset.blank_index)
+            for i, (ids, probs, conf) in zip(idx, decoded, strict=True):
+                chars = tuple((self.charset.decode([k]), p)
+                              for k, p in zip(ids, probs, strict=True))
+                results[i] = LineReading("".join(c for c, _ in chars), conf, chars)
+        return results  # type: ignore[return-value]
+
+    def read_images(self, images: Sequence[np.ndarray], layout: str = "auto"
+                    ) -> list[ImageReading]:
+        """Read grey uint8 images ``(h, w)`` as lines or pages (see :data:`LAYOUTS`).
+
+        Every line of every image goes through :meth:`read_lines` in one call, so the lines of
+        many images share batches.
+
+        Returns:
+            One :class:`ImageReading` per image, in input order. With ``auto``, an image in which
+            :func:`toolkit.layout.analyze_page` finds at most one line is read whole, as with
+            ``line``.
+
+        Raises:
+            ValueError: for a ``layout`` not in :data:`LAYOUTS`.
+        """
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        plans = [self._plan(np.asarray(img, dtype=np.uint8), layout) for img in images]
+        readings = iter(self.read_lines([crop for _, crops, _ in plans for crop in crops]))
+        out = []
+        for page, crops, skew in plans:
+            lines = [next(readings) for _ in crops]
+            if page is not None:
+                lines = [LineReading(r.text, r.confidence, r.chars,
+                                     (box.left, box.top, box.right, box.bottom))
+                         for r, box in zip(lines, page.lines, strict=True)]
+            out.append(ImageReading("page" if page is not None else "line", tuple(lines), skew))
+        return out
+
+    @staticmethod
+    def _plan(grey: np.ndarray, layout: str):
+        """``(page layout or None, images to read, skew)`` of one image (:meth:`read_images`)."""
+        if grey.ndim == 3:
+            grey = grey[:, :, 0]
+        if layout == "line":
+            return None, [grey], 0.0
+        page = page_layout.analyze_page(grey)
+        if layout == "auto" and len(page.lines) <= 1:
+            return None, [grey], 0.0
+        return page, list(page.crops), page.skew
+
 
 def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLike,
-         batch_size: int = 32) -> list[tuple[Path, str, float]]:
+         batch_size: int = 32, layout: str = "auto") -> list[tuple[Path, str, float]]:
     """The demo stage: recognize image files (directories expand to their images).
 
+    Args:
+        layout: one of :data:`LAYOUTS`: read each image as a line, as a page, or as a page when
+            more than one line is found in it.
+
     Returns:
-        ``(path, text, confidence)`` per image, in the order given (directories sorted by name).
+        ``(path, text, confidence)`` per line: one per image read as a line, one per line found
+        (top to bottom) for an image read as a page (one with empty text and confidence 0.0 if
+        none is); in the order given (directories sorted by name).
 
     Raises:
         ImageError: for a missing or unreadable image (names the file).
         CheckpointError: for a bad weights path.
+        ValueError: for a ``layout`` not in :data:`LAYOUTS`.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     paths = expand_image_paths(image_paths)
     images = [load_image(p) for p in paths]
     recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
-    return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
+    if layout == "line":
+        return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
+    rows = []
+    for p, reading in zip(paths, recognizer.read_images(images, layout), strict=True):
+        rows += [(p, line.text, line.confidence) for line in reading.lines] or [(p, "", 0.0)]
+    return rows
