@@ -9,11 +9,12 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
+
+from toolkit.quiet import quiet_tensorflow, verbose_from_env
 
 logger = logging.getLogger("toolkit")
 
@@ -36,7 +37,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    verbose = verbose or verbose_from_env()
+    if not verbose:
+        quiet_tensorflow()  # before any command imports TensorFlow
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("toolkit")
@@ -79,7 +82,9 @@ def _default_weights(weights_path: Path | None) -> Path:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Debug logging, and TensorFlow's own log lines (hidden otherwise); "
+                   "or set CRNN_TOOLKIT_VERBOSE=1.")
 @click.version_option(package_name="crnn-toolkit")
 def main(verbose: bool) -> None:
     """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.

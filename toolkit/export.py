@@ -48,6 +48,7 @@ from pathlib import Path
 
 from toolkit import preprocess
 from toolkit.charset import Charset, atomic_write_text, read_versioned_json
+from toolkit.quiet import hold_back_logs
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +355,8 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
             converter.representative_dataset = lambda: ([x] for x in samples)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         try:
-            flat = converter.convert()
+            with hold_back_logs():  # int8 calibration prints "fully_quantize: 0, ..."
+                flat = converter.convert()
         except Exception as e:  # the converter raises its own ConverterError and others
             raise ExportError(f"TFLite conversion of {prefix} ({quantize}) failed: {e}") from e
     flat = strip_intermediate_names(flat)
