@@ -370,7 +370,8 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
 @click.option("--width", default=320, show_default=True, type=click.IntRange(min=8),
               help="TFLite input width, px (multiple of 4); wider lines are squeezed.")
 @click.option("--dataset-dir", type=EXISTING_DIR,
-              help="Record directory whose train lines calibrate int8 (required for int8).")
+              help="Record directory whose train lines calibrate int8 [default: lines rendered "
+                   "from the model's charset with the bundled corpus and fonts].")
 @click.option("--calibration-lines", default=200, show_default=True, type=click.IntRange(min=1),
               help="Line images used to calibrate int8.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
