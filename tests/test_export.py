@@ -239,8 +239,6 @@ def test_calibration_images_are_real_lines(tiny_records):
 def test_export_errors(random_model, tmp_path, saved_model):
     from toolkit.export import ExportError, export, export_tflite
 
-    with pytest.raises(ExportError, match="int8 needs real line images"):
-        export_tflite(random_model, tmp_path / "m.tflite", quantize="int8")
     with pytest.raises(ExportError, match="TFLite only"):
         export(random_model, tmp_path / "sm", fmt="saved_model", quantize="fp16")
     with pytest.raises(ExportError, match="end in .tflite"):
@@ -250,9 +248,9 @@ def test_export_errors(random_model, tmp_path, saved_model):
     with pytest.raises(ExportError, match="already exists"):
         export(random_model, saved_model, fmt="saved_model")
     r = CliRunner().invoke(main, ["export", "--weights-path", str(random_model), "--format",
-                                  "tflite", "--quantize", "int8", "--output",
+                                  "tflite", "--quantize", "int4", "--output",
                                   str(tmp_path / "x.tflite")])
-    assert r.exit_code == 1 and "int8 needs real line images" in r.output
+    assert r.exit_code == 2 and "int4" in r.output
 
 
 def test_export_cli_writes_a_tflite_that_demo_reads(random_model, tmp_path, test_lines):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import preprocess
+from toolkit.quiet import hold_back_logs
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ class TFLiteBackend:
         self.charset = self.info["charset"]
         self.width = int(self.info["width"])
         self.interpreter = _tflite_interpreter(self.path, num_threads or os.cpu_count())
-        self.interpreter.allocate_tensors()
+        with hold_back_logs():  # TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate"
+            self.interpreter.allocate_tensors()
         inp = self.interpreter.get_input_details()[0]
         self._in, self._out = inp["index"], self.interpreter.get_output_details()[0]["index"]
         import tensorflow as tf

@@ -9,13 +9,13 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from toolkit.charset import ALL_SETS, NAMED_SETS
+from toolkit.quiet import quiet_tensorflow, verbose_from_env
 
 logger = logging.getLogger("toolkit")
 
@@ -39,7 +39,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    verbose = verbose or verbose_from_env()
+    if not verbose:
+        quiet_tensorflow()  # before any command imports TensorFlow
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("toolkit")
@@ -82,7 +84,9 @@ def _default_weights(weights_path: Path | None) -> Path:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Debug logging, and TensorFlow's own log lines (hidden otherwise); "
+                   "or set CRNN_TOOLKIT_VERBOSE=1.")
 @click.version_option(package_name="crnn-toolkit")
 def main(verbose: bool) -> None:
     """Chinese OCR from corpus and fonts to a trained CRNN (ShadowNet) text-line recognizer.
@@ -438,7 +442,8 @@ def serve_cmd(weights_path, host, port, max_bytes, max_pixels):
 @click.option("--width", default=320, show_default=True, type=click.IntRange(min=8),
               help="TFLite input width, px (multiple of 4); wider lines are squeezed.")
 @click.option("--dataset-dir", type=EXISTING_DIR,
-              help="Record directory whose train lines calibrate int8 (required for int8).")
+              help="Record directory whose train lines calibrate int8 [default: lines rendered "
+                   "from the model's charset with the bundled corpus and fonts].")
 @click.option("--calibration-lines", default=200, show_default=True, type=click.IntRange(min=1),
               help="Line images used to calibrate int8.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")

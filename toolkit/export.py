@@ -29,7 +29,8 @@ fitted to the width by :func:`toolkit.preprocess.fit_width_tf` (narrower lines r
 wider lines squeezed). Output ``logits`` float32 ``(1, width / 4, num_classes)``; decode the first
 ``min(W, width) / 4`` steps greedily (:func:`toolkit.metrics.greedy_decode`), the blank is the last
 class. ``fp16`` stores float16 weights (float32 compute); ``int8`` quantizes weights and activations
-(float32 input and output), calibrated on real line images of a record set.
+(float32 input and output), calibrated on real line images of a record set, or without one on
+lines rendered from the model's charset with the bundled corpus and fonts.
 
 The TFLite view has a fixed batch and width and unrolled LSTMs, and no padding mask (one input; the
 backward LSTM reads the padding to the fixed width first) (``build_shadownet(..., unroll=True)``):
@@ -48,6 +49,8 @@ from pathlib import Path
 
 from toolkit import preprocess
 from toolkit.charset import Charset, atomic_write_text, normalize_text, read_versioned_json
+
+from toolkit.quiet import hold_back_logs
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +315,9 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         quantize: ``none`` (float32), ``fp16`` (float16 weights) or ``int8`` (int8 weights and
             activations; float32 input and output).
         width: fixed input width, px (a multiple of 4); wider lines are squeezed to it.
-        calibration_dir: record directory whose train split calibrates ``int8`` (required then).
+        calibration_dir: record directory whose train split calibrates ``int8``; without it,
+            ``int8`` calibrates on lines rendered from the model's charset with the bundled
+            corpus and fonts (:mod:`toolkit.calibration`).
         calibration_lines: line images used for calibration.
         overwrite: replace an existing ``output``.
 
@@ -320,8 +325,8 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         The path of the ``.tflite`` file.
 
     Raises:
-        ExportError: on an unknown ``quantize``, ``int8`` without ``calibration_dir``, an output
-            not ending in ``.tflite``, an existing output, or a failed conversion.
+        ExportError: on an unknown ``quantize``, an output not ending in ``.tflite``, an
+            existing output, or a failed conversion.
         CheckpointError: for a bad weights path.
         DatasetError: for a bad calibration record set.
     """
@@ -332,16 +337,24 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         raise ExportError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if out.suffix != ".tflite":
         raise ExportError(f"{out}: a TFLite output must end in .tflite")
-    if quantize == "int8" and calibration_dir is None:
-        raise ExportError("int8 needs real line images to calibrate on: give the record directory "
-                          "the model was trained on (--dataset-dir)")
     if width < preprocess.MIN_WIDTH or width % preprocess.WIDTH_MULTIPLE:
         raise ExportError(f"width must be a multiple of {preprocess.WIDTH_MULTIPLE} and at least "
                           f"{preprocess.MIN_WIDTH} px, got {width}")
     _check_output_free(out, overwrite)
     model, spec, prefix = _load_keras(weights_path)
-    samples = (calibration_images(calibration_dir, width, calibration_lines)
-               if quantize == "int8" else None)
+    samples = calibration = None
+    if quantize == "int8" and calibration_dir is not None:
+        samples = calibration_images(calibration_dir, width, calibration_lines)
+        calibration = {"dataset_dir": str(calibration_dir), "split": "train",
+                       "lines": len(samples)}
+    elif quantize == "int8":
+        from toolkit.calibration import rendered_calibration_images  # the synthesizer: only here
+
+        rendered = rendered_calibration_images(spec.charset, width, calibration_lines)
+        samples, calibration = rendered.images, rendered.describe()
+        logger.info("no calibration record set (--dataset-dir) given: calibrating int8 on %d "
+                    "lines rendered from the model's charset with the bundled corpus and fonts "
+                    "(%s)", len(samples), ", ".join(calibration["fonts"]))
     view = export_view(model, spec.model_config, width)
     with tempfile.TemporaryDirectory(prefix="crnn_export_") as tmp:
         view.export(tmp, format="tf_saved_model", verbose=False)
@@ -354,7 +367,8 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
             converter.representative_dataset = lambda: ([x] for x in samples)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         try:
-            flat = converter.convert()
+            with hold_back_logs():  # int8 calibration prints "fully_quantize: 0, ..."
+                flat = converter.convert()
         except Exception as e:  # the converter raises its own ConverterError and others
             raise ExportError(f"TFLite conversion of {prefix} ({quantize}) failed: {e}") from e
     flat = strip_intermediate_names(flat)
@@ -374,8 +388,7 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         output={"name": "logits", "shape": [1, steps, spec.charset.num_classes],
                 "dtype": "float32", "valid_steps": "min(W, width) / 4",
                 "blank_index": spec.charset.blank_index},
-        calibration=({"dataset_dir": str(calibration_dir), "split": "train",
-                      "lines": len(samples)} if samples is not None else None))
+        calibration=calibration)
     atomic_write_text(tflite_json_path(out), json.dumps(info, ensure_ascii=False, indent=2) + "\n")
     logger.info("exported %s as TFLite %s (%d bytes) to %s", prefix, quantize, len(flat), out)
     return out

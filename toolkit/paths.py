@@ -1,24 +1,48 @@
-"""Locations of the data bundled with the repository (corpus, fonts, char dict).
+"""Locations of the data bundled with the toolkit: the release model, fonts, corpus and char dict.
 
-The bundled data lives at the top of the repository, beside the package, so it is found when the
-toolkit is installed in editable mode (``pip install -e .``), as the README does.
+In a checkout of the repository, and in an editable install of one (``pip install -e .``), they are
+the repository's top-level folders ``model/shadownet/``, ``fonts/``, ``corpora/`` and
+``char_dict/``. A wheel (``pip install .``, ``python -m build``) carries copies of the same folders
+as package data under ``toolkit/_bundled/`` (setup.py's ``build_py`` step copies them there). The
+package data, found with :mod:`importlib.resources`, is used when it is there, else the checkout's
+folders; so every default that uses them works from any working directory.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 from pathlib import Path
 
+BUNDLED_DATA = ("model/shadownet", "fonts", "corpora", "char_dict")
+"""The bundled folders, relative to the repository root and to :data:`PACKAGE_DATA_DIR` (setup.py
+reads this tuple to know what to copy into a built package)."""
+PACKAGE_DATA_DIR = "_bundled"
+"""Folder of the installed ``toolkit`` package that holds the bundled data in a wheel."""
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FONTS_DIR = REPO_ROOT / "fonts"
-CORPORA_DIR = REPO_ROOT / "corpora"
-CHAR_DICT_DIR = REPO_ROOT / "char_dict"
+
+
+def _data_root() -> Path:
+    """``toolkit/_bundled`` of an installed package if it exists on the file system, else the
+    root of the checkout this module is in."""
+    installed = importlib.resources.files(__package__) / PACKAGE_DATA_DIR
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed
+    return REPO_ROOT
+
+
+DATA_ROOT = _data_root()
+"""Where the bundled folders are: the installed package data or the checkout."""
+FONTS_DIR = DATA_ROOT / "fonts"
+CORPORA_DIR = DATA_ROOT / "corpora"
+CHAR_DICT_DIR = DATA_ROOT / "char_dict"
 
 
 def _require(path: Path, what: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
-            f"bundled {what} not found at {path}; install the toolkit from a checkout of the "
-            f"repository with 'pip install -e .', or pass the path explicitly"
+            f"bundled {what} not found at {path}; install the toolkit from its wheel or from a "
+            f"checkout of the repository ('pip install .' or 'pip install -e .'), or pass the "
+            f"path explicitly"
         )
     return path
 
@@ -61,7 +85,17 @@ def bundled_font_files() -> list[Path]:
     return files
 
 
-MODEL_DIR = REPO_ROOT / "model" / "shadownet"
+def bundled_char_dict_dir() -> Path:
+    """Return the bundled char dict directory (``char_dict/``: ``chinese.txt`` and the three JSON
+    maps of the bundled corpus).
+
+    Raises:
+        FileNotFoundError: if there is no bundled ``char_dict/``.
+    """
+    return _require(CHAR_DICT_DIR, "char dict directory")
+
+
+MODEL_DIR = DATA_ROOT / "model" / "shadownet"
 
 
 def bundled_model_dir() -> Path | None:
