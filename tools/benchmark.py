@@ -247,14 +247,14 @@ def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
     writes it), one process."""
     import numpy as np
 
-    from toolkit import synth
     from toolkit.fonts import load_font
     from toolkit.synth import SynthConfig, encode_jpeg, render_line
+    from toolkit.synth.render import clear_glyph_cache
 
     face = load_font(FONT)
     config = SynthConfig()
     out_dir.mkdir(parents=True, exist_ok=True)
-    synth._glyph.cache_clear()  # as cold as gen-images' start (the same process may have run it)
+    clear_glyph_cache()  # as cold as gen-images' start (the same process may have run it)
     render_line(texts[0], face, np.random.default_rng(0), config)  # warm-up: font cache
     started = time.perf_counter()
     for i, text in enumerate(texts):
@@ -283,8 +283,9 @@ def bench_gen_images(num_images: int, workers: int, out_dir: Path) -> float:
     """images/s of the gen-images stage (``toolkit.synth.gen_images``, default config, JPEG), start-up
     (corpus reading, font coverage check, worker pool spawn) included."""
     from toolkit import synth
+    from toolkit.synth.render import clear_glyph_cache
 
-    synth._glyph.cache_clear()  # workers=1 renders in this process: start as cold as a new one
+    clear_glyph_cache()  # workers=1 renders in this process: start as cold as a new one
     started = time.perf_counter()
     summary = synth.gen_images([CORPUS], [str(FONT)], out_dir, num_images, seed=0, workers=workers,
                          progress=False, overwrite=True)
