@@ -22,10 +22,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from toolkit.io import atomic_write_json, read_utf8_text
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Charset:
                 message names the file, the line and the value.
         """
         path = Path(path)
-        text = read_utf8_lines_text(path, CharsetError)
+        text = read_utf8_text(path, CharsetError)
         chars: list[str] = []
         first: dict[str, int] = {}
         for lineno, line in enumerate(text.split("\n"), start=1):
@@ -183,7 +184,7 @@ class Charset:
         written = []
         for name, obj in contents.items():
             path = d / name
-            atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+            atomic_write_json(path, obj)
             written.append(path)
         return written
 
@@ -293,61 +294,3 @@ def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLi
                 ", ".join(MAP_FILES), save_dir, len(charset), charset.num_classes,
                 charset.blank_index)
     return charset
-
-
-def read_utf8_lines_text(path: Path, error: type[Exception]) -> str:
-    """Read a UTF-8 text file (a BOM is dropped).
-
-    Raises:
-        error: on invalid UTF-8, with the file, the 1-based line and the offending bytes.
-    """
-    raw = Path(path).read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise error(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
-
-
-def read_versioned_json(path: Path, version: int, error: type[Exception], missing: str) -> dict:
-    """Read a JSON object file that carries a ``format_version`` (shadownet.json, metadata.json,
-    export.json).
-
-    Args:
-        path: the file.
-        version: the ``format_version`` this toolkit reads.
-        error: the exception class raised.
-        missing: the message when the file does not exist.
-
-    Raises:
-        error: if the file is missing, not UTF-8 JSON, not an object, or of another version; the
-            message names the file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise error(missing)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not valid UTF-8 JSON ({e})") from None
-    got = obj.get("format_version") if isinstance(obj, dict) else None
-    if got != version:
-        raise error(f"{path}: format_version {got!r}, this toolkit reads {version}")
-    return obj
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, LF) to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -13,12 +13,12 @@ prefix (``.../checkpoints/ckpt-500``); ``shadownet.json`` is looked up beside it
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.charset import Charset, atomic_write_text, read_versioned_json
+from toolkit.charset import Charset
+from toolkit.io import atomic_write_json, read_versioned_json
 from toolkit.model import ModelConfig
 
 MODEL_JSON = "shadownet.json"
@@ -51,7 +51,7 @@ class ModelSpec:
         self.model_dir.mkdir(parents=True, exist_ok=True)
         obj = {"format_version": FORMAT_VERSION, "model": self.model_config.to_json(),
                "charset": self.charset.to_json(), "train": self.train}
-        atomic_write_text(self.model_dir / MODEL_JSON, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_json(self.model_dir / MODEL_JSON, obj)
         self.charset.save(self.model_dir / "char_dict")
 
     @classmethod

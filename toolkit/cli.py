@@ -346,7 +346,7 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
     for line in lines:
         click.echo(line)
     if output:
-        from toolkit.charset import atomic_write_text
+        from toolkit.io import atomic_write_text
 
         output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
@@ -428,8 +428,8 @@ def compare_cmd(label_files, engines, weights_path, output, skip_unavailable):
     Prints CER, line accuracy, lines/s and single-line latency per engine as a Markdown table.
     Install the peers with `bash tools/install_compare_peers.sh`.
     """
-    from toolkit.charset import atomic_write_text
     from toolkit.compare import EngineUnavailable, compare, markdown_table
+    from toolkit.io import atomic_write_text
 
     names = [e.strip() for e in engines.split(",") if e.strip()]
     try:

@@ -39,7 +39,6 @@ backward LSTM reads the padding to the fixed width first) (``build_shadownet(...
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -47,7 +46,8 @@ import tempfile
 from pathlib import Path
 
 from toolkit import preprocess
-from toolkit.charset import Charset, atomic_write_text, read_versioned_json
+from toolkit.charset import Charset
+from toolkit.io import atomic_write_bytes, atomic_write_json, read_versioned_json
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
                                "outputs": {"logits": "float32 (batch, W / 4, num_classes)",
                                            "text": "string (batch,)",
                                            "confidence": "float32 (batch,)"}}})
-        atomic_write_text(tmp / EXPORT_JSON, json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_json(tmp / EXPORT_JSON, info)
         if out.exists() and overwrite:  # replaced only once the new export is complete
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         tmp.rename(out)
@@ -359,9 +359,7 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
             raise ExportError(f"TFLite conversion of {prefix} ({quantize}) failed: {e}") from e
     flat = strip_intermediate_names(flat)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = out.with_name(f".{out.name}.tmp")
-    tmp_file.write_bytes(flat)
-    os.replace(tmp_file, out)
+    atomic_write_bytes(out, flat)
     _write_char_dict(out.parent, spec.charset)
     steps = width // preprocess.WIDTH_MULTIPLE
     info = _describe(
@@ -376,7 +374,7 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
                 "blank_index": spec.charset.blank_index},
         calibration=({"dataset_dir": str(calibration_dir), "split": "train",
                       "lines": len(samples)} if samples is not None else None))
-    atomic_write_text(tflite_json_path(out), json.dumps(info, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(tflite_json_path(out), info)
     logger.info("exported %s as TFLite %s (%d bytes) to %s", prefix, quantize, len(flat), out)
     return out
 

@@ -35,11 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import preprocess
-from toolkit.charset import (
-    Charset,
-    CharsetError,
-    atomic_write_text,
+from toolkit.charset import Charset, CharsetError
+from toolkit.io import (
+    atomic_write_json,
+    json_text,
     read_versioned_json,
+    write_text_unrenamed,
 )
 from toolkit.labels import read_label_file
 from toolkit.shards import check_shard, find_shards, shard_name
@@ -207,12 +208,6 @@ def _write_error(path: Path, err) -> OSError:
     as ``ResourceExhaustedError`` / ``OutOfRangeError``)."""
     return OSError(f"{path}: writing failed ({err.message}); the disk may be full. Nothing was "
                    f"changed in {path.parent}: its complete files were kept, temporary ones removed")
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text with LF line ends (no rename; the caller commits)."""
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
 
 
 def _check_output_dir(save_dir: Path, dataset_dir: Path, charset: Charset, overwrite: bool) -> None:
@@ -430,7 +425,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
                                "seed": seed, "skipped_in_label_files": label_problems}
         # Commit (see the docstring): the one step that can fail for lack of space comes first.
-        _write_text(meta_tmp, json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+        write_text_unrenamed(meta_tmp, json_text(metadata))
         old_meta = save_dir / METADATA_FILE
         old_listed: set[str] = set()
         if old_meta.exists():
@@ -544,8 +539,7 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
     metadata.update(counts=report.counts, shards=report.shards,
                     shard_bytes={n: shard_bytes[n] for n in sorted(listed) if n in shard_bytes},
                     skipped=skipped, skipped_examples=report.skipped, jobs=count)
-    atomic_write_text(save_dir / METADATA_FILE,
-                      json.dumps(metadata, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(save_dir / METADATA_FILE, metadata)
     return report
 
 

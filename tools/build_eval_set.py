@@ -95,8 +95,9 @@ import PIL
 from PIL import Image
 from tqdm import tqdm
 
-from toolkit.charset import Charset, atomic_write_text
+from toolkit.charset import Charset
 from toolkit.fonts import FontFace, load_font
+from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.labels import read_label_file
 from toolkit.synth import SynthConfig, render_line
 
@@ -751,7 +752,7 @@ def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], packag
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "pillow": PIL.__version__},
     }
-    atomic_write_text(out_dir / "eval_config.json", json.dumps(config, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(out_dir / "eval_config.json", config)
     print(format_summary(out_dir, part_stats, config["counts"]["all"],
                          Counter({**text_stats, **render_stats}), len(candidates)))
     return config

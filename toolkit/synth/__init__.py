@@ -37,7 +37,12 @@ The package has one module per concern:
 """
 
 from toolkit.synth.config import AUGMENT_PRESETS, SynthConfig, read_config_overrides
-from toolkit.synth.dataset import GEN_CONFIG_FORMAT_VERSION, GenSummary, gen_images, merge_gen_shards
+from toolkit.synth.dataset import (
+    GEN_CONFIG_FORMAT_VERSION,
+    GenSummary,
+    gen_images,
+    merge_gen_shards,
+)
 from toolkit.synth.layout import SHARDS_DIR, image_relpath, shard_dir, shard_range
 from toolkit.synth.render import CORNER_PUNCT, encode_jpeg, render_line
 from toolkit.synth.sampling import TextSampler, is_test_text, text_units

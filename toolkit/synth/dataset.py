@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
 from toolkit.fonts import FontError, FontFace, load_font
-from toolkit.io import write_atomic
+from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.shards import find_shards
 from toolkit.synth.config import SynthConfig
 from toolkit.synth.layout import SHARDS_DIR, image_relpath, shard_dir, shard_range
@@ -137,8 +137,8 @@ def _prepare_output(output_dir: Path, overwrite: bool) -> None:
 
 def _write_lists(target: Path, rows: dict[str, list[str]], chars: Sequence[str]) -> None:
     for split, lines in rows.items():
-        write_atomic(target / split / "sample.txt", "".join(lines))
-    write_atomic(target / "chinese.txt", "".join(f"{ch}\n" for ch in chars))
+        atomic_write_text(target / split / "sample.txt", "".join(lines), make_parents=True)
+    atomic_write_text(target / "chinese.txt", "".join(f"{ch}\n" for ch in chars), make_parents=True)
 
 
 def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, overwrite: bool) -> Path:
@@ -379,7 +379,7 @@ def gen_images(
             "first_written": written[:PREVIEW_COUNT],
             "seconds": summary.seconds,
         })
-    write_atomic(target / "gen_config.json", json.dumps(gen_config, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(target / "gen_config.json", gen_config, make_parents=True)
     logger.info("%s", summary.format())
     return summary
 
@@ -453,6 +453,6 @@ def merge_gen_shards(output_dir: str | os.PathLike[str]) -> GenSummary:
                         "failed": summary.num_failed, "skipped_texts": summary.skipped}
     merged["chars_used"] = summary.chars_used
     merged["shards"] = count
-    write_atomic(output_dir / "gen_config.json", json.dumps(merged, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(output_dir / "gen_config.json", merged, make_parents=True)
     logger.info("merged %d gen-images shards: %s", count, summary.format())
     return summary

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from toolkit.fonts import FontFace
-from toolkit.io import write_atomic
+from toolkit.io import atomic_write_bytes
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import truetype
 
@@ -56,5 +56,5 @@ def write_preview(
     path = output_dir / "preview.png"
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
-    write_atomic(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), make_parents=True)
     return path
