@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from toolkit import preprocess
 from toolkit.backends import Backend, KerasBackend, open_backend
 from toolkit.charset import Charset
 from toolkit.ctc import collapse_path
+from toolkit.io import atomic_write_text
 from toolkit.labels import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -154,3 +155,15 @@ def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLi
     images = [load_image(p) for p in paths]
     recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
     return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
+
+
+def demo_lines(rows: Sequence[tuple[Path, str, float]]) -> list[str]:
+    """``path<TAB>text<TAB>confidence`` (4 decimals) per :func:`demo` result."""
+    return [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
+
+
+def write_demo_tsv(path: str | os.PathLike, rows: Sequence[tuple[Path, str, float]]) -> None:
+    """Write :func:`demo` results as a TSV file with a ``path text confidence`` header
+    (:func:`demo_lines`), atomically; the folder is created if needed."""
+    atomic_write_text(path, "path\ttext\tconfidence\n" + "".join(line + "\n" for line in demo_lines(rows)),
+                      make_parents=True)
