@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_LINES
 from PIL import Image
 
-from conftest import TINY_LINES
 from toolkit.cli import main
 
 
@@ -419,7 +419,7 @@ def test_14_disk_full_while_writing_metadata_keeps_the_old_set(tmp_path, monkeyp
         Path(path).write_bytes(text.encode()[:10])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(toolkit.records, "_write_text", full)
+    monkeypatch.setattr(toolkit.records, "write_text_unrenamed", full)
     r = write(tiny_dataset, tiny_char_dict, rec, "--shard-size", 30)
     failed(r, "No space left on device", ".metadata.json.tmp", "the disk is full")
     assert rec_files(rec) == before  # old set complete and unchanged, no temporary file left

@@ -43,7 +43,7 @@ def test_rendered_lines_look_like_model_inputs_and_repeat_with_the_seed(tiny_cha
     assert len(a.images) == 6 and a.texts_from == "corpus"
     for x in a.images:
         assert x.shape == (1, 32, 96, 1) and x.dtype == np.float32
-        assert 0.0 <= x.min() and x.max() <= 1.0 and x.std() > 0.05  # ink on paper
+        assert x.min() >= 0.0 and x.max() <= 1.0 and x.std() > 0.05  # ink on paper
     b = rendered_calibration_images(charset, 96, 6, seed=3, corpora=[tiny_corpus],
                                     fonts=[tiny_font])
     assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images))

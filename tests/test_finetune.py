@@ -9,11 +9,18 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import TINY_TRAIN
+
 from toolkit.charset import Charset
-from toolkit.checkpoints import (CheckpointError, FineTuneSource, freeze_stages, latest_checkpoint,
-                                 load_model, map_classes, transfer_weights)
+from toolkit.checkpoints import (
+    CheckpointError,
+    FineTuneSource,
+    freeze_stages,
+    latest_checkpoint,
+    load_model,
+    map_classes,
+    transfer_weights,
+)
 from toolkit.cli import main
 from toolkit.model import ModelConfig, build_shadownet
 from toolkit.train import TrainConfig, train

@@ -23,13 +23,12 @@ from toolkit.synth import (
     AUGMENT_PRESETS,
     GenSummary,
     SynthConfig,
-    _text_mask,
-    _Worker,
     gen_images,
     is_test_text,
     render_line,
     text_units,
 )
+from toolkit.synth.render import text_mask
 
 FONT = Path(__file__).parent / "data" / "tiny_cjk.otf"
 FONT_CHARS = "春风明月天人山水花云江河日夜秋雨落长白，。"
@@ -270,14 +269,14 @@ def test_warp_changes_glyph_shapes_not_size_or_ink(face: FontFace) -> None:
 
 
 def test_warp_keeps_the_edges_and_is_the_identity_at_zero_strength() -> None:
-    from toolkit.synth import _warp
+    from toolkit.synth.render import warp_mask
 
     mask = np.zeros((30, 90), dtype=np.uint8)
     mask[:, :3] = mask[:, -3:] = 255  # ink touching the left and right edges
     mask[:2, :] = mask[-2:, :] = 255  # and the top and bottom
-    same = np.asarray(_warp(Image.fromarray(mask), 0.0, 10.0, np.random.default_rng(0)))
+    same = np.asarray(warp_mask(Image.fromarray(mask), 0.0, 10.0, np.random.default_rng(0)))
     assert np.array_equal(same, mask)
-    moved = np.asarray(_warp(Image.fromarray(mask), 3.0, 10.0, np.random.default_rng(0)))
+    moved = np.asarray(warp_mask(Image.fromarray(mask), 3.0, 10.0, np.random.default_rng(0)))
     assert not np.array_equal(moved, mask)
     # Edge points slide along the edges only, so the edge rows and columns keep their ink.
     assert moved[:, 0].min() == moved[:, -1].min() == moved[0, :].min() == moved[-1, :].min() == 255
@@ -289,17 +288,17 @@ def test_glyph_fast_path_draws_what_imagedraw_draws(font: Path, aliased: bool) -
     # The glyph cache's getmask2 path (Pillow's private Image.Image()._new) must give the public
     # ImageDraw path's pixels and offsets, at odd and even sizes, anti-aliased or not; a Pillow
     # upgrade that changes either breaks this test, not the datasets.
-    from toolkit.synth import _draw_glyph, _draw_glyph_imagedraw, _draw_glyph_mask
+    from toolkit.synth.render import draw_glyph, draw_glyph_imagedraw, draw_glyph_mask
 
-    assert _draw_glyph is _draw_glyph_mask  # the fast path is the one in use with this Pillow
+    assert draw_glyph is draw_glyph_mask  # the fast path is the one in use with this Pillow
     for size in (9, 22, 31, 48):
         pil_font = ImageFont.truetype(str(font), size)
         for ch in FONT_CHARS:
-            slow, fast = _draw_glyph_imagedraw(pil_font, ch, aliased), _draw_glyph_mask(pil_font, ch, aliased)
+            slow, fast = draw_glyph_imagedraw(pil_font, ch, aliased), draw_glyph_mask(pil_font, ch, aliased)
             assert slow is not None and fast is not None
             assert fast[1:] == slow[1:], (size, ch)
             assert fast[0].dtype == np.uint8 and np.array_equal(fast[0], slow[0]), (size, ch)
-    assert _draw_glyph_mask(ImageFont.truetype(str(font), 20), " ", aliased) is None
+    assert draw_glyph_mask(ImageFont.truetype(str(font), 20), " ", aliased) is None
 
 
 def test_encode_jpeg_round_trips_a_grey_line(face: FontFace) -> None:
@@ -315,11 +314,11 @@ def test_encode_jpeg_round_trips_a_grey_line(face: FontFace) -> None:
 
 
 def test_rise_lifts_the_right_side_of_each_glyph() -> None:
-    from toolkit.synth import _rise
+    from toolkit.synth.render import rise_glyph
 
     glyph = np.zeros((20, 40), dtype=np.uint8)
     glyph[9:11, :] = 255  # one horizontal stroke across the whole glyph
-    risen, top = _rise(glyph, -30, 0.1)
+    risen, top = rise_glyph(glyph, -30, 0.1)
     assert risen.shape == (24, 40)  # 4 more rows (0.1 * 40), no column lost
     assert top == -32  # the middle column stays where it was
     rows = lambda col: np.flatnonzero(risen[:, col] > 128)  # noqa: E731
@@ -338,18 +337,16 @@ def test_rise_off_draws_no_random_numbers(face: FontFace) -> None:
 
 
 def test_punct_center_moves_corner_punctuation_to_the_middle_of_its_em_box(face: FontFace) -> None:
-    from toolkit.synth import _text_mask
-
     tight = replace_config(CLEAN, margin_x=(0.0, 0.0), margin_y=(0.0, 0.0))
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    _text_mask("。", face, rng_a, tight)  # punct_center_prob 0: no random number drawn for it
-    _text_mask("。", face, rng_b, replace_config(tight, question_prob=1.0))
+    text_mask("。", face, rng_a, tight)  # punct_center_prob 0: no random number drawn for it
+    text_mask("。", face, rng_b, replace_config(tight, question_prob=1.0))
     assert rng_a.random() == rng_b.random()
 
     def placement(config: SynthConfig, text: str) -> tuple[float, int]:
         """Middle row of the last char's ink as a fraction of the em box height (the mask's, with
         no margins), and the blank columns between the two chars' ink, px."""
-        mask = np.asarray(_text_mask(text, face, np.random.default_rng(0), config))
+        mask = np.asarray(text_mask(text, face, np.random.default_rng(0), config))
         inked = np.flatnonzero(mask.max(0) > 128)
         gap = int(np.sum(np.diff(inked) - 1))
         last = mask[:, inked[np.flatnonzero(np.diff(inked) > 1)[-1] + 1]:]
@@ -393,8 +390,7 @@ def test_balanced_sampling_lifts_rare_chars_and_keeps_real_text(face: FontFace) 
     units = ["春风明月天人山水花云" * 20, "江河日夜秋雨落长白" * 20, "龙山"]  # 龙 is 1 char in 382
     def share(balance: float) -> tuple[float, list[str]]:
         mix = CorpusMix.from_units(units, min_chars=2, max_chars=4, balance=balance)
-        worker = _Worker(mix, [face], SynthConfig(min_chars=2, max_chars=4, balance=balance), 0, Path("."))
-        texts = [worker.sample_text(np.random.default_rng([1, i])) for i in range(3000)]
+        texts = [mix.sample(np.random.default_rng([1, i])) for i in range(3000)]
         return sum("龙" in t for t in texts) / len(texts), texts
 
     natural, texts = share(0.0)
@@ -445,7 +441,7 @@ def test_render_line_keeps_all_ink_of_low_punctuation_and_descenders(face: FontF
     config = SynthConfig(
         font_size=(30, 30), margin_x=(0.0, 0.0), margin_y=(0.0, 0.0), spacing_prob=0.0, rotation_prob=0.0
     )
-    mask = _text_mask(text, face, np.random.default_rng(0), config)
+    mask = text_mask(text, face, np.random.default_rng(0), config)
     font = ImageFont.truetype(str(FONT), 30, layout_engine=ImageFont.Layout.BASIC)
     reference = Image.new("L", (400, 120), 0)
     draw = ImageDraw.Draw(reference)
@@ -570,9 +566,9 @@ def test_gen_images_same_seed_same_bytes_whatever_workers(tmp_path: Path, corpus
 @pytest.mark.parametrize(("owned", "workers"), [(range(40000), 2), (range(20000, 30000), 1), (range(40), 2),
                                                (range(7, 8), 4)])
 def test_chunk_ranges_cover_every_image_once_largest_first(owned: range, workers: int) -> None:
-    from toolkit.synth import _chunk_ranges
+    from toolkit.synth.pool import chunk_ranges
 
-    chunks = _chunk_ranges(owned, workers, sizes=(16, 1000))
+    chunks = chunk_ranges(owned, workers, sizes=(16, 1000))
     assert [i for c in chunks for i in c] == list(owned)
     sizes = [len(c) for c in chunks]
     assert all(s <= 1000 for s in sizes) and all(s >= 16 for s in sizes[:-1])

@@ -28,10 +28,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+
+from toolkit.io import atomic_write_json, read_utf8_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Charset:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_chars(cls, chars: Iterable[str]) -> "Charset":
+    def from_chars(cls, chars: Iterable[str]) -> Charset:
         """Build a charset from chars in class order, appending the space class if absent.
 
         Raises:
@@ -88,7 +89,7 @@ class Charset:
         return cls(tuple(out))
 
     @classmethod
-    def from_char_file(cls, path: str | os.PathLike) -> "Charset":
+    def from_char_file(cls, path: str | os.PathLike) -> Charset:
         """Read ``chinese.txt``: one char per line, UTF-8; a UTF-8 BOM and CR line ends are accepted.
 
         A line holding a single space is the space class. Empty lines are skipped.
@@ -101,14 +102,15 @@ class Charset:
         return cls.from_chars(_read_char_file(Path(path)))
 
     @classmethod
-    def load(cls, char_dict_dir: str | os.PathLike) -> "Charset":
+    def load(cls, char_dict_dir: str | os.PathLike) -> Charset:
         """Load the three JSON maps written by :meth:`save` and check they agree.
 
         Raises:
             FileNotFoundError: if one of the three files is missing.
             CharsetError: if a file is not valid JSON or repeats a key, the indices are not
-                ``0..n-1``, two indices map to the same char, or the maps disagree (an ord in one map and not the other, a char whose ord is not its key);
-                the message names the file and the entry.
+                ``0..n-1``, two indices map to the same char, or the maps disagree (an ord in one
+                map and not the other, a char whose ord is not its key); the message names the file
+                and the entry.
         """
         d = Path(char_dict_dir)
         maps = {}
@@ -170,7 +172,7 @@ class Charset:
         written = []
         for name, obj in contents.items():
             path = d / name
-            atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+            atomic_write_json(path, obj)
             written.append(path)
         return written
 
@@ -248,7 +250,7 @@ class Charset:
                 "space_index": self.space_index}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "Charset":
+    def from_json(cls, obj: dict) -> Charset:
         """Inverse of :meth:`to_json`; checks the stored sha256.
 
         Raises:
@@ -276,7 +278,7 @@ def _read_char_file(path: Path) -> list[str]:
     """The chars of ``chinese.txt`` in file order, no space appended (see
     :meth:`Charset.from_char_file`)."""
     path = Path(path)
-    text = read_utf8_lines_text(path, CharsetError)
+    text = read_utf8_text(path, CharsetError)
     chars: list[str] = []
     first: dict[str, int] = {}
     for lineno, line in enumerate(text.split("\n"), start=1):
@@ -425,61 +427,3 @@ def build_char_dict(char_dict_file: str | os.PathLike, save_dir: str | os.PathLi
                 ", ".join(MAP_FILES), save_dir, len(charset), charset.num_classes,
                 charset.blank_index)
     return charset
-
-
-def read_utf8_lines_text(path: Path, error: type[Exception]) -> str:
-    """Read a UTF-8 text file (a BOM is dropped).
-
-    Raises:
-        error: on invalid UTF-8, with the file, the 1-based line and the offending bytes.
-    """
-    raw = Path(path).read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise error(f"{path}:{line}: not valid UTF-8 ({raw[e.start:e.end]!r})") from e
-
-
-def read_versioned_json(path: Path, version: int, error: type[Exception], missing: str) -> dict:
-    """Read a JSON object file that carries a ``format_version`` (shadownet.json, metadata.json,
-    export.json).
-
-    Args:
-        path: the file.
-        version: the ``format_version`` this toolkit reads.
-        error: the exception class raised.
-        missing: the message when the file does not exist.
-
-    Raises:
-        error: if the file is missing, not UTF-8 JSON, not an object, or of another version; the
-            message names the file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise error(missing)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not valid UTF-8 JSON ({e})") from None
-    got = obj.get("format_version") if isinstance(obj, dict) else None
-    if got != version:
-        raise error(f"{path}: format_version {got!r}, this toolkit reads {version}")
-    return obj
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, LF) to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -18,13 +18,13 @@ and :func:`freeze_stages` keeps a stage (the CNN) fixed while the rest trains.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from toolkit.charset import Charset, atomic_write_text, read_versioned_json
-from toolkit.model import PRESETS, ModelConfig
+from toolkit.charset import Charset
+from toolkit.io import atomic_write_json, read_versioned_json
+from toolkit.model import PRESETS, ModelConfig, build_shadownet
 
 MODEL_JSON = "shadownet.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -61,11 +61,11 @@ class ModelSpec:
                "charset": self.charset.to_json(), "train": self.train}
         if self.init_from is not None:
             obj["init_from"] = self.init_from
-        atomic_write_text(self.model_dir / MODEL_JSON, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_json(self.model_dir / MODEL_JSON, obj)
         self.charset.save(self.model_dir / "char_dict")
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> "ModelSpec":
+    def load(cls, model_dir: str | os.PathLike) -> ModelSpec:
         """Read ``model_dir/shadownet.json``.
 
         Raises:
@@ -132,8 +132,6 @@ def load_model(weights_path: str | os.PathLike):
             the network described by ``shadownet.json``.
     """
     import tensorflow as tf
-
-    from toolkit.model import build_shadownet
 
     spec, prefix = resolve_weights(weights_path)
     model = build_shadownet(spec.model_config)
@@ -394,7 +392,7 @@ class FineTuneSource:
 
     @classmethod
     def open(cls, init_from: str | os.PathLike, charset: Charset,
-             model_preset: str | None = None) -> "FineTuneSource":
+             model_preset: str | None = None) -> FineTuneSource:
         """Find the source model and match it to ``charset`` (no weights are read yet).
 
         Args:

@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.charset import normalize_text, read_utf8_lines_text
+from toolkit.charset import normalize_text
+from toolkit.io import read_utf8_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -78,7 +79,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
     """
     path = Path(path)
     base = Path(dataset_dir) if dataset_dir is not None else path.parent.parent
-    text = read_utf8_lines_text(path, LabelFileError)
+    text = read_utf8_text(path, LabelFileError)
     entries: list[LabelEntry] = []
     problems: list[str] = []
     for lineno, line in enumerate(text.split("\n"), start=1):

@@ -249,14 +249,14 @@ def bench_toolkit_render(texts: list[str], out_dir: Path) -> float:
     writes it), one process."""
     import numpy as np
 
-    from toolkit import synth
     from toolkit.fonts import load_font
     from toolkit.synth import SynthConfig, encode_jpeg, render_line
+    from toolkit.synth.render import clear_glyph_cache
 
     face = load_font(FONT)
     config = SynthConfig()
     out_dir.mkdir(parents=True, exist_ok=True)
-    synth._glyph.cache_clear()  # as cold as gen-images' start (the same process may have run it)
+    clear_glyph_cache()  # as cold as gen-images' start (the same process may have run it)
     render_line(texts[0], face, np.random.default_rng(0), config)  # warm-up: font cache
     started = time.perf_counter()
     for i, text in enumerate(texts):
@@ -285,8 +285,9 @@ def bench_gen_images(num_images: int, workers: int, out_dir: Path) -> float:
     """images/s of the gen-images stage (``toolkit.synth.gen_images``, default config, JPEG), start-up
     (corpus reading, font coverage check, worker pool spawn) included."""
     from toolkit import synth
+    from toolkit.synth.render import clear_glyph_cache
 
-    synth._glyph.cache_clear()  # workers=1 renders in this process: start as cold as a new one
+    clear_glyph_cache()  # workers=1 renders in this process: start as cold as a new one
     started = time.perf_counter()
     summary = synth.gen_images([CORPUS], [str(FONT)], out_dir, num_images, seed=0, workers=workers,
                          progress=False, overwrite=True)
@@ -633,9 +634,9 @@ def section_precision(ws: Workspace, args) -> list[Row]:
     """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
     preset) and of the default ShadowNet, batch 32, on the same in-memory batches, both compiled and
     warmed on every batch width first, then timed in interleaved rounds (5; 1 with ``--quick``):
-    the ratio is the median of the rounds' ratios; (b) validation
-    CER of train-shadownet (small preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
-    between seeds is the noise the difference is compared with)."""
+    the ratio is the median of the rounds' ratios; (b) validation CER of train-shadownet (small
+    preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the
+    spread between seeds is the noise the difference is compared with)."""
     from toolkit.charset import Charset
     from toolkit.train import TrainConfig, train
 
@@ -775,7 +776,7 @@ def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
     try:
         result = json.loads(run.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise RuntimeError(f"{shlex.join(cmd)}: launcher failed ({run.returncode}): {run.stderr[-1500:]}")
+        raise RuntimeError(f"{shlex.join(cmd)}: launcher failed ({run.returncode}): {run.stderr[-1500:]}") from None
     if result["status"] != 0:
         raise RuntimeError(f"{shlex.join(cmd)} failed ({result['status']}): {run.stderr[-1500:]}")
     kib = result["maxrss_kib"] if sys.platform != "darwin" else result["maxrss_kib"] / 1024
@@ -802,8 +803,9 @@ def section_memory(ws: Workspace, args) -> list[Row]:
             "--eval-every", "1000000", "--checkpoint-every", "1000000"]),
     ]
     if Path(args.weights_path).exists():
-        jobs.append(("demo (one folder of generated lines)", "images", cli + ["demo", "--image-path", str(ws.dataset() / "images" / "0000"),
-                                             "--weights-path", str(args.weights_path)]))
+        demo_images = str(ws.dataset() / "images" / "0000")
+        jobs.append(("demo (one folder of generated lines)", "images",
+                     cli + ["demo", "--image-path", demo_images, "--weights-path", str(args.weights_path)]))
     else:
         rows.append(Row("memory", "demo peak RSS", None, "MiB", note=f"no model at {args.weights_path}"))
     for name, _, cmd in jobs:
@@ -1003,8 +1005,7 @@ def section_finetune(ws: Workspace, args) -> list[Row]:
     start-up counts against its budget, the same for both). Both hold their peak learning rate
     after the warm-up (a schedule far longer than the budgets), so every budget sees the same
     recipe stopped at another time."""
-    from toolkit.checkpoints import (FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS,
-                                     latest_checkpoint, preset_of)
+    from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS, latest_checkpoint, preset_of
     from toolkit.evaluate import test_shadownet
     from toolkit.train import TrainConfig, cpu_supports_bfloat16
 

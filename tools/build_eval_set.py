@@ -92,17 +92,19 @@ from pathlib import Path
 
 import numpy as np
 import PIL
+
+# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
+from build_corpus import PACKAGE, VERSION, fetch_package
 from PIL import Image
 from tqdm import tqdm
 
-from toolkit.charset import Charset, atomic_write_text
+from toolkit.charset import Charset
 from toolkit.fonts import FontFace, load_font
+from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.labels import read_label_file
 from toolkit.synth import SynthConfig, render_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
-from build_corpus import PACKAGE, VERSION, fetch_package
 
 YUANQU_MEMBER = re.compile(r"^package/dist/yuanqu/[^/]*\.json$")
 PACKAGE_JSON_MEMBER = "package/package.json"
@@ -751,7 +753,7 @@ def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], packag
         "versions": {"python": platform.python_version(), "numpy": np.__version__,
                      "pillow": PIL.__version__},
     }
-    atomic_write_text(out_dir / "eval_config.json", json.dumps(config, ensure_ascii=False, indent=2) + "\n")
+    atomic_write_json(out_dir / "eval_config.json", config)
     print(format_summary(out_dir, part_stats, config["counts"]["all"],
                          Counter({**text_stats, **render_stats}), len(candidates)))
     return config
