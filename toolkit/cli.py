@@ -437,7 +437,7 @@ def demo_cmd(image_paths, weights_path, output, batch_size, layout):
                    "[default: the bundled model].")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--max-bytes", default=None, type=click.IntRange(min=1),
               help="Largest request body, bytes [default: 20 MiB].")
 @click.option("--max-pixels", default=None, type=click.IntRange(min=1),
