@@ -237,17 +237,27 @@ def merge_shards_cmd(directory):
 
 
 @main.command("verify")
-@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@click.option("--dataset-dir", type=EXISTING_DIR, help="Record directory.")
 @click.option("--char-dict-dir", type=EXISTING_DIR,
               help="Check the labels against this char dict [default: the one in metadata.json].")
+@click.option("--model-dir", type=EXISTING_DIR,
+              help="Model directory: shadownet.json, char_dict/ and every checkpoint.")
 @_user_errors
-def verify_cmd(dataset_dir, char_dict_dir):
-    """Decode every record of a TFRecord set and check it against its metadata and char dict."""
-    from toolkit.verify import verify_records
+def verify_cmd(dataset_dir, char_dict_dir, model_dir):
+    """Decode every record of a TFRecord set and check it against its metadata and char dict;
+    check every checkpoint of a model directory."""
+    from toolkit.verify import verify_model_dir, verify_records
 
-    report = verify_records(dataset_dir, char_dict_dir)
-    click.echo(report.format())
-    if not report.ok:
+    if dataset_dir is None and model_dir is None:
+        raise click.UsageError("give --dataset-dir, --model-dir or both")
+    reports = []
+    if dataset_dir is not None:
+        reports.append(verify_records(dataset_dir, char_dict_dir))
+    if model_dir is not None:
+        reports.append(verify_model_dir(model_dir))
+    for report in reports:
+        click.echo(report.format())
+    if not all(report.ok for report in reports):
         click.get_current_context().exit(1)
 
 
@@ -284,10 +294,12 @@ def verify_cmd(dataset_dir, char_dict_dir):
                    "the cluster in TF_CONFIG; auto picks multi-worker if TF_CONFIG names several "
                    "tasks, else mirrored if there are several GPUs, else one-device. "
                    "--batch-size is the global batch.")
+@click.option("--worker-timeout", default=600, show_default=True, type=click.FloatRange(min=0),
+              help="Multi-worker: seconds to wait for every task of TF_CONFIG to start.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
-                        checkpoint_every, eval_every, seed, strategy):
+                        checkpoint_every, eval_every, seed, strategy, worker_timeout):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.train import TrainConfig, train
 
@@ -295,7 +307,8 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                          warmup_steps=warmup_steps, decay_steps=decay_steps, precision=precision,
                          checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
-                   config=config, model_preset=model_size, strategy=strategy)
+                   config=config, model_preset=model_size, strategy=strategy,
+                   worker_timeout=worker_timeout)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     v = result.validation
