@@ -14,10 +14,16 @@ Fine-tuning (``train-shadownet --init-from MODEL``) starts a new model directory
 model's weights even when its charset differs: :func:`map_classes` matches the classes by char,
 :func:`transfer_weights` copies the weights, :class:`FineTuneSource` ties both to a model directory,
 and :func:`freeze_stages` keeps a stage (the CNN) fixed while the rest trains.
+
+A directory's checkpoint is the newest *complete* one: its ``.index`` and every ``.data`` shard
+present and every tensor readable with an intact checksum (:func:`checkpoint_problem`). Newer
+damaged ones (a disk that filled, a copy cut short) are skipped with a warning that names them;
+a checkpoint prefix given by name is used only if it is complete.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +31,8 @@ from pathlib import Path
 from toolkit.charset import Charset
 from toolkit.io import atomic_write_json, read_versioned_json
 from toolkit.model import PRESETS, ModelConfig, build_shadownet
+
+logger = logging.getLogger(__name__)
 
 MODEL_JSON = "shadownet.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -81,19 +89,130 @@ class ModelSpec:
                    init_from=obj.get("init_from"))
 
 
-def latest_checkpoint(model_dir: str | os.PathLike) -> str | None:
-    """The newest complete checkpoint prefix of a model directory, or ``None``."""
+def checkpoint_problem(prefix: str | os.PathLike) -> str | None:
+    """Why a ``tf.train.Checkpoint`` cannot be restored, or ``None`` if it is complete.
+
+    Checks that ``<prefix>.index`` exists and parses, that every data shard
+    ``<prefix>.data-<i>-of-<n>`` it needs is there, and reads every tensor (TensorFlow checks each
+    one's size and crc32c), so a truncated, cut or overwritten file is found. Reading costs about
+    as much as restoring (the files once, from disk or page cache).
+
+    Returns:
+        A short description naming the file or tensor at fault, or ``None``.
+    """
     import tensorflow as tf
 
-    d = Path(model_dir) / CHECKPOINT_DIR
-    return tf.train.latest_checkpoint(str(d)) if d.is_dir() else None
+    prefix = str(prefix)
+    index = Path(prefix + ".index")
+    if not index.is_file():
+        return f"{index.name} is missing"
+    if index.stat().st_size == 0:
+        return f"{index.name} is empty"
+    shards = sorted(Path(prefix).parent.glob(Path(prefix).name + ".data-*-of-*"))
+    if not shards:
+        return f"{Path(prefix).name}.data-00000-of-00001 is missing"
+    total = max(int(s.name.rsplit("-of-", 1)[1]) for s in shards)
+    for i in range(total):
+        shard = Path(f"{prefix}.data-{i:05d}-of-{total:05d}")
+        if not shard.is_file():
+            return f"{shard.name} is missing"
+    # TensorFlow's checkpoint reader raises its own errors and, for some read failures, the
+    # builtin exceptions pybind11 maps C++ errors to (IndexError: "Read less bytes than requested").
+    read_errors = (tf.errors.OpError, RuntimeError, ValueError, IndexError, OSError)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except read_errors as e:
+        return f"{index.name} is unreadable ({_first_line(e)})"
+    for key in sorted(reader.get_variable_to_dtype_map()):
+        try:
+            reader.get_tensor(key)
+        except read_errors as e:
+            return (f"{', '.join(s.name for s in shards)} is truncated or corrupt (tensor {key}: "
+                    f"{_first_line(e)})")
+    return None
+
+
+def _first_line(error: Exception) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0][:200] if text.strip() else type(error).__name__
+
+
+def _step_or_none(prefix: str) -> int | None:
+    tail = prefix.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def checkpoint_prefixes(ckpt_dir: str | os.PathLike) -> list[str]:
+    """Every checkpoint of a checkpoint directory, newest first, complete or not.
+
+    Those listed in its ``checkpoint`` file come first, newest listed first; then prefixes found
+    only on disk (an ``.index`` file, unlisted), highest step first. An unreadable ``checkpoint``
+    file lists nothing.
+    """
+    import tensorflow as tf
+
+    d = Path(ckpt_dir)
+    if not d.is_dir():
+        return []
+    listed: list[str] = []
+    state = tf.train.get_checkpoint_state(str(d))  # paths joined to d; None if unreadable
+    if state is not None:
+        for p in [state.model_checkpoint_path, *reversed(state.all_model_checkpoint_paths)]:
+            if p and os.path.normpath(p) not in listed:
+                listed.append(os.path.normpath(p))
+    on_disk = [os.path.normpath(str(p)[:-len(".index")]) for p in d.glob("*.index")]
+    unlisted = sorted((p for p in on_disk if p not in listed),
+                      key=lambda p: (_step_or_none(p) or -1, Path(p + ".index").stat().st_mtime),
+                      reverse=True)
+    return listed + unlisted
+
+
+def newest_complete_checkpoint(ckpt_dir: str | os.PathLike) -> str | None:
+    """The newest complete checkpoint prefix of a checkpoint directory (see
+    :func:`checkpoint_prefixes` for the order), or ``None`` if it holds no checkpoint at all.
+
+    Newer damaged checkpoints are skipped with one warning naming each and what is wrong.
+
+    Raises:
+        CheckpointError: if it holds checkpoints but none is complete.
+    """
+    skipped = []
+    for prefix in checkpoint_prefixes(ckpt_dir):
+        problem = checkpoint_problem(prefix)
+        if problem is None:
+            if skipped:
+                logger.warning("%s: skipped damaged checkpoint(s) %s; using %s, the newest "
+                               "complete one", ckpt_dir,
+                               "; ".join(f"{Path(p).name} ({why})" for p, why in skipped),
+                               Path(prefix).name)
+            return prefix
+        skipped.append((prefix, problem))
+    if not skipped:
+        return None
+    raise CheckpointError(
+        f"{ckpt_dir}: no complete checkpoint; damaged: "
+        f"{'; '.join(f'{Path(p).name} ({why})' for p, why in skipped)}. Restore the files from a "
+        f"copy, or move the checkpoints away to train from scratch")
+
+
+def latest_checkpoint(model_dir: str | os.PathLike) -> str | None:
+    """The newest complete checkpoint prefix of a model directory, or ``None`` if it has none.
+
+    Raises:
+        CheckpointError: if it has checkpoints but none is complete (see
+            :func:`newest_complete_checkpoint`).
+    """
+    return newest_complete_checkpoint(Path(model_dir) / CHECKPOINT_DIR)
 
 
 def resolve_weights(weights_path: str | os.PathLike) -> tuple[ModelSpec, str]:
     """Resolve ``--weights-path`` to ``(model spec, checkpoint prefix)``.
 
+    A directory gives its newest complete checkpoint; a prefix must itself be complete.
+
     Raises:
-        CheckpointError: if the path does not exist, holds no complete checkpoint, or has no
+        CheckpointError: if the path does not exist, holds no complete checkpoint, names a
+            damaged one (the message names the newest complete one beside it), or has no
             ``shadownet.json`` beside it.
     """
     p = Path(weights_path)
@@ -101,21 +220,28 @@ def resolve_weights(weights_path: str | os.PathLike) -> tuple[ModelSpec, str]:
         if (p / MODEL_JSON).exists():
             prefix = latest_checkpoint(p)
             if prefix is None:
-                raise CheckpointError(f"{p}: model directory without a complete checkpoint in "
+                raise CheckpointError(f"{p}: model directory without a checkpoint in "
                                       f"{p / CHECKPOINT_DIR}")
             return ModelSpec.load(p), prefix
-        if (p / "checkpoint").exists():
-            import tensorflow as tf
-
-            prefix = tf.train.latest_checkpoint(str(p))
+        if (p / "checkpoint").exists() or any(p.glob("*.index")):
+            prefix = newest_complete_checkpoint(p)
             if prefix is None:
-                raise CheckpointError(f"{p}: no complete checkpoint listed in {p / 'checkpoint'}")
+                raise CheckpointError(f"{p}: no checkpoint listed in {p / 'checkpoint'}")
             return ModelSpec.load(p.parent), prefix
         raise CheckpointError(f"{p}: neither a model directory ({MODEL_JSON}) nor a checkpoint "
                               f"directory")
-    if Path(str(p) + ".index").exists():
+    if Path(str(p) + ".index").exists() or any(p.parent.glob(p.name + ".data-*")):
         parent = p.parent
         model_dir = parent.parent if parent.name == CHECKPOINT_DIR else parent
+        problem = checkpoint_problem(p)
+        if problem is not None:
+            try:
+                other = newest_complete_checkpoint(parent)
+            except CheckpointError:
+                other = None
+            hint = (f"; the newest complete one there is {other}" if other
+                    else "; there is no complete one beside it")
+            raise CheckpointError(f"{p}: damaged checkpoint ({problem}){hint}")
         return ModelSpec.load(model_dir), str(p)
     raise CheckpointError(f"{p}: no such model directory or checkpoint (expected a directory "
                           f"or a prefix with a '.index' file)")
@@ -142,6 +268,10 @@ def load_model(weights_path: str | os.PathLike):
         raise CheckpointError(f"{prefix}: the checkpoint does not match the model in "
                               f"{spec.model_dir / MODEL_JSON} ({spec.model_config.to_json()}): "
                               f"{str(e).splitlines()[0][:300]}") from None
+    except tf.errors.OpError as e:  # changed since it was checked (a trainer removed it)
+        raise CheckpointError(f"{prefix}: the checkpoint could not be read ({_first_line(e)}); "
+                              f"if a run is training into {spec.model_dir}, it may have replaced "
+                              f"it: try again") from None
     return model, spec, prefix
 
 

@@ -305,17 +305,27 @@ def merge_shards_cmd(directory):
 
 
 @main.command("verify")
-@_record_dir_option
+@click.option("--dataset-dir", type=EXISTING_DIR, help="Record directory.")
 @click.option("--char-dict-dir", type=EXISTING_DIR,
               help="Check the labels against this char dict [default: the one in metadata.json].")
+@click.option("--model-dir", type=EXISTING_DIR,
+              help="Model directory: shadownet.json, char_dict/ and every checkpoint.")
 @_user_errors
-def verify_cmd(dataset_dir, char_dict_dir):
-    """Decode every record of a TFRecord set and check it against its metadata and char dict."""
-    from toolkit.verify import verify_records  # a stage module: see the module docstring
+def verify_cmd(dataset_dir, char_dict_dir, model_dir):
+    """Decode every record of a TFRecord set and check it against its metadata and char dict;
+    check every checkpoint of a model directory."""
+    from toolkit.verify import verify_model_dir, verify_records  # a stage module: see the module docstring
 
-    report = verify_records(dataset_dir, char_dict_dir)
-    click.echo(report.format())
-    if not report.ok:
+    if dataset_dir is None and model_dir is None:
+        raise click.UsageError("give --dataset-dir, --model-dir or both")
+    reports = []
+    if dataset_dir is not None:
+        reports.append(verify_records(dataset_dir, char_dict_dir))
+    if model_dir is not None:
+        reports.append(verify_model_dir(model_dir))
+    for report in reports:
+        click.echo(report.format())
+    if not all(report.ok for report in reports):
         click.get_current_context().exit(1)
 
 
@@ -359,10 +369,13 @@ def verify_cmd(dataset_dir, char_dict_dir):
                    "mapped to --char-dict-dir by char; the model has MODEL's size.")
 @click.option("--freeze", type=click.Choice(["cnn"]), multiple=True,
               help="Hold a stage fixed: 'cnn' trains the BiLSTMs and the classifier only.")
+@click.option("--worker-timeout", default=600, show_default=True, type=click.FloatRange(min=0),
+              help="Multi-worker: seconds to wait for every task of TF_CONFIG to start.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
-                        checkpoint_every, eval_every, seed, strategy, init_from, freeze):
+                        checkpoint_every, eval_every, seed, strategy, init_from, freeze,
+                        worker_timeout):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS
     from toolkit.train import TrainConfig, train  # a stage module: see the module docstring
@@ -376,7 +389,8 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                          checkpoint_every=checkpoint_every, eval_every=eval_every, seed=seed,
                          freeze=freeze)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
-                   config=config, model_preset=model_size, strategy=strategy, init_from=init_from)
+                   config=config, model_preset=model_size, strategy=strategy, init_from=init_from,
+                   worker_timeout=worker_timeout)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     if result.finetune:

@@ -19,6 +19,11 @@ checkpoints (saving is a collective operation under multi-worker, every worker m
 a temporary directory that is deleted right after, and write nothing else. Every worker resumes from
 the chief's checkpoints, so the model directory must be on storage all workers see (a shared
 filesystem, or a ``gs://``/``s3://`` path TensorFlow can open).
+
+Multi-worker start-up waits for every chief and worker task of the cluster to answer on its
+``host:port`` (:func:`wait_for_workers`) before TensorFlow's collectives start, for at most
+``startup_timeout_s`` (``--worker-timeout``) seconds; then it stops with an error naming the tasks
+that did not answer. SIGTERM ends the wait, and training after it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ import json
 import logging
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +44,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
+
+DEFAULT_STARTUP_TIMEOUT_S = 600.0
+"""How long multi-worker start-up waits for the other tasks of the cluster, seconds."""
 
 
 class DistributeError(ValueError):
@@ -144,19 +156,25 @@ def resolve_strategy_name(name: str, environ: dict | None = None) -> str:
     return "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one-device"
 
 
-def create_distribution(name: str = "auto") -> Distribution:
+def create_distribution(name: str = "auto",
+                        startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S) -> Distribution:
     """Create the strategy ``name`` (one of :data:`STRATEGIES`).
 
     Call it before any other TensorFlow work in the process: multi-worker configures collective
-    operations, which TensorFlow only allows at start-up.
+    operations, which TensorFlow only allows at start-up. For multi-worker it first waits for the
+    cluster's other tasks (:func:`wait_for_workers`, at most ``startup_timeout_s`` seconds), and
+    once the strategy is up it gives SIGTERM back to Python (TensorFlow's preemption notifier
+    takes it over at start-up and swallows it), so ``kill`` still ends the process.
 
     Raises:
-        DistributeError: see :func:`resolve_strategy_name`, or if TensorFlow refuses to set up the
-            strategy (for multi-worker: TensorFlow already initialised in this process).
+        DistributeError: see :func:`resolve_strategy_name` and :func:`wait_for_workers`, or if
+            TensorFlow refuses to set up the strategy (for multi-worker: TensorFlow already
+            initialised in this process).
+        KeyboardInterrupt: on SIGTERM or Ctrl-C while waiting for the other workers.
     """
+    kind = resolve_strategy_name(name)
     import tensorflow as tf
 
-    kind = resolve_strategy_name(name)
     if kind == "one-device":
         return Distribution(tf.distribute.get_strategy(), kind)
     if kind == "mirrored":
@@ -169,14 +187,162 @@ def create_distribution(name: str = "auto") -> Distribution:
         return Distribution(tf.distribute.MirroredStrategy(
             [d.name for d in cpus], cross_device_ops=tf.distribute.ReductionToOneDevice()), kind)
     conf = read_tf_config()
+    wait_for_workers(conf, startup_timeout_s)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except (RuntimeError, ValueError) as e:
         raise DistributeError(f"cannot start multi-worker training ({e}); create the strategy "
                               f"first thing in the process, with TF_CONFIG set") from None
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if sigterm is None else sigterm)
     resolver = strategy.cluster_resolver
     task_type, task_id = resolver.task_type, resolver.task_id
-    has_chief = "chief" in conf["cluster"]
-    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
-    return Distribution(strategy, kind, num_workers=_worker_count(conf), is_chief=is_chief,
+    return Distribution(strategy, kind, num_workers=_worker_count(conf),
+                        is_chief=is_chief_task(conf),
                         task="chief" if task_type == "chief" else f"{task_type} {task_id}")
+
+
+def is_chief_task(conf: dict | None) -> bool:
+    """Whether the task ``TF_CONFIG`` names is the chief: type ``chief``, or ``worker`` 0 in a
+    cluster without a ``chief``; True without ``TF_CONFIG`` (a single process)."""
+    if conf is None:
+        return True
+    task = conf.get("task", {})
+    kind, index = task.get("type"), task.get("index", 0)
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in conf["cluster"])
+
+
+def is_chief_process(name: str, environ: dict | None = None) -> bool:
+    """Whether this process would be the chief (the one that writes the model directory) under
+    strategy ``name``, decided from ``TF_CONFIG`` alone, without starting TensorFlow: only a
+    multi-worker task other than the chief is not.
+
+    Raises:
+        DistributeError: for a bad ``TF_CONFIG``.
+    """
+    conf = read_tf_config(environ)
+    multi = name == "multi-worker" or (name == "auto" and _worker_count(conf) > 1)
+    return not multi or is_chief_task(conf)
+
+
+def _cluster_tasks(conf: dict) -> list[tuple[str, str]]:
+    """``(task name, host:port)`` of every chief and worker task, e.g. ``("worker 1",
+    "10.0.0.2:2222")``."""
+    return [(f"{kind} {i}", address) for kind in ("chief", "worker")
+            for i, address in enumerate(conf["cluster"].get(kind, []))]
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise DistributeError(f"TF_CONFIG cluster address {address!r} is not 'host:port'")
+    return host.strip("[]"), int(port)
+
+
+def _listen(port: int, me: str, address: str) -> socket.socket:
+    """A non-blocking listening socket on ``port`` (all interfaces), where TensorFlow's server
+    will listen later."""
+    try:
+        server = socket.create_server(("", port), family=socket.AF_INET6,
+                                      dualstack_ipv6=True) if socket.has_dualstack_ipv6() \
+            else socket.create_server(("", port))
+    except OSError as e:
+        raise DistributeError(f"TF_CONFIG gives this task ({me}) the address {address}, but port "
+                              f"{port} cannot be opened here ({e.strerror or e}): another "
+                              f"process (an earlier run?) holds it") from None
+    server.setblocking(False)
+    return server
+
+
+def _drain(server: socket.socket) -> None:
+    """Accept and close every connection waiting on ``server`` (the other tasks' probes)."""
+    while True:
+        try:
+            conn, _ = server.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        conn.close()
+
+
+def wait_for_workers(conf: dict, timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+                     poll_s: float = 0.25) -> None:
+    """Wait until every other chief and worker task of ``TF_CONFIG``'s cluster accepts TCP
+    connections at its ``host:port``.
+
+    Meanwhile this task answers the others' probes on its own port (a plain listening socket,
+    closed before TensorFlow's server takes the port), so tasks started in any order find each
+    other, and none starts TensorFlow's collectives, which wait in C++ with no message, no timeout
+    and SIGTERM swallowed, until all have started. Progress is logged every 30 s.
+
+    Args:
+        conf: the parsed ``TF_CONFIG`` (:func:`read_tf_config`); a task that is not a chief or a
+            worker (an evaluator) does not wait.
+        timeout_s: how long to wait, seconds.
+        poll_s: seconds between probes.
+
+    Raises:
+        DistributeError: if a task has not answered within ``timeout_s``; the message names each
+            one with its address and the last connection error. Also if this task's own port is
+            taken.
+        KeyboardInterrupt: on SIGTERM (in the main thread) or Ctrl-C during the wait, after
+            logging the tasks that had not answered.
+    """
+    task = conf.get("task", {})
+    me = f"{task.get('type')} {task.get('index', 0)}"
+    tasks = _cluster_tasks(conf)
+    if me not in dict(tasks):
+        return
+    pending = {name: address for name, address in tasks if name != me}
+    if not pending:
+        return
+    errors: dict[str, str] = {}
+
+    def describe(names) -> str:
+        return ", ".join(f"{n} ({pending[n]}{': ' + errors[n] if n in errors else ''})"
+                         for n in names)
+
+    server = _listen(_split_address(dict(tasks)[me])[1], me, dict(tasks)[me])
+
+    def terminate(signum, frame):
+        logger.error("%s while waiting for %s: stopping", signal.Signals(signum).name,
+                     describe(pending))
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    logger.info("multi-worker start-up: %s waiting up to %g s for %s", me, timeout_s,
+                describe(pending))
+    start = time.monotonic()
+    next_note = start + 30
+    try:
+        while True:
+            _drain(server)
+            for name in list(pending):
+                host, port = _split_address(pending[name])
+                try:
+                    socket.create_connection((host, port), timeout=1.0).close()
+                except OSError as e:
+                    errors[name] = e.strerror or str(e) or type(e).__name__
+                else:
+                    logger.info("multi-worker start-up: %s (%s) answered", name, pending.pop(name))
+            if not pending:
+                return
+            now = time.monotonic()
+            if now - start > timeout_s:
+                raise DistributeError(
+                    f"multi-worker start-up: {describe(pending)} did not answer within "
+                    f"{timeout_s:g} s. Start every task of TF_CONFIG's cluster (each with its own "
+                    f"task index), check the addresses and firewalls, or wait longer with "
+                    f"--worker-timeout SECONDS")
+            if now > next_note:
+                logger.info("multi-worker start-up: %s still waiting for %s", me,
+                            describe(pending))
+                next_note = now + 30
+            time.sleep(poll_s)
+    finally:
+        server.close()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

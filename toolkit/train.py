@@ -16,6 +16,8 @@ files are divided between workers (file-level sharding, see :func:`_train_datase
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import math
 import os
@@ -37,7 +39,13 @@ from toolkit.checkpoints import (
     latest_checkpoint,
     resolve_weights,
 )
-from toolkit.distribute import Distribution, create_distribution
+from toolkit.distribute import (
+    DEFAULT_STARTUP_TIMEOUT_S,
+    Distribution,
+    create_distribution,
+    is_chief_process,
+)
+from toolkit.locks import DirectoryLock
 from toolkit.metrics import score_batches
 from toolkit.model import ModelConfig, PredictionView, build_shadownet
 
@@ -106,21 +114,39 @@ class TrainConfig:
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """Within the block, SIGTERM (what ``kill`` and batch schedulers such as Slurm send before they
-    kill) raises ``KeyboardInterrupt`` like Ctrl-C, so training saves a checkpoint at the current step
-    and stops. Only in the main thread (the only one that can set signal handlers); the previous
-    handler is restored on exit."""
+    kill) raises ``KeyboardInterrupt`` like Ctrl-C (SIGINT), so training saves a checkpoint at the
+    current step and stops. Only the first of them interrupts: later SIGTERMs and SIGINTs, until
+    the block is left, are logged and ignored, so that they cannot cut the checkpoint being saved
+    (schedulers and users often signal twice; SIGKILL still ends the process at once).
+
+    SIGINT is left alone if it is ignored (a background job started by a shell). Only in the main
+    thread (the only one that can set signal handlers); the previous handlers are restored on
+    exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    interrupted: list[str] = []
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        name = signal.Signals(signum).name
+        if interrupted:
+            logger.warning("%s received again: ignored until the checkpoint is saved (SIGKILL "
+                           "would lose the steps since the last one)", name)
+            return
+        interrupted.append(name)
+        logger.warning("%s received: stopping at the current step; further SIGTERM/SIGINT are "
+                       "ignored until the run has saved and stopped", name)
+        raise KeyboardInterrupt(f"signal {name}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    signums = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signums.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, interrupt) for signum in signums}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def cpu_supports_bfloat16() -> bool:
@@ -610,11 +636,32 @@ def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainCon
             raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
 
 
+def _holding_model_dir_lock(train_fn):
+    """Run ``train_fn`` (:func:`train`) holding the :class:`toolkit.locks.DirectoryLock` of its
+    ``model_dir``, so that a second run on the same directory is refused (``DirectoryInUseError``)
+    instead of overwriting its checkpoints. Only the chief takes it: the other multi-worker tasks
+    write nothing there."""
+    signature = inspect.signature(train_fn)
+
+    @functools.wraps(train_fn)
+    def locked(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        if not is_chief_process(call.arguments["strategy"]):
+            return train_fn(*args, **kwargs)
+        with DirectoryLock(call.arguments["model_dir"], "train-shadownet"):
+            return train_fn(*args, **kwargs)
+
+    return locked
+
+
+@_holding_model_dir_lock
 def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           model_dir: str | os.PathLike, weights_path: str | os.PathLike | None = None,
           config: TrainConfig = TrainConfig(), model_preset: str | None = None,
           progress: bool = True, strategy: str = "auto",
-          init_from: str | os.PathLike | None = None) -> TrainResult:
+          init_from: str | os.PathLike | None = None,
+          worker_timeout: float = DEFAULT_STARTUP_TIMEOUT_S) -> TrainResult:
     """Train (or resume training) a ShadowNet on a record set.
 
     Args:
@@ -637,14 +684,18 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             (with a log line) when ``model_dir`` already holds a checkpoint: that is resumed.
             The caller picks the learning rate (``FINETUNE_LEARNING_RATE`` is the measured
             default of the CLI).
+        worker_timeout: multi-worker: how long to wait for the other tasks to start, seconds.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
+        DirectoryInUseError: if another run holds ``model_dir`` (see :mod:`toolkit.locks`).
         DatasetError: if the records were written with another char dict.
         CheckpointError: if the checkpoint to resume was made with another charset or another model
-            configuration, or its variables do not fit the model its ``shadownet.json`` describes;
+            configuration, or its variables do not fit the model its ``shadownet.json`` describes,
+            or ``model_dir`` holds checkpoints but none is complete (damaged newer ones are
+            skipped with a warning: see :func:`toolkit.checkpoints.newest_complete_checkpoint`);
             if ``init_from`` is not a ShadowNet checkpoint or is of another size than
             ``model_preset``.
         DatasetError: if a shard turns out corrupt or truncated while training (a checkpoint is
@@ -653,11 +704,12 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         OSError: if a checkpoint cannot be written (a full disk); the last complete one is kept.
         KeyboardInterrupt: on Ctrl-C (SIGINT) or SIGTERM, after saving a checkpoint at the current
             step (not under multi-worker: the other workers are gone).
-        DistributeError: for a bad ``TF_CONFIG`` or a strategy that cannot start.
+        DistributeError: for a bad ``TF_CONFIG``, a strategy that cannot start, or workers that
+            did not start within ``worker_timeout``.
         ValueError: if ``config.batch_size`` is not a multiple of the number of replicas, or
             both ``weights_path`` and ``init_from`` are given.
     """
-    dist = create_distribution(strategy)
+    dist = create_distribution(strategy, worker_timeout)
     import keras
     import tensorflow as tf
     from tqdm import tqdm

@@ -13,6 +13,10 @@ listed in ``metadata.json`` and checks, with the same TensorFlow decoders that t
 - every split: as many records as ``metadata.json`` counts.
 
 Problems are reported with the shard and the 0-based record index; nothing is changed on disk.
+
+``crnn-toolkit verify --model-dir DIR`` checks a model directory the same way before it is used
+or copied (:func:`verify_model_dir`): ``shadownet.json`` and ``char_dict/`` agree, every
+checkpoint is complete, and the one the readers pick restores into the configured network.
 """
 
 from __future__ import annotations
@@ -217,4 +221,117 @@ def verify_records(record_dir: str | os.PathLike, char_dict_dir: str | os.PathLi
                            f"{read} were read from its shards")
     logger.info("verified %s: %s", record_dir, "OK" if report.ok else
                 f"{report.num_problems} problem(s)")
+    return report
+
+
+@dataclass
+class ModelDirReport:
+    """Outcome of :func:`verify_model_dir`.
+
+    Attributes:
+        model_dir: the model directory checked.
+        checkpoints: ``(prefix, problem or None)`` for every checkpoint, newest first (the order
+            of :func:`toolkit.checkpoints.checkpoint_prefixes`).
+        used: the checkpoint that train-shadownet, test-shadownet, demo and export use (the
+            newest complete one), or ``None``.
+        problems: one message per problem, each naming the file.
+        notes: facts worth knowing that are not problems (the run holding the directory's lock).
+    """
+
+    model_dir: Path
+    checkpoints: list[tuple[str, str | None]] = field(default_factory=list)
+    used: str | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True if no problem was found."""
+        return not self.problems
+
+    def format(self) -> str:
+        """A multi-line human-readable report ending with ``OK`` or the problem count."""
+        lines = [f"{self.model_dir}: {len(self.checkpoints)} checkpoint(s)"]
+        for prefix, problem in self.checkpoints:
+            state = "complete" if problem is None else f"DAMAGED: {problem}"
+            mark = "  <- used" if prefix == self.used else ""
+            lines.append(f"  {Path(prefix).name}: {state}{mark}")
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.ok:
+            lines.append("OK: shadownet.json, char_dict/ and every checkpoint are complete and "
+                         "consistent")
+        else:
+            lines.append(f"FAILED: {len(self.problems)} problem(s)")
+            lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def verify_model_dir(model_dir: str | os.PathLike) -> ModelDirReport:
+    """Check a model directory written by train-shadownet; nothing is changed on disk.
+
+    Checks: ``shadownet.json`` readable; ``char_dict/`` holds the charset it names (same sha256);
+    every checkpoint complete (:func:`toolkit.checkpoints.checkpoint_problem`); the newest complete
+    one restores into the network ``shadownet.json`` describes. A lock held by a live run (or left
+    by a dead one) is noted, not counted as a problem.
+
+    Returns:
+        A :class:`ModelDirReport`; ``report.ok`` is False if anything is wrong.
+    """
+    from toolkit.checkpoints import (
+        CHECKPOINT_DIR,
+        MODEL_JSON,
+        CheckpointError,
+        ModelSpec,
+        checkpoint_prefixes,
+        checkpoint_problem,
+        load_model,
+    )
+    from toolkit.locks import LOCK_FILE, LockOwner
+
+    model_dir = Path(model_dir)
+    report = ModelDirReport(model_dir=model_dir)
+    try:
+        spec = ModelSpec.load(model_dir)
+    except (CheckpointError, ValueError, KeyError, TypeError) as e:
+        report.problems.append(f"{model_dir / MODEL_JSON}: {e}")
+        return report
+    try:
+        saved = Charset.load(model_dir / "char_dict")
+        if saved.sha256 != spec.charset.sha256:
+            report.problems.append(
+                f"{model_dir / 'char_dict'}: another charset ({saved.num_classes} classes, sha256 "
+                f"{saved.sha256[:12]}) than {MODEL_JSON} ({spec.charset.num_classes} classes, "
+                f"sha256 {spec.charset.sha256[:12]}), which the readers use")
+    except (CharsetError, OSError, ValueError) as e:
+        report.problems.append(f"{model_dir / 'char_dict'}: {e}")
+
+    lock = model_dir / LOCK_FILE
+    if lock.exists():
+        try:
+            owner = LockOwner.from_json(lock.read_text(encoding="utf-8"))
+            state = "left by" if owner.is_dead() else "held by"
+            report.notes.append(f"{lock}: {state} {owner.describe()}")
+        except (OSError, ValueError):
+            report.notes.append(f"{lock}: a lock file without a readable owner")
+
+    ckpt_dir = model_dir / CHECKPOINT_DIR
+    for prefix in checkpoint_prefixes(ckpt_dir):
+        problem = checkpoint_problem(prefix)
+        report.checkpoints.append((prefix, problem))
+        if problem is not None:
+            report.problems.append(f"{prefix}: damaged checkpoint ({problem})")
+        elif report.used is None:
+            report.used = prefix
+    if not report.checkpoints:
+        report.problems.append(f"{ckpt_dir}: no checkpoint")
+    elif report.used is None:
+        report.problems.append(f"{ckpt_dir}: no complete checkpoint; the readers refuse this "
+                               f"model directory")
+    else:
+        try:
+            load_model(report.used)
+        except CheckpointError as e:
+            report.problems.append(str(e))
+    logger.info("verified %s: %s", model_dir, "OK" if report.ok else
+                f"{len(report.problems)} problem(s)")
     return report
