@@ -210,3 +210,64 @@ def test_overwrite_keeps_the_users_own_files_and_names_the_flag(tmp_path, tiny_c
     assert not (out / "shards").exists()
     assert all(p.read_bytes() == b"the user's own file" for p in photos)
     assert len(list((out / "images" / "0000").glob("*.jpg"))) == 4
+
+
+# -- item 6: decompression bombs ------------------------------------------------------------------
+
+
+def _bomb_png(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit all-black PNG of ``width x height`` px: tiny on disk, huge decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row * 1000) for _ in range(height // 1000))
+    body += packer.compress(row * (height % 1000)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory) -> list[Path]:
+    """The issue's 40000x40000 PNG (Pillow itself refuses it) and a 9000x6000 one (54 Mpx: under
+    Pillow's own limit, over the toolkit's)."""
+    folder = tmp_path_factory.mktemp("bombs")
+    return [_bomb_png(folder / "bomb_40000.png", 40000, 40000),
+            _bomb_png(folder / "bomb_54m.png", 9000, 6000)]
+
+
+def test_decompression_bombs_are_bad_items_that_skip_bad_skips(tmp_path, tiny_dataset,
+                                                             tiny_char_dict, bombs):
+    import shutil
+
+    assert bombs[0].stat().st_size < 400_000
+    data = tmp_path / "data"
+    lines = (tiny_dataset / "Train" / "sample.txt").read_text(encoding="utf-8").splitlines()[:6]
+    for line in lines:
+        name = line.split(" ")[0]
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tiny_dataset / name, data / name)
+    label = lines[0].split(" ", 1)[1]
+    for bomb in bombs:
+        shutil.copy(bomb, data / "images" / bomb.name)
+        lines.append(f"images/{bomb.name} {label}")
+    (data / "Train").mkdir()
+    (data / "Train" / "sample.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["write-tfrecords", "--dataset-dir", str(data), "--char-dict-dir", str(tiny_char_dict),
+            "--save-dir", str(tmp_path / "rec"), "--validation-fraction", "0"]
+    stopped = CliRunner().invoke(main, args)
+    assert stopped.exit_code == 1, stopped.output
+    assert "2 bad line(s)" in stopped.output
+    assert "bomb_40000.png: image too large: 40000x40000 px" in stopped.output
+    assert "bomb_54m.png: image too large: 9000x6000 px" in stopped.output
+    assert stopped.exception is None or isinstance(stopped.exception, SystemExit)
+    skipped = CliRunner().invoke(main, [*args, "--skip-bad"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "train: 6 examples" in skipped.output and "skipped 2 bad line(s)" in skipped.output

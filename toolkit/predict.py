@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from toolkit import preprocess
+from toolkit.images import open_image
 from toolkit.labels import IMAGE_EXTENSIONS
 from toolkit.metrics import collapse_path, greedy_decode
 
@@ -29,14 +30,15 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as a grey uint8 array ``(height, width)``.
 
     Raises:
-        ImageError: if the file is missing, not an image, truncated, or has zero size; the message
-            names the file.
+        ImageError: if the file is missing, not an image, truncated, has zero size, or has more
+            pixels than :data:`toolkit.images.MAX_PIXELS` (refused before it is decoded); the
+            message names the file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
             return preprocess.to_grey_array(im)

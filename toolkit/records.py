@@ -42,6 +42,7 @@ from toolkit.io import (
     read_versioned_json,
     write_text_unrenamed,
 )
+from toolkit.images import ImageTooLargeError, header_size, open_image
 from toolkit.labels import read_label_file
 from toolkit.shards import check_shard, find_shards, shard_name
 
@@ -110,27 +111,6 @@ def find_label_files(dataset_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _header_size(data: bytes) -> tuple[str, int, int] | None:
-    """``(format, width, height)`` read from a PNG, GIF or BMP header, or ``None``.
-
-    Used only to explain why Pillow could not open a file (e.g. a header saying 0 px wide)."""
-    import struct
-
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            w, h = struct.unpack(">II", data[16:24])
-            return "PNG", w, h
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            w, h = struct.unpack("<HH", data[6:10])
-            return "GIF", w, h
-        if data[:2] == b"BM":
-            w, h = struct.unpack("<ii", data[18:26])
-            return "BMP", w, abs(h)
-    except struct.error:
-        return None
-    return None
-
-
 def _tf_decode_check(data: bytes, width: int, height: int) -> None:
     """Decode stored bytes with TensorFlow, the decoder training uses (it is stricter than Pillow:
     a PNG cut before its last chunk loads in Pillow but fails in TensorFlow)."""
@@ -151,14 +131,15 @@ def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
 
     Raises:
         DatasetError: for an empty file, a file that is not an image, a truncated or corrupt image,
-            or an image of zero width or height (with the size its header gives).
+            an image of zero width or height (with the size its header gives), or one of more
+            pixels than :data:`toolkit.images.MAX_PIXELS` (refused before it is decoded).
     """
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise DatasetError("unreadable image (empty file, 0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(data) as im:
             im.load()
             fmt = (im.format or "").upper()
             mode = im.mode
@@ -169,8 +150,10 @@ def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
                 _tf_decode_check(data, width, height)
                 return data, "jpeg" if fmt == "JPEG" else "png", width, height
             grey = preprocess.to_grey_array(im)
+    except ImageTooLargeError as e:
+        raise DatasetError(str(e)) from None
     except UnidentifiedImageError:
-        header = _header_size(data)
+        header = header_size(data)
         if header and 0 in header[1:]:
             raise DatasetError(f"image has zero size {header[1]}x{header[2]} (from its {header[0]} "
                                f"header)") from None
