@@ -46,8 +46,8 @@ def test_release_is_weights_only_loads_and_matches_its_sums(tmp_path, tiny_model
     assert rel < 0.6 * src
     # Same predictions from the release and the training checkpoint.
     image = load_image(sorted((tiny_dataset / "images").rglob("*.jpg"))[0])
-    a = Recognizer.from_weights(tiny_model).predict_logits(*_prepared(image))
-    b = Recognizer.from_weights(out).predict_logits(*_prepared(image))
+    a, _ = Recognizer.from_weights(tiny_model).predict_batch(*_prepared(image))
+    b, _ = Recognizer.from_weights(out).predict_batch(*_prepared(image))
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 

@@ -29,8 +29,8 @@ from toolkit.charset import Charset
 from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
                                  resolve_weights)
 from toolkit.distribute import Distribution, create_distribution
-from toolkit.evaluate import score_batches
-from toolkit.model import ModelConfig
+from toolkit.metrics import score_batches
+from toolkit.model import ModelConfig, PredictionView
 from toolkit import records
 
 logger = logging.getLogger(__name__)
@@ -357,7 +357,6 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     import tensorflow as tf
     from tqdm import tqdm
 
-    from toolkit.backends import KerasBackend
     from toolkit.model import build_shadownet
 
     model_dir = Path(model_dir)
@@ -452,7 +451,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             return path
 
         # Validation reads lines as test-shadownet and demo do (the batch padding masked).
-        predict = KerasBackend(model, charset, name=str(model_dir)).predict_batch
+        predict = PredictionView(model).predict_batch
 
         train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
         train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,
@@ -484,8 +483,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
                 if len(examples) < 6:
                     examples.append((name, gt, pred))
 
-            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep,
-                                   with_lengths=True)
+            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep)
             validation = scores.as_dict()
             with writer.as_default(step=step):
                 tf.summary.scalar("validation/cer", scores.cer)
