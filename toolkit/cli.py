@@ -192,6 +192,9 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Examples per shard.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@click.option("--keep-spaces", is_flag=True,
+              help="Keep runs of spaces inside labels (otherwise such lines are bad lines); "
+                   "leading and trailing spaces are always stripped.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a record set of another dataset or char dict in --save-dir.")
 @click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
@@ -200,14 +203,14 @@ def build_char_dict_cmd(char_dict_file, save_dir):
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad, overwrite, shard_index, num_shards):
+                        skip_bad, keep_spaces, overwrite, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
                              skip_bad=skip_bad, overwrite=overwrite, shard_index=shard_index,
-                             num_shards=num_shards)
+                             num_shards=num_shards, keep_spaces=keep_spaces)
     click.echo(report.format())
     if num_shards > 1:
         click.echo(f"job {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
@@ -334,22 +337,33 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
               help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
                    "[default: the bundled model].")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the results as a TSV file.")
+              help="Also write the results as a TSV file (path, text, confidence, blank, error).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @_user_errors
 def demo_cmd(image_paths, weights_path, output, batch_size):
-    """Recognize line images; prints path<TAB>text<TAB>confidence per image."""
-    from toolkit.predict import demo
+    """Recognize line images; prints path<TAB>text<TAB>confidence per image.
+
+    An image that cannot be read is reported on stderr (and as a row with an error in the
+    --output TSV); the others are read. Exit status 0 if every image was read, 3 if some could
+    not be, 1 for other errors.
+    """
+    from toolkit.predict import DEMO_TSV_HEADER, demo, demo_tsv_row
 
     rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size)
-    lines = [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
-    for line in lines:
-        click.echo(line)
+    for r in rows:
+        if not r.error:
+            click.echo(f"{r.path}\t{r.text}\t{r.confidence:.4f}")
     if output:
         from toolkit.io import atomic_write_text
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
+        atomic_write_text(output, "".join(line + "\n" for line in
+                                          ["\t".join(DEMO_TSV_HEADER), *map(demo_tsv_row, rows)]))
+    failed = sum(1 for r in rows if r.error)
+    if failed:
+        click.echo(f"Error: {failed} of {len(rows)} images could not be read (see above); the "
+                   f"others were read", err=True)
+        click.get_current_context().exit(3)
 
 
 @main.command("export")

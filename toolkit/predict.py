@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -141,18 +142,69 @@ class Recognizer:
         return results  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """One image of a :func:`demo` run.
+
+    Attributes:
+        path: the image file.
+        text: what the model read; ``""`` if nothing (or if the image could not be read).
+        confidence: in [0, 1], the mean probability of the chars read
+            (:func:`toolkit.ctc.collapse_path`); 0.0 when nothing was read.
+        error: why the image could not be read (names the file), ``""`` if it was.
+    """
+
+    path: Path
+    text: str
+    confidence: float
+    error: str = ""
+
+    @property
+    def blank(self) -> bool:
+        """True if the image was read and the model found no char in it."""
+        return not self.error and not self.text
+
+
+DEMO_TSV_HEADER = ("path", "text", "confidence", "blank", "error")
+"""Columns of :func:`demo_tsv_row` (the header line of ``demo --output``)."""
+
+
+def demo_tsv_row(result: DemoResult) -> str:
+    """``path<TAB>text<TAB>confidence<TAB>blank<TAB>error`` (no line end): confidence with 4
+    decimals and empty for an unreadable image, blank ``1`` or ``0``, tabs and line ends in the
+    error message replaced by spaces."""
+    conf = "" if result.error else f"{result.confidence:.4f}"
+    error = " ".join(result.error.split())
+    return "\t".join([str(result.path), result.text, conf, str(int(result.blank)), error])
+
+
 def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLike,
-         batch_size: int = 32) -> list[tuple[Path, str, float]]:
+         batch_size: int = 32) -> list[DemoResult]:
     """The demo stage: recognize image files (directories expand to their images).
 
+    An image that cannot be read (missing, not an image, truncated, over the pixel limit) does
+    not stop the others: its result carries the error (see :func:`load_image`) and is logged
+    at WARNING.
+
     Returns:
-        ``(path, text, confidence)`` per image, in the order given (directories sorted by name).
+        One :class:`DemoResult` per image, in the order given (directories sorted by name).
 
     Raises:
-        ImageError: for a missing or unreadable image (names the file).
-        CheckpointError: for a bad weights path.
+        ImageError: if a given path does not exist or a directory holds no image.
+        CheckpointError: for a bad weights path (only if some image could be read).
     """
     paths = expand_image_paths(image_paths)
-    images = [load_image(p) for p in paths]
-    recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
-    return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
+    images: dict[int, np.ndarray] = {}
+    errors: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            images[i] = load_image(path)
+        except ImageError as e:
+            errors[i] = str(e)
+            logger.warning("%s", e)
+    read: dict[int, tuple[str, float]] = {}
+    if images:
+        recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
+        read = dict(zip(images, recognizer.recognize(list(images.values()))))
+    return [DemoResult(p, *read[i]) if i in read else DemoResult(p, "", 0.0, errors[i])
+            for i, p in enumerate(paths)]

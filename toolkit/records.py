@@ -235,7 +235,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                     save_dir: str | os.PathLike, validation_fraction: float = 0.1,
                     shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
                     progress: bool = True, overwrite: bool = False, *, shard_index: int = 0,
-                    num_shards: int = 1) -> WriteReport:
+                    num_shards: int = 1, keep_spaces: bool = False) -> WriteReport:
     """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
 
     Crash safety: shards are written under temporary names (``.<split>_<start>.tfrecords.tmp``) and
@@ -268,13 +268,16 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             of ``metadata.json``; every job reads all label files (the same split and shuffle)
             but checks and encodes only its own lines. Other jobs' files are left alone. Join
             the jobs with :func:`merge_record_shards`.
+        keep_spaces: keep runs of whitespace inside labels (otherwise their lines are bad; see
+            :mod:`toolkit.labels`, which also strips every label's ends).
 
     Returns:
         A :class:`WriteReport` (for a job of an array: of its files).
 
     Raises:
         DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
-            char missing from the char dict, a label too long for the image's time steps. The
+            char missing from the char dict, a label too long for the image's time steps, a run of
+            whitespace in a label (without ``keep_spaces``). The
             message lists the first problems with file, line and value.
         FileExistsError: if ``save_dir`` holds another dataset's records and not ``overwrite``.
         OSError: if writing fails (a full disk); the message names the file.
@@ -297,7 +300,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
     problems: list[str] = []
     per_split: dict[str, list] = {s: [] for s in SPLITS}
     for split, lf in label_files.items():
-        entries, bad = read_label_file(lf, dataset_dir)
+        entries, bad = read_label_file(lf, dataset_dir, keep_spaces=keep_spaces)
         problems += bad
         for e in entries:
             target = split
