@@ -170,6 +170,14 @@ def _remove_own_files(output_dir: Path, folder: Path, images: bool) -> None:
         _remove_if_empty(path)
 
 
+def _remove_shard_folder(output_dir: Path, folder: Path, images: bool) -> None:
+    """:func:`_remove_own_files` of a shard folder, under its lock (a shard run still writing
+    there makes this raise :class:`~toolkit.locks.DirectoryInUseError`), then the folder if empty."""
+    with DirectoryLock(folder, "gen-images --overwrite"):
+        _remove_own_files(output_dir, folder, images=images)
+    _remove_if_empty(folder)
+
+
 def _remove_if_empty(path: Path) -> None:
     try:
         path.rmdir()
@@ -225,8 +233,7 @@ def _prepare_output(output_dir: Path, overwrite: bool, inputs: dict) -> list[_Re
     _remove_own_files(output_dir, output_dir, images=True)
     shards = output_dir / SHARDS_DIR
     for old in sorted(shards.glob("*-of-*")):
-        _remove_own_files(output_dir, old, images=True)
-        _remove_if_empty(old)
+        _remove_shard_folder(output_dir, old, images=True)
     _remove_if_empty(shards)
     left = sum(1 for p in (output_dir / "images").rglob("*") if p.is_file())
     if left:
@@ -256,10 +263,10 @@ def _prepare_shard_output(output_dir: Path, target: Path, num_shards: int, overw
     if existing and not overwrite:
         raise FileExistsError(_existing_message(output_dir, existing, why))
     for old in (output_dir / SHARDS_DIR).glob("*-of-*"):
-        if old == target or not old.name.endswith(f"-of-{num_shards:05d}"):
+        if old == target:  # locked by this run
             _remove_own_files(output_dir, old, images=False)
-            if old != target:
-                _remove_if_empty(old)
+        elif not old.name.endswith(f"-of-{num_shards:05d}"):
+            _remove_shard_folder(output_dir, old, images=False)
     target.mkdir(parents=True, exist_ok=True)
     return []
 
