@@ -205,6 +205,6 @@ def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLi
     read: dict[int, tuple[str, float]] = {}
     if images:
         recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
-        read = dict(zip(images, recognizer.recognize(list(images.values()))))
+        read = dict(zip(images, recognizer.recognize(list(images.values())), strict=True))
     return [DemoResult(p, *read[i]) if i in read else DemoResult(p, "", 0.0, errors[i])
             for i, p in enumerate(paths)]

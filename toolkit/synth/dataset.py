@@ -4,6 +4,7 @@ they write (see :mod:`toolkit.synth` for the layout)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from toolkit.locks import DirectoryLock
 from toolkit.shards import find_shards
 from toolkit.synth.config import SynthConfig
 from toolkit.synth.layout import SHARDS_DIR, image_relpath, shard_dir, shard_range
-from toolkit.synth.pool import RenderPool, WorkerDiedError, _Result, chunk_ranges
+from toolkit.synth.pool import ImageResult, RenderPool, WorkerDiedError, chunk_ranges
 from toolkit.synth.preview import PREVIEW_COUNT, write_preview
 from toolkit.synth.sampling import is_test_text, text_units
 
@@ -179,10 +180,8 @@ def _remove_shard_folder(output_dir: Path, folder: Path, images: bool) -> None:
 
 
 def _remove_if_empty(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty, or gone
         path.rmdir()
-    except OSError:  # not empty, or gone
-        pass
 
 
 def _existing_message(output_dir: Path, existing: Sequence[Path], why: str = "") -> str:
@@ -191,7 +190,7 @@ def _existing_message(output_dir: Path, existing: Sequence[Path], why: str = "")
             f"gen-images wrote are deleted)")
 
 
-def _resumable(output_dir: Path, folder: Path, inputs: dict) -> tuple[list[_Result] | None, str]:
+def _resumable(output_dir: Path, folder: Path, inputs: dict) -> tuple[list[ImageResult] | None, str]:
     """The results recorded in ``folder``'s progress file if an unfinished run with these
     ``inputs`` left it: ``(results, "")``, without those whose image file has gone since; else
     ``(None, why not)`` (``why`` is empty when there is no such file)."""
@@ -206,14 +205,14 @@ def _resumable(output_dir: Path, folder: Path, inputs: dict) -> tuple[list[_Resu
         if old.get(key) != inputs[key]:
             return None, f" ({path} was left by an unfinished run with another {key})"
     fmt = inputs["config"]["image_format"]
-    done = [_Result(int(i), text, tuple(map(tuple, rejected)))
+    done = [ImageResult(int(i), text, tuple(map(tuple, rejected)))
             for i, text, rejected in progress["done"]]
     kept = [r for r in done if r.text is None or (output_dir / image_relpath(r.image, fmt)).exists()]
     logger.info("%s: resuming the unfinished run it records (%d images done)", path, len(kept))
     return kept, ""
 
 
-def _prepare_output(output_dir: Path, overwrite: bool, inputs: dict) -> list[_Result]:
+def _prepare_output(output_dir: Path, overwrite: bool, inputs: dict) -> list[ImageResult]:
     """Make ``output_dir`` ready for a run; return the results of an unfinished earlier run with
     the same ``inputs`` (resumed, see :data:`PROGRESS_FILE`), else ``[]``.
 
@@ -251,7 +250,7 @@ def _write_lists(target: Path, rows: dict[str, list[str]], chars: Sequence[str])
 
 
 def _prepare_shard_output(output_dir: Path, target: Path, num_shards: int, overwrite: bool,
-                          inputs: dict) -> list[_Result]:
+                          inputs: dict) -> list[ImageResult]:
     """:func:`_prepare_output` for shard ``target`` of a job array: only the shard's lists are
     replaced (``images/`` is shared), and those of runs with another number of shards."""
     done, why = _resumable(output_dir, target, inputs)
@@ -271,7 +270,7 @@ def _prepare_shard_output(output_dir: Path, target: Path, num_shards: int, overw
     return []
 
 
-def _write_progress(target: Path, inputs: dict, done: Sequence[_Result]) -> Path:
+def _write_progress(target: Path, inputs: dict, done: Sequence[ImageResult]) -> Path:
     path = target / PROGRESS_FILE
     atomic_write_json(path, {"format_version": PROGRESS_FORMAT_VERSION, "inputs": inputs,
                              "done": [[r.image, r.text, [list(x) for x in r.rejected]]
@@ -279,7 +278,7 @@ def _write_progress(target: Path, inputs: dict, done: Sequence[_Result]) -> Path
     return path
 
 
-def _missing_runs(owned: range, done: Sequence[_Result]) -> list[range]:
+def _missing_runs(owned: range, done: Sequence[ImageResult]) -> list[range]:
     """The indices of ``owned`` not in ``done``, as contiguous ranges in index order."""
     have = {r.image for r in done}
     runs: list[range] = []
@@ -303,8 +302,8 @@ def _describe_missing(runs: Sequence[range], total: int, image_format: str) -> s
     return f"{count} of {total} images were not written: " + ", ".join(parts) + more
 
 
-def _render_missing(pool: RenderPool, worker_args: tuple, owned: range, done: list[_Result],
-                    workers: int, target: Path, inputs: dict, progress: bool) -> list[_Result]:
+def _render_missing(pool: RenderPool, worker_args: tuple, owned: range, done: list[ImageResult],
+                    workers: int, target: Path, inputs: dict, progress: bool) -> list[ImageResult]:
     """Render the indices of ``owned`` not in ``done``; return all results. If rendering stops
     (a dead worker, an error, Ctrl-C), the finished images are recorded in :data:`PROGRESS_FILE`
     first.
@@ -508,7 +507,7 @@ def gen_images(
     return summary
 
 
-def _write_outputs(output_dir: Path, target: Path, owned: range, results: list[_Result],
+def _write_outputs(output_dir: Path, target: Path, owned: range, results: list[ImageResult],
                    faces: Sequence[FontFace], config: SynthConfig, inputs: dict,
                    input_counts: dict[str, int], started: float) -> GenSummary:
     """Write the lists, ``chinese.txt``, the preview (not for a shard) and ``gen_config.json`` of

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 import numpy as np
+
 from toolkit.fonts import FontFace
 from toolkit.synth.config import SynthConfig, draw_integer
 from toolkit.synth.layout import image_relpath
@@ -25,7 +26,9 @@ from toolkit.synth.sampling import TextSampler
 CHUNK_RANGE = (16, 1000)  # images per pool task, smallest and largest (see chunk_ranges)
 
 
-class _Result(NamedTuple):
+class ImageResult(NamedTuple):
+    """What rendering image ``image`` gave: its text, and the draws rejected before it."""
+
     image: int  # the image index
     text: str | None  # None: no coverable text was found
     rejected: tuple[tuple[str, str], ...]  # (text, reason) for each rejected draw
@@ -55,7 +58,7 @@ class _Worker:
                 return f"no font covers char {ch} (U+{ord(ch):04X})"
         return "no single font covers all chars"
 
-    def make(self, index: int) -> _Result:
+    def make(self, index: int) -> ImageResult:
         config = self.config
         rng = np.random.default_rng([self.seed, index])
         rejected: list[tuple[str, str]] = []
@@ -77,8 +80,8 @@ class _Worker:
                 path.write_bytes(encode_jpeg(image, draw_integer(rng, config.jpeg_quality)))
             else:
                 image.save(path, format="PNG")
-            return _Result(index, text, tuple(rejected))
-        return _Result(index, None, tuple(rejected))
+            return ImageResult(index, text, tuple(rejected))
+        return ImageResult(index, None, tuple(rejected))
 
 
 _WORKER: _Worker | None = None
@@ -99,7 +102,7 @@ def _started() -> int:
     return os.getpid()
 
 
-def _run_chunk(indices: range) -> list[_Result]:
+def _run_chunk(indices: range) -> list[ImageResult]:
     if _WORKER is None:  # pragma: no cover - only if the pool initializer got no render state
         raise RuntimeError("synth worker used before it received the render state")
     results = []
@@ -187,7 +190,7 @@ class RenderPool:
             # semaphores until interpreter exit (a resource_tracker "leaked semaphore" warning).
             self._executor = self._setup = self._stop = None
 
-    def render(self, worker_args: tuple, chunks: Sequence[range]) -> Iterator[list[_Result]]:
+    def render(self, worker_args: tuple, chunks: Sequence[range]) -> Iterator[list[ImageResult]]:
         """Render every index of ``chunks`` with a :class:`_Worker` built from ``worker_args``;
         yields each chunk's results (in image order) as the chunk completes.
 
