@@ -93,7 +93,7 @@ def _write_char_dict(directory: Path, charset: Charset) -> Path:
 def _describe(fmt: str, spec, prefix: str, **extra) -> dict:
     return {"format_version": FORMAT_VERSION, "format": fmt, **extra,
             "preprocessing": ("grey; inverted if the border is dark; x = 1 - grey / 255 (ink high, "
-                              "paper 0); scaled to height 32 keeping the aspect ratio (bilinear, "
+                              f"paper 0); scaled to height {preprocess.HEIGHT} keeping the aspect ratio (bilinear, "
                               "antialiased); right-padded with 0 to a multiple of 4 px "
                               "(toolkit.preprocess.prepare_tf)"),
             "decoding": ("greedy CTC: argmax per step over the valid steps (width / 4), repeats "

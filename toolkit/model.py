@@ -44,7 +44,7 @@ class ModelConfig:
         lstm_units: units per direction of each bidirectional LSTM layer.
         lstm_layers: number of stacked bidirectional LSTM layers (paper: 2).
         dropout: dropout after each BiLSTM layer in training (REFERENCE.md: 0.5).
-        height: input height, px.
+        height: input height, px: always :data:`toolkit.preprocess.HEIGHT` (32).
     """
 
     num_classes: int
@@ -52,7 +52,7 @@ class ModelConfig:
     lstm_units: int = 256
     lstm_layers: int = 2
     dropout: float = 0.5
-    height: int = 32
+    height: int = preprocess.HEIGHT
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -65,8 +65,9 @@ class ModelConfig:
                              f"{self.lstm_layers}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.height != 32:
-            raise ValueError(f"height must be 32 (the CNN reduces 32 px to 1), got {self.height}")
+        if self.height != preprocess.HEIGHT:
+            raise ValueError(f"height must be {preprocess.HEIGHT} (the CNN reduces it to 1 px), got "
+                             f"{self.height}")
 
     @classmethod
     def from_preset(cls, preset: str, num_classes: int, **overrides) -> "ModelConfig":

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.preprocess import HEIGHT
+
 
 def _as_pair(name: str, value: Any) -> tuple[Any, Any]:
     try:
@@ -28,7 +30,8 @@ class SynthConfig:
     uniformly; probabilities are in [0, 1].
 
     Attributes:
-        height: height of every output image, pixels; the width follows the text (aspect ratio kept).
+        height: height of every output image, pixels (default: the model input height,
+            :data:`toolkit.preprocess.HEIGHT`); the width follows the text (aspect ratio kept).
         min_chars, max_chars: range of the segment length drawn for each image, characters. Only corpus
             lines (or allowed runs, see ``top_chars``) of at least ``min_chars`` chars are sampled.
         font_size: font size used to render before scaling to ``height``, pixels (em size).
@@ -97,7 +100,7 @@ class SynthConfig:
         ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
     """
 
-    height: int = 32
+    height: int = HEIGHT
     min_chars: int = 4
     max_chars: int = 12
     font_size: tuple[int, int] = (22, 40)
