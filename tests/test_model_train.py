@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import TINY_TRAIN
+
 from toolkit import preprocess
 from toolkit.charset import Charset
 from toolkit.checkpoints import CheckpointError, latest_checkpoint, load_model

@@ -70,7 +70,7 @@ class ModelConfig:
                              f"{self.height}")
 
     @classmethod
-    def from_preset(cls, preset: str, num_classes: int, **overrides) -> "ModelConfig":
+    def from_preset(cls, preset: str, num_classes: int, **overrides) -> ModelConfig:
         """A config from a named size: ``shadownet`` (paper, ~8.7 M parameters with 6k classes),
         ``small`` (half the channels), ``tiny`` (for tests).
 
@@ -87,7 +87,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "ModelConfig":
+    def from_json(cls, d: dict) -> ModelConfig:
         return cls(**d)
 
 

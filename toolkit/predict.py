@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from toolkit.backends import Backend, KerasBackend, open_backend
 from toolkit.charset import Charset
 from toolkit.ctc import collapse_path
 from toolkit.images import open_image
+from toolkit.io import atomic_write_text
 from toolkit.labels import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -208,3 +209,16 @@ def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLi
         read = dict(zip(images, recognizer.recognize(list(images.values())), strict=True))
     return [DemoResult(p, *read[i]) if i in read else DemoResult(p, "", 0.0, errors[i])
             for i, p in enumerate(paths)]
+
+
+def demo_lines(results: Sequence[DemoResult]) -> list[str]:
+    """``path<TAB>text<TAB>confidence`` (4 decimals) per image that was read (what ``demo``
+    prints; the unreadable ones are reported on stderr)."""
+    return [f"{r.path}\t{r.text}\t{r.confidence:.4f}" for r in results if not r.error]
+
+
+def write_demo_tsv(path: str | os.PathLike, results: Sequence[DemoResult]) -> None:
+    """Write :func:`demo` results as a TSV file, a row per image (:func:`demo_tsv_row`) under a
+    :data:`DEMO_TSV_HEADER` line, atomically; the folder is created if needed."""
+    lines = ["\t".join(DEMO_TSV_HEADER), *map(demo_tsv_row, results)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines), make_parents=True)

@@ -37,13 +37,13 @@ import numpy as np
 
 from toolkit import preprocess
 from toolkit.charset import Charset, CharsetError
+from toolkit.images import ImageTooLargeError, header_size, open_image
 from toolkit.io import (
     atomic_write_json,
     json_text,
     read_versioned_json,
     write_text_unrenamed,
 )
-from toolkit.images import ImageTooLargeError, header_size, open_image
 from toolkit.labels import read_label_file
 from toolkit.shards import check_shard, find_shards, shard_name
 
@@ -694,7 +694,7 @@ def check_charset(meta: dict, charset: Charset, record_dir) -> None:
 
 
 
-def _feature_spec():
+def feature_spec():
     import tensorflow as tf
 
     return {
@@ -717,7 +717,7 @@ def parse_example(serialized):
     """
     import tensorflow as tf
 
-    f = tf.io.parse_single_example(serialized, _feature_spec())
+    f = tf.io.parse_single_example(serialized, feature_spec())
     grey = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
     image = preprocess.prepare_tf(grey)
     labels = tf.cast(tf.sparse.to_dense(f["label/ids"]), tf.int32)
@@ -884,7 +884,7 @@ def decode_images_np(record_dir, split: str) -> list[dict]:
 
     out = []
     for raw in tf.data.TFRecordDataset(shard_paths(record_dir, split)):
-        f = tf.io.parse_single_example(raw, _feature_spec())
+        f = tf.io.parse_single_example(raw, feature_spec())
         img = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
         out.append({"image": np.asarray(img)[:, :, 0], "text": f["label/text"].numpy().decode(),
                     "name": f["image/name"].numpy().decode(),

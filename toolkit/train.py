@@ -25,13 +25,12 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from toolkit import records
 from toolkit.charset import Charset
-from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
-                                 resolve_weights)
+from toolkit.checkpoints import CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint, resolve_weights
 from toolkit.distribute import Distribution, create_distribution
 from toolkit.metrics import score_batches
 from toolkit.model import ModelConfig, PredictionView, build_shadownet
-from toolkit import records
 
 logger = logging.getLogger(__name__)
 

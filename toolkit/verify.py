@@ -28,6 +28,7 @@ from toolkit.records import (
     METADATA_FILE,
     SPLITS,
     DatasetError,
+    feature_spec,
     load_metadata_json,
     parse_shard_file_name,
 )
@@ -94,10 +95,8 @@ def _check_record(raw, where: str, charset: Charset, report: VerifyReport) -> No
     import numpy as np
     import tensorflow as tf
 
-    from toolkit.records import _feature_spec
-
     try:
-        f = tf.io.parse_single_example(raw, _feature_spec())
+        f = tf.io.parse_single_example(raw, feature_spec())
     except tf.errors.OpError as e:
         report.add(f"{where}: not a record of this schema ({e.message.splitlines()[0][:200]})")
         return

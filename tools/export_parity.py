@@ -4,8 +4,8 @@
         --weights-path quickstart_output/model exports/saved_model exports/crnn_fp32.tflite ...
 
 For each form: size on disk, CER and line accuracy (test-shadownet's code), lines/s (the whole
-evaluation loop after loading the model: record decoding, preprocessing, inference, decoding) and agreement with the Keras
-model (share of lines with identical text). With ``--serving``, the SavedModel's
+evaluation loop after loading the model: record decoding, preprocessing, inference, decoding) and
+agreement with the Keras model (share of lines with identical text). With ``--serving``, the SavedModel's
 ``serving_default`` signature (PNG/JPEG bytes in, text out) is scored too, fed the records' encoded
 images in record order, ``--batch-size`` per request.
 """

@@ -313,6 +313,33 @@ AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
 """Named :class:`SynthConfig` overrides for ``gen-images --augment``."""
 
 
+class ConfigValueError(ValueError):
+    """A ``--config`` file whose fields :class:`SynthConfig` rejects (the message names the file)."""
+
+
+def resolve_config(preset: str = "basic", config_file: str | os.PathLike | None = None,
+                   **overrides: Any) -> SynthConfig:
+    """The :class:`SynthConfig` of ``gen-images``: the preset (:data:`AUGMENT_PRESETS`), then the
+    fields of ``config_file`` (:func:`read_config_overrides`), then the ``overrides`` that are not
+    ``None`` (the command's options).
+
+    Raises:
+        ValueError: for an unknown preset, a bad file (names it; see :func:`read_config_overrides`)
+            or a bad override.
+        ConfigValueError: if a value of the file is rejected (names the file).
+    """
+    if preset not in AUGMENT_PRESETS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; choose from {sorted(AUGMENT_PRESETS)}")
+    config = SynthConfig(**AUGMENT_PRESETS[preset])
+    if config_file is not None:
+        from_file = read_config_overrides(config_file)  # its errors name the file
+        try:
+            config = dataclasses.replace(config, **from_file)
+        except ValueError as e:  # a bad value
+            raise ConfigValueError(f"{config_file}: {e}") from None
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def draw_uniform(rng: np.random.Generator, pair: tuple[float, float]) -> float:
     """A float drawn uniformly from the range ``pair = (low, high)`` with ``rng`` (one draw)."""
     return float(rng.uniform(pair[0], pair[1]))

@@ -382,6 +382,82 @@ def _read_render_inputs(
     return lines, units, faces
 
 
+def _check_counts(num_images: int, seed: int, workers: int) -> None:
+    """Raise ``ValueError`` for a bad ``num_images``, ``seed`` or ``workers`` of :func:`gen_images`."""
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be an integer >= 1, got {num_images!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+
+
+def _tally(results: list, num_images: int) -> tuple[Counter[str], list[str], list[tuple[int, str]]]:
+    """Sort the pool's results by image and count them: ``(rejected texts per reason, up to 5
+    rejected texts, (image, text) of each written image)``.
+
+    Raises:
+        FontError: if no image was written.
+    """
+    results.sort(key=lambda r: r.image)
+    if not any(r.text is not None for r in results):
+        reasons = Counter(reason for r in results for _, reason in r.rejected)
+        raise FontError(
+            f"gen-images wrote no image: all {num_images} images failed to find a text that one font "
+            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
+        )
+    skipped: Counter[str] = Counter()
+    examples: list[str] = []
+    written: list[tuple[int, str]] = []
+    for result in results:
+        for text, reason in result.rejected:
+            skipped[reason] += 1
+            if len(examples) < 5:
+                examples.append(text)
+        if result.text is not None:
+            written.append((result.image, result.text))
+    return skipped, examples, written
+
+
+def _run_inputs(seed: int, num_images: int, shard_index: int, num_shards: int,
+                corpora: Sequence[Path], faces: Sequence[FontFace], config: SynthConfig) -> dict:
+    """The inputs that decide a run's images (and so whether a progress file may be resumed):
+    also the first keys of its ``gen_config.json``."""
+    return {
+        "seed": seed,
+        "num_images": num_images,
+        "shard": {"index": shard_index, "count": num_shards},
+        "corpus_paths": [str(p.resolve()) for p in corpora],
+        "fonts": [
+            {
+                "path": str(f.path.resolve()),
+                "index": f.index,
+                "name": f.name,
+                "num_codepoints": len(f.codepoints),
+            }
+            for f in faces
+        ],
+        "config": config.to_dict(),
+    }
+
+
+def _gen_config(summary: GenSummary, inputs: dict, input_counts: dict[str, int]) -> dict:
+    """The ``gen_config.json`` of a run (a shard adds its own keys); ``input_counts``: the corpus
+    lines and text units read."""
+    return {
+        "format_version": GEN_CONFIG_FORMAT_VERSION,
+        **{k: inputs[k] for k in ("seed", "num_images", "corpus_paths", "fonts", "config")},
+        "counts": {
+            "train": summary.num_train,
+            "test": summary.num_test,
+            "failed": summary.num_failed,
+            "skipped_texts": summary.skipped,
+            **input_counts,
+        },
+        "chars_used": summary.chars_used,
+    }
+
+
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str]],
     font_specs: Sequence[str | os.PathLike[str]],
@@ -459,12 +535,7 @@ def gen_images(
             script piped to ``python -``).
     """
     started = time.perf_counter()
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be an integer >= 1, got {num_images!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_counts(num_images, seed, workers)
     owned = shard_range(num_images, shard_index, num_shards)
     corpora = [Path(p) for p in corpus_paths]
     if not corpora:
@@ -486,12 +557,7 @@ def gen_images(
             len(lines),
             "; ".join(f"{f.name} ({f.spec})" for f in faces),
         )
-        inputs = {"seed": seed, "num_images": num_images,
-                  "shard": {"index": shard_index, "count": num_shards},
-                  "corpus_paths": [str(p.resolve()) for p in corpora],
-                  "fonts": [{"path": str(f.path.resolve()), "index": f.index, "name": f.name,
-                             "num_codepoints": len(f.codepoints)} for f in faces],
-                  "config": config.to_dict()}
+        inputs = _run_inputs(seed, num_images, shard_index, num_shards, corpora, faces, config)
         with DirectoryLock(target, "gen-images"):
             if num_shards == 1:
                 done = _prepare_output(output_dir, overwrite, inputs)
@@ -517,25 +583,7 @@ def _write_outputs(output_dir: Path, target: Path, owned: range, results: list[I
     Raises:
         FontError: if no image was written (every text drawn had a char no font covers).
     """
-    results.sort(key=lambda r: r.image)
-    if not any(r.text is not None for r in results):
-        reasons = Counter(reason for r in results for _, reason in r.rejected)
-        raise FontError(
-            f"gen-images wrote no image: all {len(owned)} images failed to find a text that one font "
-            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
-        )
-
-    skipped: Counter[str] = Counter()
-    examples: list[str] = []
-    written: list[tuple[int, str]] = []
-    for result in results:
-        for text, reason in result.rejected:
-            skipped[reason] += 1
-            if len(examples) < 5:
-                examples.append(text)
-        if result.text is not None:
-            written.append((result.image, result.text))
-
+    skipped, examples, written = _tally(results, len(owned))
     splits: dict[str, list[str]] = {"Train": [], "Test": []}
     for index, text in written:
         split = "Test" if is_test_text(text, config.test_fraction) else "Train"
@@ -557,18 +605,7 @@ def _write_outputs(output_dir: Path, target: Path, owned: range, results: list[I
         output_dir=output_dir,
         seconds=time.perf_counter() - started,
     )
-    gen_config = {
-        "format_version": GEN_CONFIG_FORMAT_VERSION,
-        **{k: inputs[k] for k in ("seed", "num_images", "corpus_paths", "fonts", "config")},
-        "counts": {
-            "train": summary.num_train,
-            "test": summary.num_test,
-            "failed": summary.num_failed,
-            "skipped_texts": summary.skipped,
-            **input_counts,
-        },
-        "chars_used": summary.chars_used,
-    }
+    gen_config = _gen_config(summary, inputs, input_counts)
     if sharded:
         gen_config.update({
             "shard": {**inputs["shard"], "start": owned.start, "stop": owned.stop},
