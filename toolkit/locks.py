@@ -25,6 +25,7 @@ later: atomic).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -63,7 +64,7 @@ class DirectoryInUseError(OSError):
         owner: the :class:`LockOwner` read from it, or ``None`` if it was unreadable.
     """
 
-    def __init__(self, message: str, path: Path, owner: "LockOwner | None"):
+    def __init__(self, message: str, path: Path, owner: LockOwner | None):
         super().__init__(message)
         self.path = path
         self.owner = owner
@@ -95,7 +96,7 @@ class LockOwner:
     process_start: int | None = None
 
     @classmethod
-    def of_this_process(cls, purpose: str) -> "LockOwner":
+    def of_this_process(cls, purpose: str) -> LockOwner:
         """The owner record of the calling process."""
         command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
         return cls(host=socket.gethostname(), pid=os.getpid(), started=time.time(),
@@ -103,7 +104,7 @@ class LockOwner:
                    boot_id=_boot_id(), process_start=_process_start(os.getpid()))
 
     @classmethod
-    def from_json(cls, text: str) -> "LockOwner":
+    def from_json(cls, text: str) -> LockOwner:
         """Parse a lock file's text.
 
         Raises:
@@ -208,7 +209,7 @@ class DirectoryLock:
         """True between a successful :meth:`acquire` and :meth:`release`."""
         return self.owner is not None
 
-    def acquire(self) -> "DirectoryLock":
+    def acquire(self) -> DirectoryLock:
         """Take the lock, taking over a stale one (logged as a warning).
 
         Returns:
@@ -252,17 +253,15 @@ class DirectoryLock:
             return
         _, owner = self._read()
         if owner is not None and owner.token == self.owner.token:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
         else:
             logger.warning("%s: the lock was taken over by %s while this run held it; left as it "
                            "is", self.directory,
                            owner.describe() if owner else "another run")
         self.owner = None
 
-    def __enter__(self) -> "DirectoryLock":
+    def __enter__(self) -> DirectoryLock:
         return self.acquire()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
