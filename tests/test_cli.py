@@ -119,7 +119,9 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     assert len(printed) == len(list(image_dir.glob("*.jpg")))
     path, text, conf = printed[0].split("\t")
     assert Path(path).exists() and 0 <= float(conf) <= 1
-    assert out.read_text(encoding="utf-8").splitlines()[1:] == printed
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == ["path", "text", "confidence", "blank", "error"]
+    assert ["\t".join(row[:3]) for row in rows[1:]] == printed
 
 
 def test_bad_input_is_one_clear_error(tmp_path):

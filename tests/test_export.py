@@ -87,7 +87,7 @@ def test_greedy_decode_tf_matches_numpy():
     blank = 5
     logits = rng.normal(size=(6, 12, 6)).astype(np.float32) * 3
     logits[0, 2:6, 1] += 20          # a run of one class: merged into one char
-    logits[1, :, blank] += 20        # only blanks: empty text, confidence from the blanks
+    logits[1, :, blank] += 20        # only blanks: empty text, confidence 0
     logits[2, :3, blank] += 20
     logits[2, 3:5, 2] += 20
     logits[2, 5, blank] += 20
@@ -98,6 +98,7 @@ def test_greedy_decode_tf_matches_numpy():
     assert ids.to_list() == [e[0] for e in expected]
     np.testing.assert_allclose(conf.numpy(), [e[1] for e in expected], rtol=1e-5, atol=1e-6)
     assert ids.to_list()[1] == [] and ids.to_list()[4] == []
+    assert conf.numpy()[1] == 0.0 and conf.numpy()[4] == 0.0
     assert ids.to_list()[2] == [2, 2]
 
 

@@ -616,7 +616,7 @@ def test_gen_images_rejects_bad_inputs(tmp_path: Path, corpus_file: Path) -> Non
         gen_images([corpus_file], [FONT], tmp_path / "a", 5, workers=0, progress=False)
     short = tmp_path / "short.txt"
     short.write_text("春\n风\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="min_chars=4"):
+    with pytest.raises(CorpusError, match=r"at least 4 chars \(--min-chars\)"):
         gen_images([short], [FONT], tmp_path / "a", 5, progress=False)
     with pytest.raises(FontError):
         gen_images([corpus_file], [tmp_path / "none.otf"], tmp_path / "a", 5, progress=False)

@@ -267,19 +267,22 @@ def build_char_dict_cmd(char_dict_file, save_dir, add_sets):
 @click.option("--shard-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Examples per shard.")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
+@click.option("--keep-spaces", is_flag=True,
+              help="Keep runs of spaces inside labels (otherwise such lines are bad lines); "
+                   "leading and trailing spaces are always stripped.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a record set of another dataset or char dict in --save-dir.")
 @_job_array_options
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
-                        skip_bad, overwrite, shard_index, num_shards):
+                        skip_bad, keep_spaces, overwrite, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
     from toolkit.records import write_tfrecords  # a stage module: see the module docstring
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
                              skip_bad=skip_bad, overwrite=overwrite, shard_index=shard_index,
-                             num_shards=num_shards)
+                             num_shards=num_shards, keep_spaces=keep_spaces)
     click.echo(report.format())
     if num_shards > 1:
         click.echo(f"job {shard_index} of {num_shards} done; when all are, run: crnn-toolkit "
@@ -427,7 +430,7 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
               help="Line image, or a directory of them (repeatable).")
 @_model_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the results as a TSV file.")
+              help="Also write the results as a TSV file (path, text, confidence, blank, error).")
 @_batch_size_option
 @click.option("--layout", type=click.Choice(["auto", "line", "page"]), default="auto",
               show_default=True,
@@ -435,7 +438,12 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
                    "one column); auto: a page if more than one line is found.")
 @_user_errors
 def demo_cmd(image_paths, weights_path, output, batch_size, layout):
-    """Recognize line or page images; prints path<TAB>text<TAB>confidence per line read."""
+    """Recognize line or page images; prints path<TAB>text<TAB>confidence per line read.
+
+    An image that cannot be read is reported on stderr (and as a row with an error in the
+    --output TSV); the others are read. Exit status 0 if every image was read, 3 if some could
+    not be, 1 for other errors.
+    """
     from toolkit.predict import demo, demo_lines, write_demo_tsv  # a stage module: see the docstring
 
     rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size, layout=layout)
@@ -443,6 +451,11 @@ def demo_cmd(image_paths, weights_path, output, batch_size, layout):
         click.echo(line)
     if output:
         write_demo_tsv(output, rows)
+    failed = sum(1 for r in rows if r.error)
+    if failed:
+        click.echo(f"Error: {failed} of {len(rows)} images could not be read (see above); the "
+                   f"others were read", err=True)
+        click.get_current_context().exit(3)
 
 
 @main.command("serve")

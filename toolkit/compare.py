@@ -213,7 +213,7 @@ def load_labelled_set(label_file: str | os.PathLike, base_dir: str | os.PathLike
     """
     label_file = Path(label_file)
     base = Path(base_dir) if base_dir is not None else label_file.parent
-    entries, problems = read_label_file(label_file, base)
+    entries, problems = read_label_file(label_file, base, keep_spaces=True)  # see normalize
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ValueError(problems[0] + more)

@@ -412,7 +412,7 @@ class CorpusMix:
             nonlocal num_lines
             cut = cut_units(lines)
             if not cut:
-                raise CorpusError(f"no text unit of at least min_chars={min_chars} chars in {name}")
+                raise CorpusError(f"no text unit of at least {min_chars} chars (--min-chars) in {name}")
             start = len(units)
             units.extend(cut)
             sources.append(_Source(name, float(len(lines) if weight is None else weight),

@@ -55,8 +55,8 @@ def collapse_path_chars(best: np.ndarray, top: np.ndarray, lengths,
     Returns:
         Per line, ``(class indices, char probabilities, confidence)``: a char's probability is the
         largest softmax probability over its run of repeated time steps; the confidence is their
-        mean, or, for an empty result, the mean blank probability (1.0 when the blanks are
-        certain; 0.0 for a line of no time step).
+        mean, and 0.0 for an empty result (no char was read: the blanks' own probability says how
+        sure the model is that there is nothing, not how well it read text).
     """
     out = []
     for b in range(best.shape[0]):
@@ -73,7 +73,7 @@ def collapse_path_chars(best: np.ndarray, top: np.ndarray, lengths,
             elif k == prev and k != blank_index and probs:
                 probs[-1] = max(probs[-1], float(top[b, t]))
             prev = k
-        c = float(np.mean(probs)) if probs else float(np.mean(top[b, :n])) if n else 0.0
+        c = float(np.mean(probs)) if probs else 0.0
         out.append((ids, probs, c))
     return out
 
@@ -87,8 +87,7 @@ def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
 
     Returns:
         Per line, ``(class indices, confidence)``: confidence is the mean probability of the
-        emitted chars (the largest over a run of repeats), or, for an empty result, the mean blank
-        probability (1.0 when the blanks are certain).
+        emitted chars (the largest over a run of repeats), and 0.0 for an empty result.
     """
     return [(ids, c) for ids, _, c in collapse_path_chars(best, top, lengths, blank_index)]
 
@@ -103,8 +102,8 @@ def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[l
 
     Returns:
         Per line, ``(class indices, confidence)``: repeated classes merged, blanks removed;
-        confidence is the mean softmax probability of the emitted chars (1.0 for an empty result
-        whose blanks are certain: then the mean blank probability is used).
+        confidence is the mean softmax probability of the emitted chars, 0.0 for an empty
+        result (see :func:`collapse_path`).
     """
     best, top = best_path(logits)
     return collapse_path(best, top, lengths, blank_index)
@@ -137,8 +136,8 @@ def greedy_decode_tf(logits, lengths, blank_index: int):
     Returns:
         ``(ids, confidence)``: ``ids`` an int32 ``tf.RaggedTensor`` ``(batch, None)`` (repeats
         merged, blanks removed); ``confidence`` float32 ``(batch,)``, the mean over emitted chars
-        of the highest softmax probability within the char's run of steps (the mean top
-        probability of the valid steps when nothing is emitted; 0 for a line of 0 steps).
+        of the highest softmax probability within the char's run of steps; 0 when nothing is
+        emitted (see :func:`collapse_path`).
     """
     import tensorflow as tf
 
@@ -160,10 +159,7 @@ def greedy_decode_tf(logits, lengths, blank_index: int):
                                            b * t)
     char_conf = tf.where(emit, tf.gather(run_max, run), tf.zeros_like(top))
     n_emit = tf.reduce_sum(tf.cast(emit, tf.float32), axis=1)
-    n_valid = tf.cast(tf.minimum(lengths, t), tf.float32)
-    fallback = tf.math.divide_no_nan(tf.reduce_sum(top_valid, axis=1), n_valid)
-    confidence = tf.where(n_emit > 0,
-                          tf.math.divide_no_nan(tf.reduce_sum(char_conf, axis=1), n_emit), fallback)
+    confidence = tf.math.divide_no_nan(tf.reduce_sum(char_conf, axis=1), n_emit)  # 0 if none
     return ids, confidence
 
 

@@ -11,16 +11,28 @@ Paths are resolved against the dataset directory first, then against the label f
 A UTF-8 BOM and CRLF line ends are accepted; empty and whitespace-only lines are skipped. Labels
 are folded by :func:`toolkit.charset.normalize_text` (full-width digits and Latin letters read as
 ASCII, the ideographic space as the space).
+
+Whitespace in labels: a label's leading and trailing whitespace is stripped (a second separator
+space, a space before the line end), and the number of labels stripped is logged at WARNING. A
+run of two or more whitespace chars inside a label is reported as a bad line unless the caller
+keeps such runs (``keep_spaces``, ``--keep-spaces``): a stray space would be trained as the
+charset's space class. Single spaces between words are kept.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.charset import normalize_text
 from toolkit.io import read_utf8_text
+
+logger = logging.getLogger(__name__)
+
+_WHITESPACE_RUN = re.compile(r"\s{2,}")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -36,7 +48,9 @@ class LabelEntry:
     Attributes:
         image_path: absolute path of the image.
         name: the path as written in the label file (used as the image name in records).
-        label: the text, spaces inside kept, folded by :func:`toolkit.charset.normalize_text`.
+        label: the text, stripped of leading and trailing whitespace, single spaces inside
+            kept (runs of them only with ``keep_spaces``), folded by
+            :func:`toolkit.charset.normalize_text`.
         source: ``"<label file>:<line>"`` for error messages.
     """
 
@@ -61,7 +75,8 @@ def split_line(line: str) -> tuple[str, str] | None:
 
 
 def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | None = None,
-                    check_exists: bool = True) -> tuple[list[LabelEntry], list[str]]:
+                    check_exists: bool = True, keep_spaces: bool = False,
+                    ) -> tuple[list[LabelEntry], list[str]]:
     """Parse a label file.
 
     Args:
@@ -69,10 +84,13 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
         dataset_dir: base directory for relative image paths (default: the label file's parent's
             parent, i.e. the dataset directory for ``DIR/Train/sample.txt``).
         check_exists: report lines whose image file does not exist.
+        keep_spaces: keep runs of whitespace inside labels as written, instead of reporting
+            their lines as bad.
 
     Returns:
         ``(entries, problems)``: the good lines, and one message per bad line naming the file, the
-        line number and the value (no separator, empty or whitespace-only label, missing image).
+        line number and the value (no separator, empty or whitespace-only label, a run of
+        whitespace inside the label without ``keep_spaces``, missing image).
 
     Raises:
         LabelFileError: if the file is not valid UTF-8 (names the line).
@@ -82,6 +100,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
     text = read_utf8_text(path, LabelFileError)
     entries: list[LabelEntry] = []
     problems: list[str] = []
+    stripped: list[str] = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip():
@@ -95,6 +114,16 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
         if not label.strip():
             problems.append(f"{where}: empty or whitespace-only label {label!r} for image {name!r}")
             continue
+        if label != label.strip():
+            stripped.append(where)
+            label = label.strip()
+        run = None if keep_spaces else _WHITESPACE_RUN.search(label)
+        if run is not None:
+            problems.append(f"{where}: label {label!r} for image {name!r} has {len(run.group())} "
+                            f"whitespace chars in a row at char {run.start() + 1} (each would be "
+                            f"trained as a space); fix the line, or pass --keep-spaces to keep "
+                            f"such runs as written")
+            continue
         image_path = Path(name)
         if not image_path.is_absolute():
             candidate = base / name
@@ -104,4 +133,7 @@ def read_label_file(path: str | os.PathLike, dataset_dir: str | os.PathLike | No
                             f"{path.parent})")
             continue
         entries.append(LabelEntry(image_path=image_path, name=name, label=label, source=where))
+    if stripped:
+        logger.warning("%s: stripped leading or trailing whitespace from %d label(s) (first: %s)",
+                       path, len(stripped), ", ".join(stripped[:3]))
     return entries, problems

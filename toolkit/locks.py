@@ -25,6 +25,7 @@ later: atomic).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -252,10 +253,8 @@ class DirectoryLock:
             return
         _, owner = self._read()
         if owner is not None and owner.token == self.owner.token:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
         else:
             logger.warning("%s: the lock was taken over by %s while this run held it; left as it "
                            "is", self.directory,

@@ -22,6 +22,7 @@ from toolkit import preprocess
 from toolkit.backends import Backend, KerasBackend, open_backend
 from toolkit.charset import Charset
 from toolkit.ctc import collapse_path, collapse_path_chars
+from toolkit.images import open_image
 from toolkit.io import atomic_write_text
 from toolkit.labels import IMAGE_EXTENSIONS
 
@@ -44,14 +45,15 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as a grey uint8 array ``(height, width)``.
 
     Raises:
-        ImageError: if the file is missing, not an image, truncated, or has zero size; the message
-            names the file.
+        ImageError: if the file is missing, not an image, truncated, has zero size, or has more
+            pixels than :data:`toolkit.images.MAX_PIXELS` (refused before it is decoded); the
+            message names the file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
             return preprocess.to_grey_array(im)
@@ -310,44 +312,97 @@ class Recognizer:
         return page, list(page.crops), page.skew
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    """One image of a :func:`demo` run.
+
+    Attributes:
+        path: the image file.
+        text: what the model read; ``""`` if nothing (or if the image could not be read).
+        confidence: in [0, 1], the mean probability of the chars read
+            (:func:`toolkit.ctc.collapse_path`); 0.0 when nothing was read.
+        error: why the image could not be read (names the file), ``""`` if it was.
+    """
+
+    path: Path
+    text: str
+    confidence: float
+    error: str = ""
+
+    @property
+    def blank(self) -> bool:
+        """True if the image was read and the model found no char in it."""
+        return not self.error and not self.text
+
+
+DEMO_TSV_HEADER = ("path", "text", "confidence", "blank", "error")
+"""Columns of :func:`demo_tsv_row` (the header line of ``demo --output``)."""
+
+
+def demo_tsv_row(result: DemoResult) -> str:
+    """``path<TAB>text<TAB>confidence<TAB>blank<TAB>error`` (no line end): confidence with 4
+    decimals and empty for an unreadable image, blank ``1`` or ``0``, tabs and line ends in the
+    error message replaced by spaces."""
+    conf = "" if result.error else f"{result.confidence:.4f}"
+    error = " ".join(result.error.split())
+    return "\t".join([str(result.path), result.text, conf, str(int(result.blank)), error])
+
+
 def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLike,
-         batch_size: int = 32, layout: str = "auto") -> list[tuple[Path, str, float]]:
+         batch_size: int = 32, layout: str = "auto") -> list[DemoResult]:
     """The demo stage: recognize image files (directories expand to their images).
+
+    An image that cannot be read (missing, not an image, truncated, over the pixel limit) does
+    not stop the others: its result carries the error (see :func:`load_image`) and is logged
+    at WARNING.
 
     Args:
         layout: one of :data:`LAYOUTS`: read each image as a line, as a page, or as a page when
             more than one line is found in it.
 
     Returns:
-        ``(path, text, confidence)`` per line: one per image read as a line, one per line found
-        (top to bottom) for an image read as a page (one with empty text and confidence 0.0 if
-        none is); in the order given (directories sorted by name).
+        :class:`DemoResult` s in the order given (directories sorted by name): one per image read
+        as a line or that could not be read, one per line found (top to bottom) for an image read
+        as a page (one with empty text and confidence 0.0 if none is).
 
     Raises:
-        ImageError: for a missing or unreadable image (names the file).
-        CheckpointError: for a bad weights path.
+        ImageError: if a given path does not exist or a directory holds no image.
+        CheckpointError: for a bad weights path (only if some image could be read).
         ValueError: for a ``layout`` not in :data:`LAYOUTS`.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     paths = expand_image_paths(image_paths)
-    images = [load_image(p) for p in paths]
-    recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
-    if layout == "line":
-        return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
-    rows = []
-    for p, reading in zip(paths, recognizer.read_images(images, layout), strict=True):
-        rows += [(p, line.text, line.confidence) for line in reading.lines] or [(p, "", 0.0)]
-    return rows
+    images: dict[int, np.ndarray] = {}
+    errors: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            images[i] = load_image(path)
+        except ImageError as e:
+            errors[i] = str(e)
+            logger.warning("%s", e)
+    read: dict[int, list[tuple[str, float]]] = {}
+    if images:
+        recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
+        if layout == "line":
+            readings = [[r] for r in recognizer.recognize(list(images.values()))]
+        else:
+            readings = [[(line.text, line.confidence) for line in reading.lines] or [("", 0.0)]
+                        for reading in recognizer.read_images(list(images.values()), layout)]
+        read = dict(zip(images, readings, strict=True))
+    return [r for i, p in enumerate(paths)
+            for r in ([DemoResult(p, t, c) for t, c in read[i]] if i in read
+                      else [DemoResult(p, "", 0.0, errors[i])])]
 
 
-def demo_lines(rows: Sequence[tuple[Path, str, float]]) -> list[str]:
-    """``path<TAB>text<TAB>confidence`` (4 decimals) per :func:`demo` result."""
-    return [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
+def demo_lines(results: Sequence[DemoResult]) -> list[str]:
+    """``path<TAB>text<TAB>confidence`` (4 decimals) per image that was read (what ``demo``
+    prints; the unreadable ones are reported on stderr)."""
+    return [f"{r.path}\t{r.text}\t{r.confidence:.4f}" for r in results if not r.error]
 
 
-def write_demo_tsv(path: str | os.PathLike, rows: Sequence[tuple[Path, str, float]]) -> None:
-    """Write :func:`demo` results as a TSV file with a ``path text confidence`` header
-    (:func:`demo_lines`), atomically; the folder is created if needed."""
-    atomic_write_text(path, "path\ttext\tconfidence\n" + "".join(line + "\n" for line in demo_lines(rows)),
-                      make_parents=True)
+def write_demo_tsv(path: str | os.PathLike, results: Sequence[DemoResult]) -> None:
+    """Write :func:`demo` results as a TSV file, a row per image (:func:`demo_tsv_row`) under a
+    :data:`DEMO_TSV_HEADER` line, atomically; the folder is created if needed."""
+    lines = ["\t".join(DEMO_TSV_HEADER), *map(demo_tsv_row, results)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines), make_parents=True)

@@ -116,7 +116,8 @@ def run_quickstart(output_dir: str | os.PathLike, config: QuickstartConfig = Qui
     stage("6/6 demo on a test image")
     entries, _ = read_label_file(data / "Test" / "sample.txt", data)
     sample = entries[0]
-    (path, text, conf), = demo([sample.image_path], model_dir)
+    (result,) = demo([sample.image_path], model_dir)
+    path, text, conf = result.path, result.text, result.confidence
     echo(f"{path}\t{text}\t{conf:.4f}")
     echo(f"ground truth: {sample.label}   {'correct' if text == sample.label else 'differs'}")
 

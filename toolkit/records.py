@@ -37,6 +37,7 @@ import numpy as np
 
 from toolkit import preprocess
 from toolkit.charset import Charset, CharsetError
+from toolkit.images import ImageTooLargeError, header_size, open_image
 from toolkit.io import (
     atomic_write_json,
     json_text,
@@ -140,27 +141,6 @@ def find_label_files(dataset_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _header_size(data: bytes) -> tuple[str, int, int] | None:
-    """``(format, width, height)`` read from a PNG, GIF or BMP header, or ``None``.
-
-    Used only to explain why Pillow could not open a file (e.g. a header saying 0 px wide)."""
-    import struct
-
-    try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            w, h = struct.unpack(">II", data[16:24])
-            return "PNG", w, h
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            w, h = struct.unpack("<HH", data[6:10])
-            return "GIF", w, h
-        if data[:2] == b"BM":
-            w, h = struct.unpack("<ii", data[18:26])
-            return "BMP", w, abs(h)
-    except struct.error:
-        return None
-    return None
-
-
 def _tf_decode_check(data: bytes, width: int, height: int) -> None:
     """Decode stored bytes with TensorFlow, the decoder training uses (it is stricter than Pillow:
     a PNG cut before its last chunk loads in Pillow but fails in TensorFlow)."""
@@ -181,14 +161,15 @@ def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
 
     Raises:
         DatasetError: for an empty file, a file that is not an image, a truncated or corrupt image,
-            or an image of zero width or height (with the size its header gives).
+            an image of zero width or height (with the size its header gives), or one of more
+            pixels than :data:`toolkit.images.MAX_PIXELS` (refused before it is decoded).
     """
     from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise DatasetError("unreadable image (empty file, 0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(data) as im:
             im.load()
             fmt = (im.format or "").upper()
             mode = im.mode
@@ -199,8 +180,10 @@ def _inspect_image(path: Path, data: bytes) -> tuple[bytes, str, int, int]:
                 _tf_decode_check(data, width, height)
                 return data, "jpeg" if fmt == "JPEG" else "png", width, height
             grey = preprocess.to_grey_array(im)
+    except ImageTooLargeError as e:
+        raise DatasetError(str(e)) from None
     except UnidentifiedImageError:
-        header = _header_size(data)
+        header = header_size(data)
         if header and 0 in header[1:]:
             raise DatasetError(f"image has zero size {header[1]}x{header[2]} (from its {header[0]} "
                                f"header)") from None
@@ -304,7 +287,7 @@ class _WritePlan:
 
 def _plan_write(dataset_dir: Path, char_dict_dir, save_dir: Path, validation_fraction: float,
                 shard_size: int, seed: int, overwrite: bool, shard_index: int,
-                num_shards: int) -> _WritePlan:
+                num_shards: int, keep_spaces: bool = False) -> _WritePlan:
     """Check the arguments, read the char dict and the label files, split off validation, shuffle
     train and cut each split into shards; keep this job's shards (see :func:`write_tfrecords`)."""
     if not 0 <= validation_fraction < 1:
@@ -319,7 +302,7 @@ def _plan_write(dataset_dir: Path, char_dict_dir, save_dir: Path, validation_fra
     problems: list[str] = []
     per_split: dict[str, list] = {s: [] for s in SPLITS}
     for split, lf in label_files.items():
-        entries, bad = read_label_file(lf, dataset_dir)
+        entries, bad = read_label_file(lf, dataset_dir, keep_spaces=keep_spaces)
         problems += bad
         for e in entries:
             target = split
@@ -501,7 +484,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
                     save_dir: str | os.PathLike, validation_fraction: float = 0.1,
                     shard_size: int = 5000, skip_bad: bool = False, seed: int = 0,
                     progress: bool = True, overwrite: bool = False, *, shard_index: int = 0,
-                    num_shards: int = 1) -> WriteReport:
+                    num_shards: int = 1, keep_spaces: bool = False) -> WriteReport:
     """The write-tfrecords stage: label files + images -> sharded TFRecords + ``metadata.json``.
 
     Crash safety: shards are written under temporary names (``.<split>_<start>.tfrecords.tmp``) and
@@ -534,13 +517,16 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
             of ``metadata.json``; every job reads all label files (the same split and shuffle)
             but checks and encodes only its own lines. Other jobs' files are left alone. Join
             the jobs with :func:`merge_record_shards`.
+        keep_spaces: keep runs of whitespace inside labels (otherwise their lines are bad; see
+            :mod:`toolkit.labels`, which also strips every label's ends).
 
     Returns:
         A :class:`WriteReport` (for a job of an array: of its files).
 
     Raises:
         DatasetError: without ``skip_bad``, if any line is bad: a missing or unreadable image, a
-            char missing from the char dict, a label too long for the image's time steps. The
+            char missing from the char dict, a label too long for the image's time steps, a run of
+            whitespace in a label (without ``keep_spaces``). The
             message lists the first problems with file, line and value.
         FileExistsError: if ``save_dir`` holds another dataset's records and not ``overwrite``.
         OSError: if writing fails (a full disk); the message names the file.
@@ -550,7 +536,7 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
 
     dataset_dir, save_dir = Path(dataset_dir), Path(save_dir)
     plan = _plan_write(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size, seed,
-                       overwrite, shard_index, num_shards)
+                       overwrite, shard_index, num_shards, keep_spaces)
     save_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(plan)
     bar = tqdm(total=plan.total, desc="write-tfrecords", unit="img", disable=not progress)

@@ -100,6 +100,7 @@ from tqdm import tqdm
 
 from toolkit.charset import Charset
 from toolkit.fonts import FontFace, load_font
+from toolkit.images import open_image
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.labels import read_label_file
 from toolkit.synth import SynthConfig, render_line
@@ -525,7 +526,7 @@ def _pango_once(text: str, family: str, params: dict, margins: tuple[int, int, i
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"pango-view failed ({done.returncode}) for {text!r}: {done.stderr.strip()}")
-    with Image.open(png) as im:
+    with open_image(png) as im:
         image = im.convert("L")
     serialized = json.loads(layout.read_text(encoding="utf-8"))
     output = serialized.get("output", {})

@@ -1,6 +1,7 @@
 """Seed-compatible demo: ``--image_path IMG --weights_path CKPT``; prints path, text, confidence."""
 
 import argparse
+import sys
 
 from _seedcompat import run
 
@@ -12,8 +13,12 @@ def main() -> None:
     args = p.parse_args()
     from toolkit.predict import demo
 
-    for path, text, conf in demo(args.image_path, args.weights_path):
-        print(f"{path}\t{text}\t{conf:.4f}")
+    results = demo(args.image_path, args.weights_path)
+    for r in results:  # an unreadable image is logged (stderr) by demo
+        if not r.error:
+            print(f"{r.path}\t{r.text}\t{r.confidence:.4f}")
+    if any(r.error for r in results):
+        sys.exit(3)
 
 
 if __name__ == "__main__":

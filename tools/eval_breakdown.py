@@ -94,12 +94,10 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--output", type=Path, help="also write the table here (Markdown)")
     args = p.parse_args(argv)
 
-    from PIL import Image
-
     from toolkit.compare import normalize
     from toolkit.labels import read_label_file
     from toolkit.metrics import edit_distance
-    from toolkit.predict import Recognizer
+    from toolkit.predict import Recognizer, load_image
 
     config_path = args.eval_dir / "eval_config.json"
     try:
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> str:
         if problems:
             raise SystemExit("\n".join(problems[:5]))
         for e in entries:
-            grey = np.asarray(Image.open(e.image_path).convert("L"))
+            grey = load_image(e.image_path)
             images.append(grey)
             rows.append({"part": part, "font": font_of_line.get(e.name, "?"),
                          "ink": ink_fraction(grey), "ref": normalize(e.label)})

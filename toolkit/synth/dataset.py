@@ -4,11 +4,12 @@ they write (see :mod:`toolkit.synth` for the layout)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
-import shutil
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -21,10 +22,11 @@ from toolkit.charset import named_set_chars, normalize_text
 from toolkit.corpus import CorpusMix, SourceSpec, char_frequencies, first_occurrences
 from toolkit.fonts import FontError, FontFace, load_font
 from toolkit.io import atomic_write_json, atomic_write_text
+from toolkit.locks import DirectoryLock
 from toolkit.shards import find_shards
 from toolkit.synth.config import SynthConfig
 from toolkit.synth.layout import SHARDS_DIR, image_relpath, shard_dir, shard_range
-from toolkit.synth.pool import RenderPool, chunk_ranges
+from toolkit.synth.pool import ImageResult, RenderPool, WorkerDiedError, chunk_ranges
 from toolkit.synth.preview import PREVIEW_COUNT, write_preview
 from toolkit.synth.sampling import is_test_text, text_units
 
@@ -111,30 +113,136 @@ def _uncovered_message(
     )
 
 
-def _prepare_output(output_dir: Path, overwrite: bool) -> None:
-    owned = [
-        output_dir / "Train" / "sample.txt",
-        output_dir / "Test" / "sample.txt",
-        output_dir / "gen_config.json",
-    ]
-    images = output_dir / "images"
-    existing = [p for p in owned if p.exists()]
-    for folder in (images, output_dir / SHARDS_DIR):
-        if folder.exists() and any(folder.iterdir()):
+PROGRESS_FILE = "gen_progress.json"
+"""Left in the output (or shard) directory by a run that stopped part way (a worker died, an
+error, Ctrl-C): the run's inputs and the images it finished. A later run with the same inputs
+renders only the others; a finished run removes it."""
+PROGRESS_FORMAT_VERSION = 1
+_OWN_FILES = ("gen_config.json", PROGRESS_FILE, "Train/sample.txt", "Test/sample.txt", "chinese.txt",
+              "preview.png")  # gen_config.json first: without it a directory is not complete
+_OWN_IMAGE = re.compile(r"images/\d{4}/\d{8}\.(?:jpg|png)")  # image_relpath's names
+
+
+def _read_json_or_none(path: Path) -> dict | None:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _named_images(folder: Path) -> set[str]:
+    """The image paths (relative to the output directory) that the gen-images files in ``folder``
+    name: the lists' first fields of the form :func:`image_relpath` writes, every index of the
+    ``gen_config.json`` (its shard's, for a shard), and the images ``gen_progress.json`` records."""
+    names: set[str] = set()
+    for split in ("Train", "Test"):
+        try:
+            text = (folder / split / "sample.txt").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        names.update(t for t in (line.split(" ", 1)[0] for line in text.splitlines())
+                     if _OWN_IMAGE.fullmatch(t))
+    conf = _read_json_or_none(folder / "gen_config.json")
+    try:
+        if conf is not None:
+            shard = conf.get("shard") or {"start": 0, "stop": int(conf["num_images"])}
+            fmt = str(conf["config"]["image_format"])
+            names.update(image_relpath(i, fmt) for i in range(int(shard["start"]), int(shard["stop"])))
+        progress = _read_json_or_none(folder / PROGRESS_FILE)
+        if progress is not None:
+            fmt = str(progress["inputs"]["config"]["image_format"])
+            names.update(image_relpath(int(i), fmt) for i, text, _ in progress["done"] if text is not None)
+    except (KeyError, TypeError, ValueError):
+        pass  # not this toolkit's file after all: it names nothing
+    return {n for n in names if _OWN_IMAGE.fullmatch(n)}
+
+
+def _remove_own_files(output_dir: Path, folder: Path, images: bool) -> None:
+    """Delete the gen-images files of ``folder`` (:data:`_OWN_FILES`), and with ``images`` the
+    images they name under ``output_dir``, then the folders this leaves empty. Nothing else is
+    touched: a user's own files in ``images/``, ``Train/`` or beside them stay."""
+    named = _named_images(folder) if images else set()
+    (folder / _OWN_FILES[0]).unlink(missing_ok=True)  # first: the directory no longer looks complete
+    for name in sorted(named):
+        (output_dir / name).unlink(missing_ok=True)
+    for name in _OWN_FILES[1:]:
+        (folder / name).unlink(missing_ok=True)
+    folders = {(output_dir / n).parent for n in named} | {folder / "Train", folder / "Test"}
+    for path in sorted(folders, key=lambda p: len(p.parts), reverse=True) + [output_dir / "images"]:
+        _remove_if_empty(path)
+
+
+def _remove_shard_folder(output_dir: Path, folder: Path, images: bool) -> None:
+    """:func:`_remove_own_files` of a shard folder, under its lock (a shard run still writing
+    there makes this raise :class:`~toolkit.locks.DirectoryInUseError`), then the folder if empty."""
+    with DirectoryLock(folder, "gen-images --overwrite"):
+        _remove_own_files(output_dir, folder, images=images)
+    _remove_if_empty(folder)
+
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty, or gone
+        path.rmdir()
+
+
+def _existing_message(output_dir: Path, existing: Sequence[Path], why: str = "") -> str:
+    return (f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}){why}; "
+            f"choose another --output-dir or pass --overwrite to replace it (only the files "
+            f"gen-images wrote are deleted)")
+
+
+def _resumable(output_dir: Path, folder: Path, inputs: dict) -> tuple[list[ImageResult] | None, str]:
+    """The results recorded in ``folder``'s progress file if an unfinished run with these
+    ``inputs`` left it: ``(results, "")``, without those whose image file has gone since; else
+    ``(None, why not)`` (``why`` is empty when there is no such file)."""
+    path = folder / PROGRESS_FILE
+    if not path.exists() or (folder / "gen_config.json").exists():  # none, or finished after all
+        return None, ""
+    progress = _read_json_or_none(path)
+    if progress is None or progress.get("format_version") != PROGRESS_FORMAT_VERSION:
+        return None, f" ({path} is unreadable or of another version)"
+    old = progress.get("inputs", {})
+    for key in inputs:
+        if old.get(key) != inputs[key]:
+            return None, f" ({path} was left by an unfinished run with another {key})"
+    fmt = inputs["config"]["image_format"]
+    done = [ImageResult(int(i), text, tuple(map(tuple, rejected)))
+            for i, text, rejected in progress["done"]]
+    kept = [r for r in done if r.text is None or (output_dir / image_relpath(r.image, fmt)).exists()]
+    logger.info("%s: resuming the unfinished run it records (%d images done)", path, len(kept))
+    return kept, ""
+
+
+def _prepare_output(output_dir: Path, overwrite: bool, inputs: dict) -> list[ImageResult]:
+    """Make ``output_dir`` ready for a run; return the results of an unfinished earlier run with
+    the same ``inputs`` (resumed, see :data:`PROGRESS_FILE`), else ``[]``.
+
+    Raises:
+        FileExistsError: if it holds other gen-images output (or anything in ``images/``) and
+            ``overwrite`` is False.
+    """
+    done, why = _resumable(output_dir, output_dir, inputs)
+    if done is not None:
+        return done
+    existing = [output_dir / n for n in _OWN_FILES[:4] if (output_dir / n).exists()]
+    for folder in (output_dir / "images", output_dir / SHARDS_DIR):
+        if folder.is_dir() and any(folder.iterdir()):
             existing.append(folder)
     if existing and not overwrite:
-        raise FileExistsError(
-            f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
-            f"choose another directory or pass overwrite=True"
-        )
-    # gen_config.json (written last) marks a complete run: remove it first, then the lists, so that an
-    # interrupted overwrite never leaves a complete-looking directory with lists of deleted images.
-    for path in owned[::-1]:
-        path.unlink(missing_ok=True)
-    for folder in (images, output_dir / SHARDS_DIR):
-        if folder.exists():
-            shutil.rmtree(folder)
+        raise FileExistsError(_existing_message(output_dir, existing, why))
+    _remove_own_files(output_dir, output_dir, images=True)
+    shards = output_dir / SHARDS_DIR
+    for old in sorted(shards.glob("*-of-*")):
+        _remove_shard_folder(output_dir, old, images=True)
+    _remove_if_empty(shards)
+    left = sum(1 for p in (output_dir / "images").rglob("*") if p.is_file())
+    if left:
+        logger.warning("%s: kept %d file(s) that no gen-images list, config or progress file names "
+                       "(not written by gen-images, or by a run killed before it wrote its lists); "
+                       "images of the same name are replaced", output_dir / "images", left)
     output_dir.mkdir(parents=True, exist_ok=True)
+    return []
 
 
 def _write_lists(target: Path, rows: dict[str, list[str]], chars: Sequence[str]) -> None:
@@ -143,20 +251,88 @@ def _write_lists(target: Path, rows: dict[str, list[str]], chars: Sequence[str])
     atomic_write_text(target / "chinese.txt", "".join(f"{ch}\n" for ch in chars), make_parents=True)
 
 
-def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, overwrite: bool) -> Path:
-    target = shard_dir(output_dir, shard_index, num_shards)
-    existing = [p for p in (target, output_dir / "gen_config.json") if p.exists()]
+def _prepare_shard_output(output_dir: Path, target: Path, num_shards: int, overwrite: bool,
+                          inputs: dict) -> list[ImageResult]:
+    """:func:`_prepare_output` for shard ``target`` of a job array: only the shard's lists are
+    replaced (``images/`` is shared), and those of runs with another number of shards."""
+    done, why = _resumable(output_dir, target, inputs)
+    if done is not None:
+        return done
+    existing = [target / n for n in _OWN_FILES[:4] if (target / n).exists()]
+    if (output_dir / "gen_config.json").exists():
+        existing.append(output_dir / "gen_config.json")
     if existing and not overwrite:
-        raise FileExistsError(
-            f"{output_dir} already holds gen-images output ({', '.join(map(str, existing))}); "
-            f"choose another directory or pass overwrite=True"
-        )
-    if overwrite:  # this shard's lists, and those of runs with another N
-        for old in (output_dir / SHARDS_DIR).glob("*-of-*"):
-            if old == target or not old.name.endswith(f"-of-{num_shards:05d}"):
-                shutil.rmtree(old)
-    target.mkdir(parents=True)
-    return target
+        raise FileExistsError(_existing_message(output_dir, existing, why))
+    for old in (output_dir / SHARDS_DIR).glob("*-of-*"):
+        if old == target:  # locked by this run
+            _remove_own_files(output_dir, old, images=False)
+        elif not old.name.endswith(f"-of-{num_shards:05d}"):
+            _remove_shard_folder(output_dir, old, images=False)
+    target.mkdir(parents=True, exist_ok=True)
+    return []
+
+
+def _write_progress(target: Path, inputs: dict, done: Sequence[ImageResult]) -> Path:
+    path = target / PROGRESS_FILE
+    atomic_write_json(path, {"format_version": PROGRESS_FORMAT_VERSION, "inputs": inputs,
+                             "done": [[r.image, r.text, [list(x) for x in r.rejected]]
+                                      for r in sorted(done, key=lambda r: r.image)]})
+    return path
+
+
+def _missing_runs(owned: range, done: Sequence[ImageResult]) -> list[range]:
+    """The indices of ``owned`` not in ``done``, as contiguous ranges in index order."""
+    have = {r.image for r in done}
+    runs: list[range] = []
+    start = None
+    for i in [*owned, owned.stop]:
+        if i < owned.stop and i not in have:
+            start = i if start is None else start
+        elif start is not None:
+            runs.append(range(start, i))
+            start = None
+    return runs
+
+
+def _describe_missing(runs: Sequence[range], total: int, image_format: str) -> str:
+    """``"180 of 400 images were not written: 120-199 (images/0000/00000120.jpg ...), ..."``."""
+    count = sum(len(r) for r in runs)
+    parts = [f"{r.start}-{r.stop - 1} ({image_relpath(r.start, image_format)} to "
+             f"{image_relpath(r.stop - 1, image_format)})" if len(r) > 1
+             else f"{r.start} ({image_relpath(r.start, image_format)})" for r in runs[:5]]
+    more = f" and {len(runs) - 5} more ranges" if len(runs) > 5 else ""
+    return f"{count} of {total} images were not written: " + ", ".join(parts) + more
+
+
+def _render_missing(pool: RenderPool, worker_args: tuple, owned: range, done: list[ImageResult],
+                    workers: int, target: Path, inputs: dict, progress: bool) -> list[ImageResult]:
+    """Render the indices of ``owned`` not in ``done``; return all results. If rendering stops
+    (a dead worker, an error, Ctrl-C), the finished images are recorded in :data:`PROGRESS_FILE`
+    first.
+
+    Raises:
+        WorkerDiedError: if a worker died; the message lists the images not written.
+    """
+    runs = _missing_runs(owned, done)
+    chunks = sorted((c for run in runs for c in chunk_ranges(run, workers)), key=len, reverse=True)
+    results = list(done)
+    with tqdm(total=len(owned), initial=len(done), unit="img", desc="gen-images",
+              disable=not progress) as bar:
+        try:
+            for part in pool.render(worker_args, chunks):
+                results.extend(part)
+                bar.update(len(part))
+        except BaseException as err:
+            path = _write_progress(target, inputs, results)
+            if not isinstance(err, WorkerDiedError):
+                raise
+            missing = _describe_missing(_missing_runs(owned, results), len(owned),
+                                        inputs["config"]["image_format"])
+            raise WorkerDiedError(
+                f"{err}. {missing}. {path} records the {len(results)} images done; run the same "
+                f"command again to render only the missing ones (with fewer --workers if memory "
+                f"ran out)") from None
+    return results
 
 
 def _read_render_inputs(
@@ -245,14 +421,15 @@ def _tally(results: list, num_images: int) -> tuple[Counter[str], list[str], lis
     return skipped, examples, written
 
 
-def _gen_config(summary: GenSummary, seed: int, num_images: int, corpora: Sequence[Path],
-                mix: CorpusMix, faces: Sequence[FontFace], config: SynthConfig,
-                add_sets: Sequence[str] = ()) -> dict:
-    """The ``gen_config.json`` of a run (a shard adds its own keys)."""
+def _run_inputs(seed: int, num_images: int, shard_index: int, num_shards: int,
+                corpora: Sequence[Path], faces: Sequence[FontFace], config: SynthConfig,
+                mix: CorpusMix, add_sets: Sequence[str]) -> dict:
+    """The inputs that decide a run's images (and so whether a progress file may be resumed):
+    also the first keys of its ``gen_config.json``."""
     return {
-        "format_version": GEN_CONFIG_FORMAT_VERSION,
         "seed": seed,
         "num_images": num_images,
+        "shard": {"index": shard_index, "count": num_shards},
         "corpus_paths": [str(p.resolve()) for p in corpora],
         **({"corpus_mix": mix.describe()} if len(mix.sources) > 1 else {}),
         **({"added_sets": list(add_sets)} if add_sets else {}),
@@ -266,13 +443,22 @@ def _gen_config(summary: GenSummary, seed: int, num_images: int, corpora: Sequen
             for f in faces
         ],
         "config": config.to_dict(),
+    }
+
+
+def _gen_config(summary: GenSummary, inputs: dict, input_counts: dict[str, int]) -> dict:
+    """The ``gen_config.json`` of a run (a shard adds its own keys); ``input_counts``: the corpus
+    lines and text units read."""
+    return {
+        "format_version": GEN_CONFIG_FORMAT_VERSION,
+        **{k: inputs[k] for k in ("seed", "num_images", "corpus_paths", "corpus_mix", "added_sets",
+                                  "fonts", "config") if k in inputs},
         "counts": {
             "train": summary.num_train,
             "test": summary.num_test,
             "failed": summary.num_failed,
             "skipped_texts": summary.skipped,
-            "corpus_lines": mix.num_lines,
-            "text_units": len(mix.units),
+            **input_counts,
         },
         "chars_used": summary.chars_used,
     }
@@ -321,9 +507,12 @@ def gen_images(
             level with ``if __name__ == "__main__":``.
         config: the :class:`SynthConfig`.
         progress: show a tqdm progress bar over images.
-        overwrite: replace an earlier run's output in ``output_dir`` (its ``gen_config.json``, lists and
-            ``images/`` folder are deleted first, so a run that dies never leaves the old lists
-            pointing at deleted images); otherwise such output is an error. For a shard: replace that
+        overwrite: replace an earlier run's output in ``output_dir``; otherwise such output (or
+            any file in ``images/``) is an error. Only what gen-images wrote is deleted: its
+            ``gen_config.json`` (first, so a run that dies never leaves a complete-looking
+            directory), the images its lists, config and progress file name, then the lists,
+            ``chinese.txt``, ``preview.png`` and the folders left empty; other files in
+            ``images/`` (a user's own) are kept, with a warning. For a shard: replace that
             shard's lists (``images/`` is shared and kept; the shard's images are rewritten).
         skip_bad: when a corpus text holds a char that no font has a glyph for, skip such texts
             (counted and reported in the summary) instead of stopping before anything is rendered.
@@ -333,6 +522,14 @@ def gen_images(
         add_sets: named char sets (:data:`toolkit.charset.NAMED_SETS` or ``"all"``) listed in
             ``chinese.txt`` besides the labels' chars; their chars that a face covers also join
             the chars that balancing and the ``random`` kind draw from.
+
+    The run holds the :class:`~toolkit.locks.DirectoryLock` of ``output_dir`` (of its shard
+    folder for a shard) from before it looks at earlier output until ``gen_config.json`` is
+    written. If rendering stops part way (a worker process dies, an error, Ctrl-C), the images
+    finished so far are recorded in ``gen_progress.json`` (:data:`PROGRESS_FILE`); a later run
+    with the same inputs (seed, number of images, shard, corpora, fonts, config) renders only the
+    others, whether or not it is given ``overwrite``, and the result is the same, byte for byte,
+    as one uninterrupted run.
 
     Returns:
         The :class:`GenSummary` (also logged at INFO); for a shard, of that shard's images.
@@ -346,6 +543,8 @@ def gen_images(
             occurrence, and the fonts.
         FontError: also if no image at all could be written (every text drawn had a char no font covers).
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
+        DirectoryInUseError: if another live run holds the directory's lock (names that run).
+        WorkerDiedError: if a worker process died; the message lists the images not written.
         RuntimeError: if ``workers > 1`` and the ``__main__`` module has no file to re-import (a
             script piped to ``python -``).
     """
@@ -360,10 +559,10 @@ def gen_images(
     if not font_specs:
         raise ValueError("font_specs is empty: give at least one font")
     output_dir = Path(output_dir)
+    target = output_dir if num_shards == 1 else shard_dir(output_dir, shard_index, num_shards)
 
-    chunks = chunk_ranges(owned, workers)
     # Started before the inputs are read: the workers' start-up overlaps the reading (RenderPool).
-    with RenderPool(max(1, min(workers, len(chunks)))) as pool:
+    with RenderPool(max(1, min(workers, len(chunk_ranges(owned, workers))))) as pool:
         mix, faces = _read_render_inputs(sources, font_specs, config, skip_bad, set_chars)
         logger.info(
             "gen-images: %d images, seed %d, %d workers, %d text units from %d corpus lines, fonts: %s",
@@ -377,25 +576,44 @@ def gen_images(
         if len(mix.sources) > 1:
             logger.info("text mix: %s", ", ".join(f"{s.name} {share:.1%}"
                                                   for s, share in zip(mix.sources, mix.shares)))
-        if num_shards == 1:
-            _prepare_output(output_dir, overwrite)
-            target = output_dir
-        else:
-            target = _prepare_shard_output(output_dir, shard_index, num_shards, overwrite)
-            logger.info("shard %d of %d: images %d to %d", shard_index, num_shards, owned.start,
-                        owned.stop - 1)
+        inputs = _run_inputs(seed, num_images, shard_index, num_shards, corpora, faces, config,
+                             mix, add_sets)
+        with DirectoryLock(target, "gen-images"):
+            if num_shards == 1:
+                done = _prepare_output(output_dir, overwrite, inputs)
+            else:
+                done = _prepare_shard_output(output_dir, target, num_shards, overwrite, inputs)
+                logger.info("shard %d of %d: images %d to %d", shard_index, num_shards,
+                            owned.start, owned.stop - 1)
+            results = _render_missing(pool, (mix, faces, config, seed, output_dir), owned, done,
+                                      workers, target, inputs, progress)
+            summary = _write_outputs(output_dir, target, owned, results, faces, config, inputs,
+                                     {"corpus_lines": mix.num_lines, "text_units": len(mix.units)},
+                                     started, set_chars)
+    logger.info("%s", summary.format())
+    return summary
 
-        worker_args = (mix, faces, config, seed, output_dir)
-        with tqdm(total=len(owned), unit="img", desc="gen-images", disable=not progress) as bar:
-            results = pool.render(worker_args, chunks, bar)
-    skipped, examples, written = _tally(results, num_images)
+
+def _write_outputs(output_dir: Path, target: Path, owned: range, results: list[ImageResult],
+                   faces: Sequence[FontFace], config: SynthConfig, inputs: dict,
+                   input_counts: dict[str, int], started: float,
+                   set_chars: Sequence[str] = ()) -> GenSummary:
+    """Write the lists, ``chinese.txt``, the preview (not for a shard) and ``gen_config.json`` of
+    a run whose images are all rendered (``results``), in that order; then remove the progress
+    file. Returns the run's :class:`GenSummary`.
+
+    Raises:
+        FontError: if no image was written (every text drawn had a char no font covers).
+    """
+    skipped, examples, written = _tally(results, len(owned))
     splits: dict[str, list[str]] = {"Train": [], "Test": []}
     for index, text in written:
         split = "Test" if is_test_text(text, config.test_fraction) else "Train"
         splits[split].append(f"{image_relpath(index, config.image_format)} {text}\n")
     chars = sorted({ch for _, text in written for ch in text if not ch.isspace()}.union(set_chars))
     _write_lists(target, splits, chars)
-    if written and num_shards == 1:
+    sharded = inputs["shard"]["count"] > 1
+    if written and not sharded:
         write_preview(output_dir, written, faces, config.image_format)
 
     summary = GenSummary(
@@ -409,17 +627,16 @@ def gen_images(
         output_dir=output_dir,
         seconds=time.perf_counter() - started,
     )
-    gen_config = _gen_config(summary, seed, num_images, corpora, mix, faces, config, add_sets)
-    if num_shards > 1:
+    gen_config = _gen_config(summary, inputs, input_counts)
+    if sharded:
         gen_config.update({
-            "shard": {"index": shard_index, "count": num_shards, "start": owned.start,
-                      "stop": owned.stop},
+            "shard": {**inputs["shard"], "start": owned.start, "stop": owned.stop},
             "skipped_examples": examples,
             "first_written": written[:PREVIEW_COUNT],
             "seconds": summary.seconds,
         })
     atomic_write_json(target / "gen_config.json", gen_config, make_parents=True)
-    logger.info("%s", summary.format())
+    (target / PROGRESS_FILE).unlink(missing_ok=True)
     return summary
 
 
@@ -437,8 +654,14 @@ def merge_gen_shards(output_dir: str | os.PathLike[str]) -> GenSummary:
             run, or not finished), shards of several ``N`` are present, or the shards were made with
             different arguments (seed, number of images, corpus, fonts or config; the message names
             the shard and the field).
+        DirectoryInUseError: if another live run holds ``output_dir``'s lock.
     """
     output_dir = Path(output_dir)
+    with DirectoryLock(output_dir, "merge-shards"):
+        return _merge_gen_shards(output_dir)
+
+
+def _merge_gen_shards(output_dir: Path) -> GenSummary:
     root = output_dir / SHARDS_DIR
     count, shards = find_shards(root.glob("*-of-*/gen_config.json"), root, "gen-images")
     confs = [json.loads(shards[i].read_text(encoding="utf-8")) for i in range(count)]

@@ -1,6 +1,7 @@
 """The worker pool of the synthesis stage: image indices are rendered and written in chunks, in this
 process or in a ``spawn`` pool of worker processes that each hold the render state once
-(:class:`RenderPool`); :func:`chunk_ranges` cuts the indices into the pool's tasks."""
+(:class:`RenderPool`); :func:`chunk_ranges` cuts the indices into the pool's tasks. A worker that
+dies stops the pool with :class:`WorkerDiedError`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import multiprocessing
 import os
 import pickle
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 import numpy as np
-from tqdm import tqdm
 
 from toolkit.corpus import CorpusMix
 from toolkit.fonts import FontFace
@@ -24,7 +26,9 @@ from toolkit.synth.render import encode_jpeg, render_line
 CHUNK_RANGE = (16, 1000)  # images per pool task, smallest and largest (see chunk_ranges)
 
 
-class _Result(NamedTuple):
+class ImageResult(NamedTuple):
+    """What rendering image ``image`` gave: its text, and the draws rejected before it."""
+
     image: int  # the image index
     text: str | None  # None: no coverable text was found
     rejected: tuple[tuple[str, str], ...]  # (text, reason) for each rejected draw
@@ -59,7 +63,7 @@ class _Worker:
                 return f"no font covers char {ch} (U+{ord(ch):04X})"
         return "no single font covers all chars"
 
-    def make(self, index: int) -> _Result:
+    def make(self, index: int) -> ImageResult:
         config = self.config
         rng = np.random.default_rng([self.seed, index])
         rejected: list[tuple[str, str]] = []
@@ -81,23 +85,43 @@ class _Worker:
                 path.write_bytes(encode_jpeg(image, draw_integer(rng, config.jpeg_quality)))
             else:
                 image.save(path, format="PNG")
-            return _Result(index, text, tuple(rejected))
-        return _Result(index, None, tuple(rejected))
+            return ImageResult(index, text, tuple(rejected))
+        return ImageResult(index, None, tuple(rejected))
 
 
 _WORKER: _Worker | None = None
+_STOP: Any = None  # the pool's multiprocessing Event: set, a worker's chunk returns early
 
 
-def _init_worker(setup: Any) -> None:
-    """Pool initializer: block until the parent sends the pickled :class:`_Worker` arguments."""
-    global _WORKER
-    _WORKER = _Worker(*pickle.loads(setup.get()))
+def _init_worker(setup: Any, stop: Any) -> None:
+    """Pool initializer: block until the parent sends the pickled :class:`_Worker` arguments
+    (``None``: the run stopped before rendering; the worker then only waits to be shut down)."""
+    global _WORKER, _STOP
+    _STOP = stop
+    payload = setup.get()
+    _WORKER = None if payload is None else _Worker(*pickle.loads(payload))
 
 
-def _run_chunk(indices: range) -> list[_Result]:
-    if _WORKER is None:  # pragma: no cover - only if the pool initializer did not run
-        raise RuntimeError("synth worker used before _init_worker")
-    return [_WORKER.make(i) for i in indices]
+def _started() -> int:
+    """The pool's first task for each worker: it makes the executor start the process now."""
+    return os.getpid()
+
+
+def _run_chunk(indices: range) -> list[ImageResult]:
+    if _WORKER is None:  # pragma: no cover - only if the pool initializer got no render state
+        raise RuntimeError("synth worker used before it received the render state")
+    results = []
+    for i in indices:
+        if _STOP.is_set():  # the parent is leaving: its results are no longer wanted
+            break
+        results.append(_WORKER.make(i))
+    return results
+
+
+class WorkerDiedError(ChildProcessError):
+    """A render worker process ended while the pool was rendering: killed by a signal (the
+    out-of-memory killer sends SIGKILL) or crashed. The pool is stopped; the chunks it had not
+    finished are not written."""
 
 
 def chunk_ranges(owned: range, workers: int, sizes: tuple[int, int] = CHUNK_RANGE) -> list[range]:
@@ -118,17 +142,23 @@ def chunk_ranges(owned: range, workers: int, sizes: tuple[int, int] = CHUNK_RANG
 
 
 class RenderPool:
-    """Renders chunks of image indices, in this process (``processes == 1``) or in a ``spawn`` pool.
+    """Renders chunks of image indices, in this process (``processes == 1``) or in a ``spawn``
+    process pool (:class:`concurrent.futures.ProcessPoolExecutor`).
 
-    The pool is started when the object is made, before :func:`gen_images` reads the corpus and the
-    fonts, so that the workers' start-up (a new Python process and its imports, ~0.2 s each) runs
+    The workers are started when the object is made, before :func:`gen_images` reads the corpus
+    and the fonts, so that their start-up (a new Python process and its imports, ~0.2 s each) runs
     while the parent reads; :meth:`render` then sends each worker the render state (text units,
     faces, config: ~5 MB pickled for the bundled corpus) once, through a queue. Passing that state
     as the pool initializer's arguments instead made the pool wait for the corpus and start its
     workers one after the other (the parent blocks writing each one's arguments into its pipe):
     ~1 s before both rendered, 10% of a 40,000-image 2-worker run (tools/benchmark.py).
 
-    Use as a context manager: leaving it terminates the pool, also when reading the inputs raised.
+    A worker that dies (SIGKILL from the out-of-memory killer, a crash) breaks the pool: the
+    executor notices the process is gone, stops the others, and :meth:`render` raises
+    :class:`WorkerDiedError` instead of waiting for the chunk that will never come.
+
+    Use as a context manager: leaving it stops the workers (their current chunk ends after the
+    image being drawn), also when reading the inputs or rendering raised.
 
     Raises:
         RuntimeError: from :func:`_check_spawnable` when ``processes > 1``.
@@ -136,43 +166,61 @@ class RenderPool:
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self._pool = None
+        self._executor: ProcessPoolExecutor | None = None
+        self._state_sent = False
         if processes > 1:
             _check_spawnable()
             context = multiprocessing.get_context("spawn")
             self._setup = context.Queue()
             self._setup.cancel_join_thread()  # never hang at exit on state no worker took
-            self._pool = context.Pool(processes, _init_worker, (self._setup,))
+            self._stop = context.Event()
+            self._executor = ProcessPoolExecutor(processes, mp_context=context,
+                                                 initializer=_init_worker,
+                                                 initargs=(self._setup, self._stop))
+            # A spawn executor starts a process per submitted task, up to `processes`.
+            self._starts = [self._executor.submit(_started) for _ in range(processes)]
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+        if self._executor is not None:
+            self._stop.set()
+            if not self._state_sent:  # workers blocked in the initializer: let them go
+                for _ in range(self.processes):
+                    self._setup.put(None)
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._setup.close()
             # Drop them now: a traceback that keeps gen_images' frame alive would keep the queue's
             # semaphores until interpreter exit (a resource_tracker "leaked semaphore" warning).
-            self._pool = self._setup = None
+            self._executor = self._setup = self._stop = None
 
-    def render(self, worker_args: tuple, chunks: Sequence[range], bar: tqdm) -> list[_Result]:
+    def render(self, worker_args: tuple, chunks: Sequence[range]) -> Iterator[list[ImageResult]]:
         """Render every index of ``chunks`` with a :class:`_Worker` built from ``worker_args``;
-        results in completion order, ``bar`` advanced per chunk."""
-        results: list[_Result] = []
-        if self._pool is None:
+        yields each chunk's results (in image order) as the chunk completes.
+
+        Raises:
+            WorkerDiedError: if a worker process died; the chunks yielded before are complete,
+                the others were not (or only partly) written.
+            OSError: a worker's failed write (e.g. a full disk), raised again here.
+        """
+        if self._executor is None:
             local = _Worker(*worker_args)
             for indices in chunks:
-                results.extend(local.make(i) for i in indices)
-                bar.update(len(indices))
-            return results
+                yield [local.make(i) for i in indices]
+            return
         payload = pickle.dumps(worker_args, protocol=pickle.HIGHEST_PROTOCOL)
         for _ in range(self.processes):
             self._setup.put(payload)
-        for part in self._pool.imap_unordered(_run_chunk, chunks):
-            results.extend(part)
-            bar.update(len(part))
-        return results
+        self._state_sent = True
+        try:
+            futures = [self._executor.submit(_run_chunk, c) for c in chunks]
+            for future in as_completed(futures):
+                yield future.result()
+        except BrokenProcessPool:
+            raise WorkerDiedError(
+                "a gen-images worker process died (killed by a signal, e.g. SIGKILL from the "
+                "out-of-memory killer, or crashed); the other workers were stopped") from None
 
 
 def _check_spawnable() -> None:

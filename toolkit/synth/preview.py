@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from toolkit.fonts import FontFace
+from toolkit.images import open_image
 from toolkit.io import atomic_write_bytes
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import truetype
@@ -31,7 +32,7 @@ def write_preview(
     items = list(written[:PREVIEW_COUNT])
     tiles = []
     for index, _ in items:
-        with Image.open(output_dir / image_relpath(index, image_format)) as im:
+        with open_image(output_dir / image_relpath(index, image_format)) as im:
             tile = im.convert("L")
         if tile.width > _PREVIEW_MAX_WIDTH:
             height = max(1, round(tile.height * _PREVIEW_MAX_WIDTH / tile.width))
