@@ -52,9 +52,10 @@ colours are composed (grey levels), so that a pattern never hides the text the l
 
 SCREEN_MODES = ("hinted", "unhinted", "subpixel")
 """How :func:`capture` rasterizes a screenshot-like line (drawn with equal chances): FreeType's own
-rendering at the small size (hinted: stems snapped to the pixel grid), a 4x rendering reduced by 4
-(unhinted area coverage), or a 3x rendering whose three horizontal subpixels become the R, G and B
-coverage of one pixel (RGB-stripe anti-aliasing, as LCD text rendering does)."""
+rendering at the small size, with the default hinting Pillow asks for (hinted), a 4x rendering
+reduced by 4 (unhinted: exact area coverage, quarter-pixel glyph positions), or a 3x rendering whose
+three horizontal subpixels become the R, G and B coverage of one pixel (RGB-stripe anti-aliasing, as
+LCD text rendering does)."""
 _SCREEN_FACTOR = {"hinted": 1, "unhinted": 4, "subpixel": 3}
 SCREEN_RESAMPLING = (Image.Resampling.NEAREST, Image.Resampling.BILINEAR, Image.Resampling.BICUBIC)
 """Resamplings of a screenshot-like line to the line height, drawn with equal chances."""
