@@ -272,6 +272,42 @@ def fit_height(line: Image.Image, height: int, stretch: float, slope: float, ang
                           resample=Image.Resampling.BILINEAR if resample is None else resample, fillcolor=0)
 
 
+def _ink_on_paper(line: Image.Image, rng: np.random.Generator, config: SynthConfig) -> np.ndarray:
+    """Compose the ink of a coverage mask at output size (mode ``L``, or ``RGB`` per channel) over the
+    paper: grey levels drawn from ``config.ink`` and ``config.paper``, a possible linear shading of the
+    paper (``gradient_prob``), and the textures, patterns and colours of :mod:`toolkit.synth.degrade`.
+
+    Returns:
+        float32 ``(height, width)`` grey levels, not yet rounded or clipped.
+    """
+    width, height = line.size
+    paper = float(draw_integer(rng, config.paper))
+    ink = float(draw_integer(rng, config.ink))
+    coverage = np.asarray(line, dtype=np.float32)
+    coverage *= 1.0 / 255.0
+    background = None
+    if rng.random() < config.gradient_prob:
+        depth = draw_uniform(rng, config.gradient_depth)
+        angle = draw_uniform(rng, (0.0, 2 * math.pi))
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ramp = xs * math.cos(angle) + ys * math.sin(angle)
+        span = float(ramp.max() - ramp.min())
+        background = np.full((height, width), paper, dtype=np.float32)
+        if span > 0:
+            background -= depth * (ramp - ramp.min()) / span
+    layers = degrade.paper_layers(height, width, rng, config)
+    colours = degrade.draw_colours(rng, config)
+    if layers is not None or colours is not None or coverage.ndim == 3:
+        pixels = degrade.compose(coverage, paper if background is None else background, ink, layers, colours)
+    elif background is not None:
+        pixels = background + coverage * (ink - background)
+    else:  # paper + coverage * (ink - paper), in place
+        pixels = coverage
+        pixels *= ink - paper
+        pixels += paper
+    return pixels
+
+
 def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
     """Render one text line as a grey image.
 
@@ -330,30 +366,7 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         line = line.filter(ImageFilter.GaussianBlur(draw_uniform(rng, config.blur_radius)))
     line = degrade.motion_blur(line, rng, config)
 
-    paper = float(draw_integer(rng, config.paper))
-    ink = float(draw_integer(rng, config.ink))
-    coverage = np.asarray(line, dtype=np.float32)
-    coverage *= 1.0 / 255.0
-    background = None
-    if rng.random() < config.gradient_prob:
-        depth = draw_uniform(rng, config.gradient_depth)
-        angle = draw_uniform(rng, (0.0, 2 * math.pi))
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        ramp = xs * math.cos(angle) + ys * math.sin(angle)
-        span = float(ramp.max() - ramp.min())
-        background = np.full((height, width), paper, dtype=np.float32)
-        if span > 0:
-            background -= depth * (ramp - ramp.min()) / span
-    layers = degrade.paper_layers(height, width, rng, config)
-    colours = degrade.draw_colours(rng, config)
-    if layers is not None or colours is not None or coverage.ndim == 3:
-        pixels = degrade.compose(coverage, paper if background is None else background, ink, layers, colours)
-    elif background is not None:
-        pixels = background + coverage * (ink - background)
-    else:  # paper + coverage * (ink - paper), in place
-        pixels = coverage
-        pixels *= ink - paper
-        pixels += paper
+    pixels = _ink_on_paper(line, rng, config)
     if rng.random() < config.downscale_prob:
         factor = draw_uniform(rng, config.downscale)
         small = (max(1, round(width * factor)), max(1, round(height * factor)))
