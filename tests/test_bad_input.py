@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import TINY_LINES
 from PIL import Image
 
-from conftest import TINY_LINES
 from toolkit.cli import main
 
 

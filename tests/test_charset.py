@@ -2,8 +2,7 @@ import json
 
 import pytest
 
-from toolkit.charset import (CHAR_DICT_FILE, INDEX_2_ORD_FILE, ORD_2_INDEX_FILE, Charset,
-                             CharsetError, build_char_dict)
+from toolkit.charset import CHAR_DICT_FILE, INDEX_2_ORD_FILE, ORD_2_INDEX_FILE, Charset, CharsetError, build_char_dict
 
 
 def write(p, text):

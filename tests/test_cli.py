@@ -1,8 +1,8 @@
 """Every command through click's CliRunner, the seed-compatible scripts, and a kill -9 resume."""
 
+import json
 import os
 import signal
-import json
 import subprocess
 import sys
 import time
@@ -199,3 +199,13 @@ def test_quickstart_small(tmp_path):
     from toolkit.checkpoints import latest_checkpoint
 
     assert latest_checkpoint(out / "model").endswith("ckpt-4")
+
+
+def test_help_lists_the_stages_in_pipeline_order_then_the_utilities():
+    out = run("--help").output
+    listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()]
+    stages = ["gen-images", "build-char-dict", "write-tfrecords", "train-shadownet", "test-shadownet",
+              "demo", "export", "compare"]
+    assert listed[:len(stages)] == stages
+    assert {"merge-shards", "quickstart", "verify"} <= set(listed[len(stages):])
+    assert listed[len(stages):] == sorted(listed[len(stages):])

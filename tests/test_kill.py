@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import TINY_TRAIN
+
 from toolkit.cli import main
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import TINY_TRAIN
+
 from toolkit import preprocess
 from toolkit.charset import Charset
 from toolkit.checkpoints import CheckpointError, latest_checkpoint, load_model
@@ -195,7 +195,7 @@ def test_best_path_in_tensorflow_matches_the_numpy_decoder(tiny_model):
     """KerasBackend.predict_path (argmax and top probability in the graph) gives the same texts and
     confidences as greedy_decode on the full logits."""
     from toolkit.backends import KerasBackend
-    from toolkit.metrics import best_path, collapse_path, greedy_decode, softmax
+    from toolkit.ctc import best_path, collapse_path, greedy_decode, softmax
 
     backend = KerasBackend.from_weights(tiny_model)
     rng = np.random.default_rng(1)

@@ -9,8 +9,7 @@ from PIL import Image
 from toolkit import preprocess
 from toolkit.charset import Charset
 from toolkit.labels import read_label_file, split_line
-from toolkit.records import (DatasetError, decode_images_np, make_dataset, read_metadata,
-                             write_tfrecords)
+from toolkit.records import DatasetError, decode_images_np, make_dataset, read_metadata, write_tfrecords
 
 
 def test_label_line_formats():

@@ -1,8 +1,9 @@
 """Recognizer backends: the same line batches through a Keras model, a SavedModel or a TFLite file.
 
-A backend maps prepared images to logits; decoding and scoring stay in one place
-(:class:`toolkit.predict.Recognizer`, :func:`toolkit.evaluate.score_batches`), so every form of a
-model is measured by the same code. :func:`open_backend` picks one from ``--weights-path``:
+Every backend implements the :class:`Backend` protocol: it maps prepared images to logits (and to
+their best path); decoding and scoring stay in one place (:class:`toolkit.predict.Recognizer`,
+:func:`toolkit.metrics.score_batches`), so every form of a model is measured by the same code.
+:func:`open_backend` picks one from ``--weights-path`` (:func:`toolkit.export_format.export_kind`):
 
 - a directory holding ``saved_model.pb``: :class:`SavedModelBackend` (``crnn-toolkit export
   --format saved_model``);
@@ -16,59 +17,37 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from toolkit import preprocess
+from toolkit.charset import Charset
+from toolkit.checkpoints import load_model
+from toolkit.ctc import best_path
+from toolkit.export_format import (
+    ExportError,
+    export_kind,
+    read_export_info,
+    tflite_json_path,
+)
+from toolkit.model import PredictionView
 
 logger = logging.getLogger(__name__)
 
 
-class KerasBackend:
-    """A Keras ShadowNet, run with the batch padding masked in its BiLSTMs
-    (:func:`toolkit.model.masked_forward`), so a line reads the same in any batch.
+class Backend(Protocol):
+    """What the recognizer and the scorer need of a model in any form.
 
-    Args:
-        model: Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``.
-        charset: the charset it was trained with.
-        name: a description for logs.
+    Attributes:
+        kind: ``keras``, ``saved_model`` or ``tflite``.
+        name: a description for logs (the path it was loaded from).
+        charset: the charset the model was trained with.
     """
 
-    kind = "keras"
-
-    def __init__(self, model, charset, name: str = "keras model"):
-        import tensorflow as tf
-
-        from toolkit.model import masked_forward
-
-        self.model = model
-        self.charset = charset
-        self.name = name
-        forward = masked_forward(model)
-        signature = [tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32),
-                     tf.TensorSpec([None], tf.int32)]
-        self.predict_logits = tf.function(forward, input_signature=signature)
-        """images float32 ``(batch, 32, W, 1)``, widths int32 ``(batch,)`` px -> logits float32
-        ``(batch, W / 4, classes)``, the batch padding masked (:func:`toolkit.model.masked_forward`)."""
-
-        def path(x, widths):
-            logits = forward(x, widths)
-            top = tf.exp(tf.reduce_max(logits, -1) - tf.reduce_logsumexp(logits, -1))
-            return tf.argmax(logits, -1, output_type=tf.int32), top
-
-        self._predict_path = tf.function(path, input_signature=signature)
-
-    @classmethod
-    def from_weights(cls, weights_path: str | os.PathLike) -> "KerasBackend":
-        """Load a model directory or checkpoint.
-
-        Raises:
-            CheckpointError: see :func:`toolkit.checkpoints.load_model`.
-        """
-        from toolkit.checkpoints import load_model
-
-        model, spec, prefix = load_model(weights_path)
-        return cls(model, spec.charset, name=str(prefix))
+    kind: str
+    name: str
+    charset: Charset
 
     def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
         """Logits of a batch.
@@ -78,32 +57,65 @@ class KerasBackend:
             widths: int ``(batch,)`` each line's width before padding, px.
 
         Returns:
-            ``(logits, lengths)``: float32 ``(batch, W / 4, num_classes)`` and int ``(batch,)``
-            valid time steps (``widths / 4``).
+            ``(logits, lengths)``: float32 ``(batch, T, num_classes)`` and int ``(batch,)`` valid
+            time steps (``T = W / 4`` and ``widths / 4``, except where a backend says otherwise).
         """
-        widths = np.asarray(widths, dtype=np.int32)
-        logits = self.predict_logits(images, widths).numpy()
-        return logits, widths // preprocess.WIDTH_MULTIPLE
+        ...
 
     def predict_path(self, images, widths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The best path of a batch, computed in TensorFlow: only ``(batch, T)`` arrays leave the
-        graph, not the ``(batch, T, num_classes)`` logits (with 6,000 classes, their copy and a NumPy
-        softmax took a third of the time of :meth:`toolkit.predict.Recognizer.recognize`).
+        """The best path of a batch: ``(best, top, lengths)``, int ``(batch, T)`` argmax classes,
+        float32 ``(batch, T)`` their softmax probabilities and int ``(batch,)`` valid time steps.
 
-        Args:
-            images, widths: as for :meth:`predict_batch`.
-
-        Returns:
-            ``(best, top, lengths)``: int32 ``(batch, T)`` argmax classes, float32 ``(batch, T)``
-            their softmax probabilities (:func:`toolkit.metrics.best_path`), int ``(batch,)`` valid
-            time steps.
+        This default takes the best path of :meth:`predict_batch`'s logits in NumPy
+        (:func:`toolkit.ctc.best_path`); a backend that subclasses the protocol inherits it.
         """
-        widths = np.asarray(widths, dtype=np.int32)
-        best, top = self._predict_path(images, widths)
-        return best.numpy(), top.numpy(), widths // preprocess.WIDTH_MULTIPLE
+        logits, lengths = self.predict_batch(images, widths)
+        best, top = best_path(logits)
+        return best, top, lengths
 
 
-class SavedModelBackend:
+class KerasBackend(Backend):
+    """A Keras ShadowNet, run with the batch padding masked in its BiLSTMs
+    (:class:`toolkit.model.PredictionView`), so a line reads the same in any batch.
+
+    Args:
+        model: Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``.
+        charset: the charset it was trained with.
+        name: a description for logs.
+    """
+
+    kind = "keras"
+
+    def __init__(self, model, charset: Charset, name: str = "keras model"):
+        self.model = model
+        self.charset = charset
+        self.name = name
+        self.view = PredictionView(model)
+        self.predict_logits = self.view.logits
+        """images float32 ``(batch, 32, W, 1)``, widths int32 ``(batch,)`` px -> logits float32
+        ``(batch, W / 4, classes)``, the batch padding masked (:func:`toolkit.model.masked_forward`)."""
+
+    @classmethod
+    def from_weights(cls, weights_path: str | os.PathLike) -> KerasBackend:
+        """Load a model directory or checkpoint.
+
+        Raises:
+            CheckpointError: see :func:`toolkit.checkpoints.load_model`.
+        """
+        model, spec, prefix = load_model(weights_path)
+        return cls(model, spec.charset, name=str(prefix))
+
+    def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
+        """See :meth:`Backend.predict_batch` (:meth:`toolkit.model.PredictionView.predict_batch`)."""
+        return self.view.predict_batch(images, widths)
+
+    def predict_path(self, images, widths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """See :meth:`Backend.predict_path`; computed in the graph
+        (:meth:`toolkit.model.PredictionView.predict_path`)."""
+        return self.view.predict_path(images, widths)
+
+
+class SavedModelBackend(Backend):
     """A SavedModel written by :func:`toolkit.export.export_saved_model`, run through its
     ``predict_images`` signature (the same batches as the Keras model; its ``serving_default``
     signature adds image decoding and text output for TF Serving).
@@ -118,8 +130,6 @@ class SavedModelBackend:
     def __init__(self, path: str | os.PathLike):
         import tensorflow as tf
 
-        from toolkit.export import ExportError, read_export_info
-
         self.path = Path(path)
         self.name = str(self.path)
         self.info = read_export_info(self.path)
@@ -131,7 +141,7 @@ class SavedModelBackend:
         self._fn = self.loaded.signatures["predict_images"]
 
     def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
-        """Same contract as :meth:`KerasBackend.predict_batch`."""
+        """See :meth:`Backend.predict_batch`."""
         import tensorflow as tf
 
         widths = np.asarray(widths, dtype=np.int32)
@@ -152,7 +162,7 @@ def _tflite_interpreter(path: Path, num_threads: int | None):
     return Interpreter(model_path=str(path), num_threads=num_threads)
 
 
-class TFLiteBackend:
+class TFLiteBackend(Backend):
     """A ``.tflite`` file written by :func:`toolkit.export.export_tflite`, one line per call.
 
     Each line is cut to its true width and fitted to the file's fixed width by
@@ -169,8 +179,6 @@ class TFLiteBackend:
     kind = "tflite"
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
-        from toolkit.export import ExportError, read_export_info, tflite_json_path
-
         self.path = Path(path)
         self.name = str(self.path)
         self.info = read_export_info(self.path)
@@ -191,7 +199,7 @@ class TFLiteBackend:
                               f"{expected} of {tflite_json_path(self.path)}")
 
     def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
-        """Same contract as :meth:`KerasBackend.predict_batch`, except that the logits have the
+        """See :meth:`Backend.predict_batch`, except that the logits have the
         file's ``width / 4`` steps and ``lengths`` is ``min(widths, width) / 4``."""
         images = np.asarray(images, dtype=np.float32)
         logits, lengths = [], []
@@ -204,17 +212,7 @@ class TFLiteBackend:
         return np.stack(logits), np.asarray(lengths)
 
 
-def export_kind(weights_path: str | os.PathLike) -> str:
-    """``saved_model``, ``tflite`` or ``keras``: what :func:`open_backend` will load."""
-    p = Path(weights_path)
-    if p.is_dir() and (p / "saved_model.pb").exists():
-        return "saved_model"
-    if p.suffix == ".tflite":
-        return "tflite"
-    return "keras"
-
-
-def open_backend(weights_path: str | os.PathLike):
+def open_backend(weights_path: str | os.PathLike) -> Backend:
     """Open a Keras model directory / checkpoint, a SavedModel directory or a ``.tflite`` file.
 
     Raises:

@@ -22,9 +22,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from toolkit.io import atomic_write_json, read_utf8_text
 
@@ -70,7 +70,7 @@ class Charset:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_chars(cls, chars: Iterable[str]) -> "Charset":
+    def from_chars(cls, chars: Iterable[str]) -> Charset:
         """Build a charset from chars in class order, appending the space class if absent.
 
         Raises:
@@ -83,7 +83,7 @@ class Charset:
         return cls(tuple(out))
 
     @classmethod
-    def from_char_file(cls, path: str | os.PathLike) -> "Charset":
+    def from_char_file(cls, path: str | os.PathLike) -> Charset:
         """Read ``chinese.txt``: one char per line, UTF-8; a UTF-8 BOM and CR line ends are accepted.
 
         A line holding a single space is the space class. Empty lines are skipped.
@@ -115,14 +115,15 @@ class Charset:
         return cls.from_chars(chars)
 
     @classmethod
-    def load(cls, char_dict_dir: str | os.PathLike) -> "Charset":
+    def load(cls, char_dict_dir: str | os.PathLike) -> Charset:
         """Load the three JSON maps written by :meth:`save` and check they agree.
 
         Raises:
             FileNotFoundError: if one of the three files is missing.
             CharsetError: if a file is not valid JSON or repeats a key, the indices are not
-                ``0..n-1``, two indices map to the same char, or the maps disagree (an ord in one map and not the other, a char whose ord is not its key);
-                the message names the file and the entry.
+                ``0..n-1``, two indices map to the same char, or the maps disagree (an ord in one
+                map and not the other, a char whose ord is not its key); the message names the file
+                and the entry.
         """
         d = Path(char_dict_dir)
         maps = {}
@@ -258,7 +259,7 @@ class Charset:
                 "space_index": self.space_index}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "Charset":
+    def from_json(cls, obj: dict) -> Charset:
         """Inverse of :meth:`to_json`; checks the stored sha256.
 
         Raises:

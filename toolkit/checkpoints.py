@@ -19,7 +19,7 @@ from pathlib import Path
 
 from toolkit.charset import Charset
 from toolkit.io import atomic_write_json, read_versioned_json
-from toolkit.model import ModelConfig
+from toolkit.model import ModelConfig, build_shadownet
 
 MODEL_JSON = "shadownet.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -55,7 +55,7 @@ class ModelSpec:
         self.charset.save(self.model_dir / "char_dict")
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> "ModelSpec":
+    def load(cls, model_dir: str | os.PathLike) -> ModelSpec:
         """Read ``model_dir/shadownet.json``.
 
         Raises:
@@ -121,8 +121,6 @@ def load_model(weights_path: str | os.PathLike):
             the network described by ``shadownet.json``.
     """
     import tensorflow as tf
-
-    from toolkit.model import build_shadownet
 
     spec, prefix = resolve_weights(weights_path)
     model = build_shadownet(spec.model_config)

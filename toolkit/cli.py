@@ -1,7 +1,13 @@
 """The ``crnn-toolkit`` command line: one click group, a subcommand per pipeline stage.
 
-The CLI only parses options, configures logging and calls library functions. TensorFlow is
-imported inside the commands that need it, so ``--help`` stays fast.
+The CLI only parses options, configures logging and calls library functions. ``--help`` lists the
+commands in pipeline order, then the utilities.
+
+Imports: the stage modules (``toolkit.synth``, ``toolkit.records``, ``toolkit.train``...) are
+imported inside their commands, because together they load numpy, Pillow, fontTools and tqdm, which
+``--help`` and the option parsing of any one command do not need; no module imported here at the
+top loads TensorFlow (the library imports it only in the functions that run a model), and a test
+checks that ``--help`` does not.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ import functools
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
+
+from toolkit.io import atomic_write_text
+from toolkit.paths import bundled_corpus_files, bundled_font_files, bundled_model_dir
 
 logger = logging.getLogger("toolkit")
 
@@ -67,8 +77,6 @@ def _user_errors(func):
 
 
 def _default_weights(weights_path: Path | None) -> Path:
-    from toolkit.paths import bundled_model_dir
-
     if weights_path is not None:
         return weights_path
     d = bundled_model_dir()
@@ -78,7 +86,54 @@ def _default_weights(weights_path: Path | None) -> Path:
     return d
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+PIPELINE = ("gen-images", "build-char-dict", "write-tfrecords", "train-shadownet", "test-shadownet",
+            "demo", "export", "compare")
+"""The stage commands, in the order ``--help`` lists them; the other commands (utilities) follow
+alphabetically."""
+
+
+class _PipelineGroup(click.Group):
+    """A click group that lists its commands in pipeline order (:data:`PIPELINE`), not
+    alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        stages = [n for n in PIPELINE if n in names]
+        return stages + [n for n in names if n not in PIPELINE]
+
+
+# ------------------------------------------------------------------------- shared options
+def _job_array_options(func):
+    """``--shard-index`` / ``--num-shards`` of the commands a job array can run (see
+    :mod:`toolkit.shards`)."""
+    func = click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
+                        help="Jobs in the array; with N > 1 run merge-shards when all are done.")(func)
+    return click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
+                        help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, "
+                             "$JOB_COMPLETION_INDEX).")(func)
+
+
+def _model_option(func):
+    """``--weights-path`` of the commands that read with a model in any form (default: bundled)."""
+    return click.option("--weights-path", type=EXISTING_PATH,
+                        help="Checkpoint or model directory, exported SavedModel directory or "
+                             ".tflite file [default: the bundled model].")(func)
+
+
+def _record_dir_option(func):
+    """``--dataset-dir`` of the commands that read a record set."""
+    return click.option("--dataset-dir", required=True, type=EXISTING_DIR,
+                        help="Record directory.")(func)
+
+
+def _batch_size_option(func):
+    """``--batch-size``: lines per step or per forward pass."""
+    return click.option("--batch-size", default=32, show_default=True,
+                        type=click.IntRange(min=1))(func)
+
+
+@click.group(cls=_PipelineGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="crnn-toolkit")
 def main(verbose: bool) -> None:
@@ -129,37 +184,23 @@ def main(verbose: bool) -> None:
               help="Replace an earlier gen-images output in --output-dir.")
 @click.option("--skip-bad", is_flag=True,
               help="Skip texts with a char no font can draw (counted) instead of stopping.")
-@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
-              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
-@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
+@_job_array_options
 @_user_errors
 def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
                    top_chars, test_fraction, augment, config_file, balance, overwrite, skip_bad,
                    shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
-    from dataclasses import replace
-
-    from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.synth import (
-        AUGMENT_PRESETS,
-        SynthConfig,
+    from toolkit.synth import (  # a stage module: see the module docstring
+        ConfigValueError,
         gen_images,
-        read_config_overrides,
+        resolve_config,
     )
 
-    config = SynthConfig(**AUGMENT_PRESETS[augment])
-    if config_file is not None:
-        from_file = read_config_overrides(config_file)  # its errors name the file
-        try:
-            config = replace(config, **from_file)
-        except ValueError as e:  # a bad value
-            raise click.BadParameter(f"{config_file}: {e}", param_hint="--config") from None
-    overrides = {k: v for k, v in (("min_chars", min_chars), ("max_chars", max_chars),
-                                   ("top_chars", top_chars), ("test_fraction", test_fraction),
-                                   ("balance", balance))
-                 if v is not None}
-    config = replace(config, **overrides)
+    try:
+        config = resolve_config(augment, config_file, min_chars=min_chars, max_chars=max_chars,
+                                top_chars=top_chars, test_fraction=test_fraction, balance=balance)
+    except ConfigValueError as e:
+        raise click.BadParameter(str(e), param_hint="--config") from None
     summary = gen_images(list(corpus) or bundled_corpus_files(),
                          list(fonts) or [str(p) for p in bundled_font_files()],
                          output_dir, num_images, seed=seed, workers=workers, config=config,
@@ -178,7 +219,7 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
 @_user_errors
 def build_char_dict_cmd(char_dict_file, save_dir):
     """chinese.txt -> char_dict.json, ord_2_index_map.json, index_2_ord_map.json."""
-    from toolkit.charset import build_char_dict
+    from toolkit.charset import build_char_dict  # a stage module: see the module docstring
 
     cs = build_char_dict(char_dict_file, save_dir)
     click.echo(f"{save_dir}: {len(cs) - 1} chars + space + blank = num_classes {cs.num_classes} "
@@ -198,15 +239,12 @@ def build_char_dict_cmd(char_dict_file, save_dir):
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines (reported) instead of stopping.")
 @click.option("--overwrite", is_flag=True,
               help="Replace a record set of another dataset or char dict in --save-dir.")
-@click.option("--shard-index", default=0, show_default=True, type=click.IntRange(min=0),
-              help="This job's shard, 0..N-1 (e.g. $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX).")
-@click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Jobs in the array; with N > 1 run merge-shards when all are done.")
+@_job_array_options
 @_user_errors
 def write_tfrecords_cmd(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size,
                         skip_bad, overwrite, shard_index, num_shards):
     """Images + label files -> sharded train/validation/test TFRecords + metadata.json."""
-    from toolkit.records import write_tfrecords
+    from toolkit.records import write_tfrecords  # a stage module: see the module docstring
 
     report = write_tfrecords(dataset_dir, char_dict_dir, save_dir,
                              validation_fraction=validation_fraction, shard_size=shard_size,
@@ -228,26 +266,22 @@ def merge_shards_cmd(directory):
     chinese.txt, preview.png, gen_config.json) or a write-tfrecords --save-dir (merges the jobs'
     metadata.shard-*-of-N.json into metadata.json).
     """
-    from toolkit.records import merge_record_shards
-    from toolkit.synth import SHARDS_DIR, merge_gen_shards
+    from toolkit.merge import NothingToMergeError, merge_shards  # stage modules: see the docstring
 
-    if (directory / SHARDS_DIR).is_dir():
-        click.echo(merge_gen_shards(directory).format())
-    elif any(directory.glob("metadata.shard-*-of-*.json")):
-        click.echo(merge_record_shards(directory).format())
-    else:
-        raise click.UsageError(f"{directory}: neither gen-images shards ({SHARDS_DIR}/) nor "
-                               f"write-tfrecords jobs (metadata.shard-*-of-*.json) to merge")
+    try:
+        click.echo(merge_shards(directory).format())
+    except NothingToMergeError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @main.command("verify")
-@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@_record_dir_option
 @click.option("--char-dict-dir", type=EXISTING_DIR,
               help="Check the labels against this char dict [default: the one in metadata.json].")
 @_user_errors
 def verify_cmd(dataset_dir, char_dict_dir):
     """Decode every record of a TFRecord set and check it against its metadata and char dict."""
-    from toolkit.verify import verify_records
+    from toolkit.verify import verify_records  # a stage module: see the module docstring
 
     report = verify_records(dataset_dir, char_dict_dir)
     click.echo(report.format())
@@ -256,7 +290,7 @@ def verify_cmd(dataset_dir, char_dict_dir):
 
 
 @main.command("train-shadownet")
-@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
+@_record_dir_option
 @click.option("--char-dict-dir", required=True, type=EXISTING_DIR,
               help="The char dict the records were written with.")
 @click.option("--model-dir", required=True, type=OUT_DIR,
@@ -265,7 +299,7 @@ def verify_cmd(dataset_dir, char_dict_dir):
               help="Resume from this checkpoint prefix or model directory.")
 @click.option("--steps", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Train until this global step.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_batch_size_option
 @click.option("--learning-rate", default=1e-3, show_default=True, type=float,
               help="Peak Adam learning rate (new models).")
 @click.option("--warmup-steps", default=200, show_default=True, type=click.IntRange(min=0))
@@ -293,7 +327,7 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
                         checkpoint_every, eval_every, seed, strategy):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
-    from toolkit.train import TrainConfig, train
+    from toolkit.train import TrainConfig, train  # a stage module: see the module docstring
 
     config = TrainConfig(steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                          warmup_steps=warmup_steps, decay_steps=decay_steps, precision=precision,
@@ -309,18 +343,16 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
 
 
 @main.command("test-shadownet")
-@click.option("--dataset-dir", required=True, type=EXISTING_DIR, help="Record directory.")
-@click.option("--weights-path", type=EXISTING_PATH,
-              help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
-                   "[default: the bundled model].")
+@_record_dir_option
+@_model_option
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_batch_size_option
 @click.option("--verbose", "verbose_lines", is_flag=True, help="Print each image's gt and prediction.")
 @_user_errors
 def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lines):
     """CER, line accuracy and per-char accuracy of a model on a record split."""
-    from toolkit.evaluate import test_shadownet
+    from toolkit.evaluate import test_shadownet  # a stage module: see the module docstring
 
     def show(name, gt, pred):
         click.echo(f"Predict {name} image with gt label: {gt} **** predict label: {pred}")
@@ -334,26 +366,20 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
 @main.command("demo")
 @click.option("--image-path", "image_paths", required=True, multiple=True, type=EXISTING_PATH,
               help="Line image, or a directory of them (repeatable).")
-@click.option("--weights-path", type=EXISTING_PATH,
-              help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
-                   "[default: the bundled model].")
+@_model_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as a TSV file.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_batch_size_option
 @_user_errors
 def demo_cmd(image_paths, weights_path, output, batch_size):
     """Recognize line images; prints path<TAB>text<TAB>confidence per image."""
-    from toolkit.predict import demo
+    from toolkit.predict import demo, demo_lines, write_demo_tsv  # a stage module: see the docstring
 
     rows = demo(image_paths, _default_weights(weights_path), batch_size=batch_size)
-    lines = [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
-    for line in lines:
+    for line in demo_lines(rows):
         click.echo(line)
     if output:
-        from toolkit.io import atomic_write_text
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(output, "path\ttext\tconfidence\n" + "".join(row + "\n" for row in lines))
+        write_demo_tsv(output, rows)
 
 
 @main.command("export")
@@ -377,7 +403,7 @@ def demo_cmd(image_paths, weights_path, output, batch_size):
 def export_cmd(weights_path, fmt, quantize, output, width, dataset_dir, calibration_lines,
                overwrite):
     """Export a model as a SavedModel or a TFLite file (fp32, fp16, int8), with its char dict."""
-    from toolkit.export import export
+    from toolkit.export import export  # a stage module: see the module docstring
 
     kwargs = {"overwrite": overwrite}
     if fmt == "tflite":
@@ -399,18 +425,11 @@ def export_cmd(weights_path, fmt, quantize, output, width, dataset_dir, calibrat
 @_user_errors
 def quickstart_cmd(output_dir, num_images, steps, workers):
     """Run every stage on the bundled corpus and fonts, resume once, test, and demo."""
-    from toolkit.quickstart import QuickstartConfig, run_quickstart
+    from toolkit.quickstart import QuickstartConfig, run_quickstart  # stage modules: see the docstring
 
-    cfg = QuickstartConfig()
-    from dataclasses import replace
-
-    cfg = replace(cfg, **{k: v for k, v in (("num_images", num_images), ("steps", steps),
+    cfg = replace(QuickstartConfig(), **{k: v for k, v in (("num_images", num_images), ("steps", steps),
                                             ("workers", workers)) if v is not None})
     run_quickstart(output_dir, cfg, echo=click.echo)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 @main.command("compare")
@@ -432,17 +451,22 @@ def compare_cmd(label_files, engines, weights_path, output, skip_unavailable):
     Prints CER, line accuracy, lines/s and single-line latency per engine as a Markdown table.
     Install the peers with `bash tools/install_compare_peers.sh`.
     """
-    from toolkit.compare import EngineUnavailable, compare, markdown_table
-    from toolkit.io import atomic_write_text
+    from toolkit.compare import (  # a stage module: see the module docstring
+        EngineUnavailable,
+        compare,
+        markdown_report,
+        markdown_table,
+    )
 
     names = [e.strip() for e in engines.split(",") if e.strip()]
     try:
         results = compare(label_files, names, weights_path, skip_unavailable=skip_unavailable)
     except EngineUnavailable as e:
         raise click.ClickException(f"{e}; or pass --skip-unavailable") from e
-    table = markdown_table(results)
-    click.echo(table)
+    click.echo(markdown_table(results))
     if output is not None:
-        engines_used = {r.engine.name: r.engine.description for rs in results.values() for r in rs}
-        notes = "\n".join(f"- {name}: {desc}" for name, desc in engines_used.items())
-        atomic_write_text(output, table + "\n\n" + notes + "\n")
+        atomic_write_text(output, markdown_report(results))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

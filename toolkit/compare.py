@@ -33,15 +33,18 @@ import statistics
 import subprocess
 import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from toolkit.checkpoints import CheckpointError, resolve_weights
 from toolkit.labels import read_label_file
 from toolkit.metrics import Scores
+from toolkit.paths import bundled_model_dir
+from toolkit.predict import Recognizer, load_image
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +82,6 @@ class Engine:
 
 
 def _toolkit_engine(weights_path: str | os.PathLike | None) -> Engine:
-    from toolkit.checkpoints import CheckpointError, resolve_weights
-    from toolkit.paths import bundled_model_dir
-    from toolkit.predict import Recognizer
-
     path = weights_path if weights_path is not None else bundled_model_dir()
     if path is None:
         raise EngineUnavailable("toolkit: no --weights-path given and no bundled model in model/shadownet/")
@@ -212,8 +211,6 @@ def load_labelled_set(label_file: str | os.PathLike, base_dir: str | os.PathLike
         ValueError: naming the file and line for a bad line or a missing image, or if the file holds no
             line; :class:`toolkit.predict.ImageError` for an unreadable image.
     """
-    from toolkit.predict import load_image
-
     label_file = Path(label_file)
     base = Path(base_dir) if base_dir is not None else label_file.parent
     entries, problems = read_label_file(label_file, base)
@@ -262,6 +259,14 @@ def markdown_table(results_by_set: dict[str, list[EngineResult]]) -> str:
                         f"{r.scores.line_accuracy:.4f} | {r.lines_per_second:.1f} | {r.latency_ms:.1f} ms | "
                         f"{_size(r.engine.size_bytes)} |")
     return "\n".join(rows)
+
+
+def markdown_report(results_by_set: dict[str, list[EngineResult]]) -> str:
+    """The ``compare --output`` file: :func:`markdown_table`, then one line per engine used with
+    its description (version, model)."""
+    engines_used = {r.engine.name: r.engine.description for rs in results_by_set.values() for r in rs}
+    notes = "\n".join(f"- {name}: {desc}" for name, desc in engines_used.items())
+    return markdown_table(results_by_set) + "\n\n" + notes + "\n"
 
 
 def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],

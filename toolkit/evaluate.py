@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from toolkit.metrics import Scores
+from tqdm import tqdm
+
+from toolkit import records
+from toolkit.metrics import Scores, score_batches
+from toolkit.predict import Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,7 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
             (names the shard and the record).
         CheckpointError: for a bad weights path.
     """
-    from tqdm import tqdm
-
-    from toolkit import records
-    from toolkit.predict import Recognizer
+    import tensorflow as tf
 
     meta = records.read_metadata(dataset_dir)
     recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
@@ -51,50 +52,8 @@ def test_shadownet(dataset_dir: str | os.PathLike, weights_path: str | os.PathLi
                        dataset_dir)
     ds = records.make_dataset(dataset_dir, split, batch_size, training=False)
     total = meta["counts"].get(split, 0)
-    import tensorflow as tf
-
     with tqdm(total=total, desc="test-shadownet", unit="line", disable=not progress) as bar:
         try:
-            return score_batches(recognizer.predict_batch, ds, charset, on_line=on_line, bar=bar,
-                                 with_lengths=True)
+            return score_batches(recognizer.predict_batch, ds, charset, on_line=on_line, bar=bar)
         except tf.errors.DataLossError as err:
             raise records.damaged_records_error(dataset_dir, (split,), err) from None
-
-
-def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
-                  on_line: Callable[[str, str, str], None] | None = None, bar=None,
-                  with_lengths: bool = False) -> Scores:
-    """Greedy-decode batches of :func:`toolkit.records.make_dataset` and score them.
-
-    Args:
-        predict_fn: images float32 ``(batch, 32, W, 1)`` -> logits ``(batch, W / 4, classes)``.
-        dataset: batches with ``images``, ``widths``, ``texts``, ``names``.
-        charset: the model's charset.
-        max_batches: stop after this many batches (0: all).
-        on_line: called with ``(image name, ground truth, prediction)`` per line.
-        bar: an optional tqdm bar updated per line.
-        with_lengths: ``predict_fn`` takes ``(images, widths)`` and returns ``(logits, valid
-            time steps)`` (a :class:`~toolkit.predict.Recognizer`'s ``predict_batch``).
-    """
-    import numpy as np
-
-    from toolkit.metrics import greedy_decode
-
-    scores = Scores()
-    for i, batch in enumerate(dataset):
-        if max_batches and i >= max_batches:
-            break
-        if with_lengths:
-            logits, lengths = predict_fn(batch["images"], batch["widths"].numpy())
-        else:
-            logits = np.asarray(predict_fn(batch["images"]))
-            lengths = batch["widths"].numpy() // 4
-        for (ids, _), gt, name in zip(greedy_decode(logits, lengths, charset.blank_index),
-                                      batch["texts"].numpy(), batch["names"].numpy()):
-            gt, pred = gt.decode("utf-8"), charset.decode(ids)
-            scores.add(gt, pred)
-            if on_line is not None:
-                on_line(name.decode("utf-8"), gt, pred)
-        if bar is not None:
-            bar.update(len(lengths))
-    return scores

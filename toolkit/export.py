@@ -27,7 +27,7 @@ TFLite (``export_tflite``): ``<name>.tflite`` with ``<name>.export.json`` and ``
 it. Input ``images`` float32 ``(1, 32, width, 1)`` (default width 320 px), prepared as above and then
 fitted to the width by :func:`toolkit.preprocess.fit_width_tf` (narrower lines right-padded with 0,
 wider lines squeezed). Output ``logits`` float32 ``(1, width / 4, num_classes)``; decode the first
-``min(W, width) / 4`` steps greedily (:func:`toolkit.metrics.greedy_decode`), the blank is the last
+``min(W, width) / 4`` steps greedily (:func:`toolkit.ctc.greedy_decode`), the blank is the last
 class. ``fp16`` stores float16 weights (float32 compute); ``int8`` quantizes weights and activations
 (float32 input and output), calibrated on real line images of a record set.
 
@@ -45,80 +45,28 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from toolkit import preprocess
+from toolkit import preprocess, records
 from toolkit.charset import Charset
-from toolkit.io import atomic_write_bytes, atomic_write_json, read_versioned_json
+from toolkit.checkpoints import load_model
+from toolkit.ctc import greedy_decode_tf, ids_to_text_tf
+from toolkit.export_format import (
+    CHAR_DICT_DIR,
+    EXPORT_JSON,
+    FORMAT_VERSION,
+    ExportError,
+    tflite_json_path,
+)
+from toolkit.io import atomic_write_bytes, atomic_write_json
+from toolkit.model import export_view, masked_forward
 
 logger = logging.getLogger(__name__)
 
-EXPORT_JSON = "export.json"
-"""Name of the description written inside a SavedModel directory."""
-TFLITE_JSON_SUFFIX = ".export.json"
-"""``model.tflite`` is described by ``model.export.json`` beside it."""
-CHAR_DICT_DIR = "char_dict"
-FORMAT_VERSION = 1
 FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "fp16", "int8")
 DEFAULT_WIDTH = 320
 """TFLite input width, px (80 time steps); the bundled test lines are at most ~210 px wide."""
 DEFAULT_CALIBRATION_LINES = 200
 """Line images used to calibrate int8 activation ranges."""
-
-
-class ExportError(ValueError):
-    """An export that cannot be made or an exported model that cannot be read."""
-
-
-# ---------------------------------------------------------------------------------- decoding
-def greedy_decode_tf(logits, lengths, blank_index: int):
-    """Greedy (best-path) CTC decoding in TensorFlow; the graph twin of
-    :func:`toolkit.metrics.greedy_decode` (same ids, same confidence up to float32 rounding).
-
-    Args:
-        logits: float32 ``(batch, T, num_classes)``.
-        lengths: int32 ``(batch,)`` valid time steps per line (``<= T``).
-        blank_index: class index of the CTC blank.
-
-    Returns:
-        ``(ids, confidence)``: ``ids`` an int32 ``tf.RaggedTensor`` ``(batch, None)`` (repeats
-        merged, blanks removed); ``confidence`` float32 ``(batch,)``, the mean over emitted chars
-        of the highest softmax probability within the char's run of steps (the mean top
-        probability of the valid steps when nothing is emitted; 0 for a line of 0 steps).
-    """
-    import tensorflow as tf
-
-    logits = tf.convert_to_tensor(logits, tf.float32)
-    lengths = tf.cast(lengths, tf.int32)
-    probs = tf.nn.softmax(logits, axis=-1)
-    best = tf.argmax(probs, axis=-1, output_type=tf.int32)           # (b, T)
-    top = tf.reduce_max(probs, axis=-1)                               # (b, T)
-    b, t = tf.shape(best)[0], tf.shape(best)[1]
-    valid = tf.sequence_mask(lengths, t)
-    prev = tf.pad(best[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
-    starts = tf.not_equal(best, prev)                                 # first step of each run
-    emit = starts & tf.not_equal(best, blank_index) & valid
-    ids = tf.ragged.boolean_mask(best, emit)
-    # Confidence of a char: max top probability over the valid steps of its run.
-    run = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1 + tf.range(b)[:, None] * t
-    top_valid = tf.where(valid, top, tf.zeros_like(top))
-    run_max = tf.math.unsorted_segment_max(tf.reshape(top_valid, [-1]), tf.reshape(run, [-1]),
-                                           b * t)
-    char_conf = tf.where(emit, tf.gather(run_max, run), tf.zeros_like(top))
-    n_emit = tf.reduce_sum(tf.cast(emit, tf.float32), axis=1)
-    n_valid = tf.cast(tf.minimum(lengths, t), tf.float32)
-    fallback = tf.math.divide_no_nan(tf.reduce_sum(top_valid, axis=1), n_valid)
-    confidence = tf.where(n_emit > 0,
-                          tf.math.divide_no_nan(tf.reduce_sum(char_conf, axis=1), n_emit), fallback)
-    return ids, confidence
-
-
-def ids_to_text_tf(ids, charset: Charset):
-    """Ragged int32 class ids ``(batch, None)`` -> UTF-8 string ``(batch,)`` (the charset is a
-    graph constant)."""
-    import tensorflow as tf
-
-    table = tf.constant(list(charset.chars), dtype=tf.string)
-    return tf.strings.reduce_join(tf.gather(table, ids), axis=-1)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -145,19 +93,13 @@ def _write_char_dict(directory: Path, charset: Charset) -> Path:
 def _describe(fmt: str, spec, prefix: str, **extra) -> dict:
     return {"format_version": FORMAT_VERSION, "format": fmt, **extra,
             "preprocessing": ("grey; inverted if the border is dark; x = 1 - grey / 255 (ink high, "
-                              "paper 0); scaled to height 32 keeping the aspect ratio (bilinear, "
+                              f"paper 0); scaled to height {preprocess.HEIGHT} keeping the aspect ratio (bilinear, "
                               "antialiased); right-padded with 0 to a multiple of 4 px "
                               "(toolkit.preprocess.prepare_tf)"),
             "decoding": ("greedy CTC: argmax per step over the valid steps (width / 4), repeats "
-                         "merged, blank removed (toolkit.metrics.greedy_decode)"),
+                         "merged, blank removed (toolkit.ctc.greedy_decode)"),
             "charset": spec.charset.to_json(), "model": spec.model_config.to_json(),
             "source_checkpoint": str(prefix), "char_dict": CHAR_DICT_DIR}
-
-
-def _load_keras(weights_path):
-    from toolkit.checkpoints import load_model
-
-    return load_model(weights_path)
 
 
 # ---------------------------------------------------------------------------------- SavedModel
@@ -183,9 +125,7 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
 
     out = Path(output_dir)
     _check_output_free(out, overwrite)
-    from toolkit.model import masked_forward
-
-    model, spec, prefix = _load_keras(weights_path)
+    model, spec, prefix = load_model(weights_path)
     charset = spec.charset
     blank = charset.blank_index
 
@@ -248,30 +188,6 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
 
 
 # ---------------------------------------------------------------------------------- TFLite
-def export_view(model, model_config, width: int = DEFAULT_WIDTH, batch_size: int = 1):
-    """The fixed-shape view of a trained network that TFLite converts.
-
-    Args:
-        model: the trained Keras ShadowNet (from :func:`toolkit.checkpoints.load_model`).
-        model_config: its :class:`~toolkit.model.ModelConfig`.
-        width: input width, px (a multiple of 4).
-        batch_size: fixed batch.
-
-    Returns:
-        A Keras model ``(batch_size, 32, width, 1)`` float32 -> ``(batch_size, width / 4,
-        num_classes)`` with unrolled LSTMs and the trained weights.
-
-    Raises:
-        ValueError: if ``width`` is not a multiple of 4 (at least 8).
-    """
-    from toolkit.model import build_shadownet
-
-    view = build_shadownet(model_config, name="shadownet_export", unroll=True,
-                           batch_size=batch_size, width=width)
-    view.set_weights(model.get_weights())
-    return view
-
-
 def calibration_images(record_dir: str | os.PathLike, width: int,
                        count: int = DEFAULT_CALIBRATION_LINES, split: str = "train", seed: int = 0):
     """Real line images of a record set, prepared as at inference, for int8 calibration.
@@ -289,8 +205,6 @@ def calibration_images(record_dir: str | os.PathLike, width: int,
         DatasetError: if the record set or split is missing.
     """
     import tensorflow as tf
-
-    from toolkit import records
 
     files = records.shard_paths(record_dir, split)
     ds = (tf.data.TFRecordDataset(files).shuffle(4 * count, seed=seed).take(count)
@@ -339,7 +253,7 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         raise ExportError(f"width must be a multiple of {preprocess.WIDTH_MULTIPLE} and at least "
                           f"{preprocess.MIN_WIDTH} px, got {width}")
     _check_output_free(out, overwrite)
-    model, spec, prefix = _load_keras(weights_path)
+    model, spec, prefix = load_model(weights_path)
     samples = (calibration_images(calibration_dir, width, calibration_lines)
                if quantize == "int8" else None)
     view = export_view(model, spec.model_config, width)
@@ -403,12 +317,6 @@ def strip_intermediate_names(flat: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def tflite_json_path(tflite_path: str | os.PathLike) -> Path:
-    """``dir/name.tflite`` -> ``dir/name.export.json``."""
-    p = Path(tflite_path)
-    return p.with_name(p.stem + TFLITE_JSON_SUFFIX)
-
-
 def export(weights_path: str | os.PathLike, output: str | os.PathLike, fmt: str = "saved_model",
            quantize: str = "none", **kwargs) -> Path:
     """The ``export`` command: :func:`export_saved_model` or :func:`export_tflite`.
@@ -424,18 +332,3 @@ def export(weights_path: str | os.PathLike, output: str | os.PathLike, fmt: str 
     if fmt == "tflite":
         return export_tflite(weights_path, output, quantize=quantize, **kwargs)
     raise ExportError(f"format must be one of {FORMATS}, got {fmt!r}")
-
-
-def read_export_info(path: str | os.PathLike) -> dict:
-    """Read the ``export.json`` of a SavedModel directory or the ``.export.json`` of a ``.tflite``.
-
-    Raises:
-        ExportError: if it is missing, of another format version, or its charset hash is wrong.
-    """
-    p = Path(path)
-    j = p / EXPORT_JSON if p.is_dir() else tflite_json_path(p)
-    info = read_versioned_json(j, FORMAT_VERSION, ExportError,
-                               f"{j} not found: {p} was not written by crnn-toolkit export (its "
-                               f"charset is unknown)")
-    info["charset"] = Charset.from_json(info["charset"])
-    return info

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-
-import struct
 
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import ImageFont
@@ -87,7 +86,7 @@ def _split_spec(spec: str | os.PathLike[str]) -> tuple[Path, int | None]:
 
 
 def _face_name(font: TTFont) -> str:
-    name = font["name"] if "name" in font else None
+    name = font.get("name")
     if name is None:
         return "?"
     return name.getBestFullName() or name.getBestFamilyName() or "?"

@@ -1,4 +1,4 @@
-"""CTC decoding and recognition metrics (NumPy and plain Python; no TensorFlow).
+"""Recognition metrics (NumPy and plain Python; no TensorFlow), and the scoring of predicted batches.
 
 Metrics (REFERENCE.md, "Metrics used by the originals" and "Modern peers"):
 
@@ -11,85 +11,10 @@ Metrics (REFERENCE.md, "Metrics used by the originals" and "Modern peers"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax over ``axis`` (float64 out)."""
-    z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def best_path(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The most probable class per time step and its softmax probability.
-
-    Args:
-        logits: float ``(batch, T, num_classes)`` unnormalized scores.
-
-    Returns:
-        ``(best, top)``: int ``(batch, T)`` argmax classes and float32 ``(batch, T)`` their softmax
-        probabilities, ``1 / sum(exp(logits - max))`` (no full softmax is materialized).
-    """
-    logits = np.asarray(logits, dtype=np.float32)
-    best = logits.argmax(-1)
-    z = logits - logits.max(-1, keepdims=True)
-    np.exp(z, out=z)
-    return best, 1.0 / z.sum(-1)
-
-
-def collapse_path(best: np.ndarray, top: np.ndarray, lengths,
-                  blank_index: int) -> list[tuple[list[int], float]]:
-    """The CTC collapse of best paths: repeated classes merged, blanks removed.
-
-    Args:
-        best: int ``(batch, T)`` class per time step (see :func:`best_path`).
-        top: float ``(batch, T)`` its probability.
-        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
-        blank_index: class index of the CTC blank.
-
-    Returns:
-        Per line, ``(class indices, confidence)``: confidence is the mean probability of the
-        emitted chars (the largest over a run of repeats), or, for an empty result, the mean blank
-        probability (1.0 when the blanks are certain).
-    """
-    out = []
-    for b in range(best.shape[0]):
-        n = int(lengths[b])
-        path = best[b, :n]
-        ids: list[int] = []
-        conf: list[float] = []
-        prev = -1
-        for t, k in enumerate(path):
-            k = int(k)
-            if k != prev and k != blank_index:
-                ids.append(k)
-                conf.append(float(top[b, t]))
-            elif k == prev and k != blank_index and conf:
-                conf[-1] = max(conf[-1], float(top[b, t]))
-            prev = k
-        c = float(np.mean(conf)) if conf else float(np.mean(top[b, :n])) if n else 0.0
-        out.append((ids, c))
-    return out
-
-
-def greedy_decode(logits: np.ndarray, lengths, blank_index: int) -> list[tuple[list[int], float]]:
-    """Best-path (greedy) CTC decoding: :func:`best_path` then :func:`collapse_path`.
-
-    Args:
-        logits: float ``(batch, T, num_classes)`` unnormalized scores.
-        lengths: int ``(batch,)`` valid time steps per line (``<= T``).
-        blank_index: class index of the CTC blank (the toolkit uses the last one).
-
-    Returns:
-        Per line, ``(class indices, confidence)``: repeated classes merged, blanks removed;
-        confidence is the mean softmax probability of the emitted chars (1.0 for an empty result
-        whose blanks are certain: then the mean blank probability is used).
-    """
-    best, top = best_path(logits)
-    return collapse_path(best, top, lengths, blank_index)
+from toolkit.ctc import greedy_decode
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -161,3 +86,37 @@ class Scores:
     def format(self) -> str:
         return (f"lines {self.count}  CER {self.cer:.4f}  line accuracy {self.line_accuracy:.4f}  "
                 f"per-char accuracy {self.char_accuracy:.4f}")
+
+
+def score_batches(predict_fn, dataset, charset, max_batches: int = 0,
+                  on_line: Callable[[str, str, str], None] | None = None, bar=None) -> Scores:
+    """Greedy-decode batches of :func:`toolkit.records.make_dataset` and score them.
+
+    Args:
+        predict_fn: ``(images, widths) -> (logits, lengths)``: images float32 ``(batch, 32, W, 1)``
+            and widths int ``(batch,)`` px to logits ``(batch, T, classes)`` and int ``(batch,)``
+            valid time steps (a backend's ``predict_batch``, see :mod:`toolkit.backends`, or
+            :meth:`toolkit.model.PredictionView.predict_batch`).
+        dataset: batches with ``images``, ``widths``, ``texts``, ``names`` (tensors).
+        charset: the model's :class:`~toolkit.charset.Charset`.
+        max_batches: stop after this many batches (0: all).
+        on_line: called with ``(image name, ground truth, prediction)`` per line.
+        bar: an optional tqdm bar updated per line.
+
+    Returns:
+        The accumulated :class:`Scores`.
+    """
+    scores = Scores()
+    for i, batch in enumerate(dataset):
+        if max_batches and i >= max_batches:
+            break
+        logits, lengths = predict_fn(batch["images"], batch["widths"].numpy())
+        for (ids, _), gt, name in zip(greedy_decode(logits, lengths, charset.blank_index),
+                                      batch["texts"].numpy(), batch["names"].numpy()):
+            gt, pred = gt.decode("utf-8"), charset.decode(ids)
+            scores.add(gt, pred)
+            if on_line is not None:
+                on_line(name.decode("utf-8"), gt, pred)
+        if bar is not None:
+            bar.update(len(lengths))
+    return scores

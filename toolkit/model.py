@@ -1,4 +1,4 @@
-"""ShadowNet (CRNN, arXiv 1507.05717): CNN -> map to sequence -> 2 x BiLSTM -> logits.
+"""ShadowNet (CRNN, arXiv 1507.05717): CNN -> map to sequence -> 2 x BiLSTM -> logits, and its views.
 
 Layer layout from REFERENCE.md ("ShadowNet"): conv 64, pool 2x2 -> conv 128, pool 2x2 -> conv 256
 -> conv 256, pool (2,1) -> conv 512 + BN -> conv 512 + BN, pool (2,1) -> conv 512 kernel 2x2; all
@@ -8,11 +8,20 @@ conv pads one column on the right so that it keeps the width.
 
 Input ``images``: float32 ``(batch, 32, W, 1)``, ink high, paper 0. Output ``logits``: float32
 ``(batch, W / 4, num_classes)``; the CTC blank is the last class.
+
+Views over the trained weights (nothing copied): :func:`masked_forward` and :class:`PredictionView`
+(the batch padding masked, for validation and inference) and :func:`export_view` (fixed shape,
+unrolled LSTMs, for TFLite).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from toolkit import preprocess
+from toolkit.ctc import best_path_tf
 
 TAIL_PX = 8
 """Paper (px) that :func:`masked_forward` adds after each batch's widest line (see there)."""
@@ -35,7 +44,7 @@ class ModelConfig:
         lstm_units: units per direction of each bidirectional LSTM layer.
         lstm_layers: number of stacked bidirectional LSTM layers (paper: 2).
         dropout: dropout after each BiLSTM layer in training (REFERENCE.md: 0.5).
-        height: input height, px.
+        height: input height, px: always :data:`toolkit.preprocess.HEIGHT` (32).
     """
 
     num_classes: int
@@ -43,7 +52,7 @@ class ModelConfig:
     lstm_units: int = 256
     lstm_layers: int = 2
     dropout: float = 0.5
-    height: int = 32
+    height: int = preprocess.HEIGHT
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -56,11 +65,12 @@ class ModelConfig:
                              f"{self.lstm_layers}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.height != 32:
-            raise ValueError(f"height must be 32 (the CNN reduces 32 px to 1), got {self.height}")
+        if self.height != preprocess.HEIGHT:
+            raise ValueError(f"height must be {preprocess.HEIGHT} (the CNN reduces it to 1 px), got "
+                             f"{self.height}")
 
     @classmethod
-    def from_preset(cls, preset: str, num_classes: int, **overrides) -> "ModelConfig":
+    def from_preset(cls, preset: str, num_classes: int, **overrides) -> ModelConfig:
         """A config from a named size: ``shadownet`` (paper, ~8.7 M parameters with 6k classes),
         ``small`` (half the channels), ``tiny`` (for tests).
 
@@ -77,7 +87,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "ModelConfig":
+    def from_json(cls, d: dict) -> ModelConfig:
         return cls(**d)
 
 
@@ -217,3 +227,82 @@ def masked_forward(model, tail_px: int = TAIL_PX):
         return tf.cast(head(x[:, :steps]), tf.float32)                      # (b, T, classes)
 
     return forward
+
+
+class PredictionView:
+    """A ShadowNet's prediction view: :func:`masked_forward` compiled as ``tf.function`` s of fixed
+    signature, so a line reads the same whatever else is in its batch (train-shadownet's validation
+    and the Keras backend both read lines through it).
+
+    Args:
+        model: a ShadowNet (see :func:`masked_forward`).
+        tail_px: paper added after each batch's widest line, px (see :func:`masked_forward`).
+
+    Raises:
+        ValueError: as :func:`masked_forward`.
+    """
+
+    def __init__(self, model, tail_px: int = TAIL_PX):
+        import tensorflow as tf
+
+        forward = masked_forward(model, tail_px)
+        signature = [tf.TensorSpec([None, preprocess.HEIGHT, None, 1], tf.float32),
+                     tf.TensorSpec([None], tf.int32)]
+        self.logits = tf.function(forward, input_signature=signature)
+        """images float32 ``(batch, 32, W, 1)``, widths int32 ``(batch,)`` px -> logits float32
+        tensor ``(batch, W / 4, classes)``, the batch padding masked."""
+        self._path = tf.function(lambda x, widths: best_path_tf(forward(x, widths)),
+                                 input_signature=signature)
+
+    def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of a batch.
+
+        Args:
+            images: float32 ``(batch, 32, W, 1)``, right-padded with 0.
+            widths: int ``(batch,)`` each line's width before padding, px.
+
+        Returns:
+            ``(logits, lengths)``: float32 ``(batch, W / 4, num_classes)`` and int ``(batch,)``
+            valid time steps (``widths / 4``).
+        """
+        widths = np.asarray(widths, dtype=np.int32)
+        return self.logits(images, widths).numpy(), widths // preprocess.WIDTH_MULTIPLE
+
+    def predict_path(self, images, widths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The best path of a batch, computed in TensorFlow: only ``(batch, T)`` arrays leave the
+        graph, not the ``(batch, T, num_classes)`` logits (with 6,000 classes, their copy and a NumPy
+        softmax took a third of the time of :meth:`toolkit.predict.Recognizer.recognize`).
+
+        Args:
+            images, widths: as for :meth:`predict_batch`.
+
+        Returns:
+            ``(best, top, lengths)``: int32 ``(batch, T)`` argmax classes, float32 ``(batch, T)``
+            their softmax probabilities (:func:`toolkit.ctc.best_path`), int ``(batch,)`` valid
+            time steps.
+        """
+        widths = np.asarray(widths, dtype=np.int32)
+        best, top = self._path(images, widths)
+        return best.numpy(), top.numpy(), widths // preprocess.WIDTH_MULTIPLE
+
+
+def export_view(model, model_config: ModelConfig, width: int, batch_size: int = 1):
+    """The fixed-shape view of a trained network that TFLite converts.
+
+    Args:
+        model: the trained Keras ShadowNet (from :func:`toolkit.checkpoints.load_model`).
+        model_config: its :class:`ModelConfig`.
+        width: input width, px (a multiple of 4, at least 8).
+        batch_size: fixed batch.
+
+    Returns:
+        A Keras model ``(batch_size, 32, width, 1)`` float32 -> ``(batch_size, width / 4,
+        num_classes)`` with unrolled LSTMs and the trained weights.
+
+    Raises:
+        ValueError: if ``width`` is not a multiple of 4 (at least 8).
+    """
+    view = build_shadownet(model_config, name="shadownet_export", unroll=True,
+                           batch_size=batch_size, width=width)
+    view.set_weights(model.get_weights())
+    return view

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from toolkit import preprocess
+from toolkit.backends import Backend, KerasBackend, open_backend
+from toolkit.charset import Charset
+from toolkit.ctc import collapse_path
+from toolkit.io import atomic_write_text
 from toolkit.labels import IMAGE_EXTENSIONS
-from toolkit.metrics import collapse_path, greedy_decode
 
 logger = logging.getLogger(__name__)
 
@@ -67,46 +70,42 @@ def expand_image_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 class Recognizer:
-    """A trained ShadowNet with its charset, mapping line images to text.
+    """A trained ShadowNet in any form (a :class:`~toolkit.backends.Backend`) with its charset,
+    mapping line images to text.
 
     Args:
-        model: a Keras model ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)``, or
-            a backend of :mod:`toolkit.backends` (Keras, SavedModel or TFLite).
-        charset: the charset the model was trained with (``None`` for a backend: its own).
+        backend: the model (:func:`toolkit.backends.open_backend`, or :meth:`from_model` for a
+            Keras model in memory).
         batch_size: lines per forward pass.
         trim: crop each line to its ink rows first (:func:`toolkit.preprocess.trim_rows_tf`), so
             loose crops read like tight ones.
     """
 
-    def __init__(self, model, charset=None, batch_size: int = 32, trim: bool = True):
+    def __init__(self, backend: Backend, batch_size: int = 32, trim: bool = True):
         import tensorflow as tf
 
-        from toolkit.backends import KerasBackend
-
-        if not hasattr(model, "predict_batch") and charset is None:
-            raise ValueError("Recognizer(model, charset): a Keras model needs its charset")
-        self.backend = model if hasattr(model, "predict_batch") else KerasBackend(model, charset)
-        self.model = getattr(self.backend, "model", None)
-        self.charset = charset if charset is not None else self.backend.charset
+        self.backend = backend
+        self.charset = backend.charset
         self.batch_size = batch_size
-        self.predict_logits = getattr(self.backend, "predict_logits", None)
-        """Keras only: images float32 ``(batch, 32, W, 1)`` and widths int32 ``(batch,)`` px -> logits
-        ``(batch, W / 4, classes)`` (:meth:`toolkit.backends.KerasBackend.predict_logits`)."""
         self._prepare = tf.function(lambda grey: preprocess.prepare_tf(grey, trim=trim),
                                     input_signature=[tf.TensorSpec([None, None, 1], tf.uint8)])
 
     @classmethod
+    def from_model(cls, model, charset: Charset, batch_size: int = 32, trim: bool = True) -> Recognizer:
+        """A Keras ShadowNet ``(batch, 32, W, 1)`` float32 -> ``(batch, W / 4, num_classes)`` with the
+        charset it was trained with (:class:`~toolkit.backends.KerasBackend`)."""
+        return cls(KerasBackend(model, charset), batch_size=batch_size, trim=trim)
+
+    @classmethod
     def from_weights(cls, weights_path: str | os.PathLike, batch_size: int = 32,
-                     trim: bool = True) -> "Recognizer":
+                     trim: bool = True) -> Recognizer:
         """Load a model directory or checkpoint (see :mod:`toolkit.checkpoints`), a SavedModel
         directory or a ``.tflite`` file (see :func:`toolkit.backends.open_backend`)."""
-        from toolkit.backends import open_backend
-
         return cls(open_backend(weights_path), batch_size=batch_size, trim=trim)
 
     def predict_batch(self, images, widths) -> tuple[np.ndarray, np.ndarray]:
         """images float32 ``(batch, 32, W, 1)`` and widths int ``(batch,)`` px -> ``(logits,
-        valid time steps)`` (see :meth:`toolkit.backends.KerasBackend.predict_batch`)."""
+        valid time steps)`` (see :meth:`toolkit.backends.Backend.predict_batch`)."""
         return self.backend.predict_batch(images, widths)
 
     def recognize(self, images: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -116,7 +115,7 @@ class Recognizer:
 
         Returns:
             One ``(text, confidence)`` per image, in input order; confidence in [0, 1] (see
-            :func:`toolkit.metrics.greedy_decode`).
+            :func:`toolkit.ctc.greedy_decode`).
         """
         import tensorflow as tf
 
@@ -134,12 +133,8 @@ class Recognizer:
             wmax = max(widths)
             batch = tf.stack([tf.pad(prepared[i], [[0, 0], [0, wmax - w], [0, 0]])
                               for i, w in zip(idx, widths)])
-            if hasattr(self.backend, "predict_path"):
-                best, top, lengths = self.backend.predict_path(batch, np.array(widths))
-                decoded = collapse_path(best, top, lengths, self.charset.blank_index)
-            else:
-                logits, lengths = self.predict_batch(batch, np.array(widths))
-                decoded = greedy_decode(logits, lengths, self.charset.blank_index)
+            best, top, lengths = self.backend.predict_path(batch, np.array(widths))
+            decoded = collapse_path(best, top, lengths, self.charset.blank_index)
             for i, (ids, conf) in zip(idx, decoded):
                 results[i] = (self.charset.decode(ids), conf)
         return results  # type: ignore[return-value]
@@ -160,3 +155,15 @@ def demo(image_paths: Sequence[str | os.PathLike], weights_path: str | os.PathLi
     images = [load_image(p) for p in paths]
     recognizer = Recognizer.from_weights(weights_path, batch_size=batch_size)
     return [(p, t, c) for p, (t, c) in zip(paths, recognizer.recognize(images))]
+
+
+def demo_lines(rows: Sequence[tuple[Path, str, float]]) -> list[str]:
+    """``path<TAB>text<TAB>confidence`` (4 decimals) per :func:`demo` result."""
+    return [f"{p}\t{t}\t{c:.4f}" for p, t, c in rows]
+
+
+def write_demo_tsv(path: str | os.PathLike, rows: Sequence[tuple[Path, str, float]]) -> None:
+    """Write :func:`demo` results as a TSV file with a ``path text confidence`` header
+    (:func:`demo_lines`), atomically; the folder is created if needed."""
+    atomic_write_text(path, "path\ttext\tconfidence\n" + "".join(line + "\n" for line in demo_lines(rows)),
+                      make_parents=True)

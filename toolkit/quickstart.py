@@ -10,11 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
-from toolkit.train import cpu_supports_bfloat16
+from toolkit.charset import build_char_dict
+from toolkit.evaluate import test_shadownet
+from toolkit.labels import read_label_file
+from toolkit.paths import bundled_corpus_files, bundled_font_files
+from toolkit.predict import demo
+from toolkit.records import write_tfrecords
+from toolkit.synth import SynthConfig, gen_images
+from toolkit.train import TrainConfig, cpu_supports_bfloat16, train
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +67,6 @@ def run_quickstart(output_dir: str | os.PathLike, config: QuickstartConfig = Qui
     Raises:
         Whatever a stage raises (see each stage); every stage's output stays on disk.
     """
-    from toolkit.charset import build_char_dict
-    from toolkit.evaluate import test_shadownet
-    from toolkit.labels import read_label_file
-    from toolkit.paths import bundled_corpus_files, bundled_font_files
-    from toolkit.predict import demo
-    from toolkit.records import write_tfrecords
-    from toolkit.synth import SynthConfig, gen_images
-    from toolkit.train import TrainConfig, train
-
     out = Path(output_dir)
     data, char_dict, recs, model_dir = (out / "data", out / "char_dict", out / "tfrecords",
                                         out / "model")
@@ -107,8 +105,6 @@ def run_quickstart(output_dir: str | os.PathLike, config: QuickstartConfig = Qui
     echo(f"first run stopped at step {r1.step} (loss {r1.loss:.3f}, {r1.images_per_second:.0f} "
          f"images/s); checkpoint {r1.checkpoint}")
     stage(f"     train-shadownet again with --steps {config.steps}: resumes from the checkpoint")
-    from dataclasses import replace
-
     r2 = train(recs, char_dict, model_dir, config=replace(tc, steps=config.steps,
                                                           eval_every=config.steps))
     echo(f"resumed from {r2.resumed_from}, trained to step {r2.step} (loss {r2.loss:.3f})")

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,35 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 SPLITS = ("train", "validation", "test")
+
+SHARD_GLOB = "*_feature_*.tfrecords"
+"""Matches every shard file name of :func:`shard_file_name`."""
+JOB_METADATA_GLOB = "metadata.shard-*-of-*.json"
+"""Matches every job file name of :func:`job_metadata_name`."""
+_SHARD_NAME = re.compile(r"(?P<split>[a-z]+)_feature_(?P<start>\d+)_(?P<end>\d+)\.tfrecords")
+
+
+def shard_file_name(split: str, start: int, end: int) -> str:
+    """``train_feature_5000_9998.tfrecords``: the shard of ``split`` whose first line is at
+    position ``start`` of the split's list and that holds ``end - start`` records."""
+    return f"{split}_feature_{start}_{end}.tfrecords"
+
+
+def parse_shard_file_name(name: str) -> tuple[str, int, int] | None:
+    """``(split, start, end)`` of a :func:`shard_file_name`, or ``None`` for another name."""
+    m = _SHARD_NAME.fullmatch(name)
+    return (m["split"], int(m["start"]), int(m["end"])) if m else None
+
+
+def shard_tmp_name(split: str, start: int) -> str:
+    """The temporary name a shard is written under before the commit,
+    ``.train_00005000.tfrecords.tmp``."""
+    return f".{split}_{start:08d}.tfrecords.tmp"
+
+
+def job_metadata_name(shard_index: int, num_shards: int) -> str:
+    """The job file of job ``I`` of an array of ``N``, ``metadata.shard-00002-of-00008.json``."""
+    return f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
 SCHEMA_DOC = {
     "image/encoded": "bytes: PNG or JPEG file bytes",
     "image/format": "bytes: 'png' or 'jpeg'",
@@ -219,11 +249,10 @@ def _check_output_dir(save_dir: Path, dataset_dir: Path, charset: Charset, overw
     if overwrite or not save_dir.is_dir():
         return
     meta_path = save_dir / METADATA_FILE
-    meta_paths = [meta_path] if meta_path.exists() else \
-        sorted(save_dir.glob("metadata.shard-*-of-*.json"))
+    meta_paths = [meta_path] if meta_path.exists() else sorted(save_dir.glob(JOB_METADATA_GLOB))
     if not meta_paths:
-        shards = sorted(p.name for p in save_dir.glob("*_feature_*.tfrecords"))
-        if shards and not any(save_dir.glob(".metadata.shard-*-of-*.json.tmp")):
+        shards = sorted(p.name for p in save_dir.glob(SHARD_GLOB))
+        if shards and not any(save_dir.glob(f".{JOB_METADATA_GLOB}.tmp")):
             raise FileExistsError(
                 f"{save_dir} holds TFRecord shards without {METADATA_FILE} ({shards[0]} ...): an "
                 f"older project's records, or a write-tfrecords run that was killed; choose another "
@@ -246,6 +275,226 @@ def _check_output_dir(save_dir: Path, dataset_dir: Path, charset: Charset, overw
             raise FileExistsError(
                 f"{save_dir} already holds a record set of another dataset ({'; '.join(different)}; "
                 f"{meta_path.name}); choose another --save-dir or pass --overwrite to replace it")
+
+
+@dataclass
+class _WritePlan:
+    """What one :func:`write_tfrecords` run writes (see there): the inputs it read and the shard
+    files of this job."""
+
+    dataset_dir: Path
+    save_dir: Path
+    charset: Charset
+    label_files: dict[str, Path]
+    chunks: dict[str, list[tuple[int, list]]]
+    """Per split, this job's shards: ``(start position, label entries)``."""
+    problems: list[str]
+    """Bad lines found in the label files (the image checks add to it)."""
+    label_problems: int
+    meta_name: str
+    meta_tmp: Path
+    sharded: bool
+    num_shards: int
+
+    @property
+    def total(self) -> int:
+        """Lines this job checks and encodes."""
+        return sum(len(c) for split in SPLITS for _, c in self.chunks[split])
+
+
+def _plan_write(dataset_dir: Path, char_dict_dir, save_dir: Path, validation_fraction: float,
+                shard_size: int, seed: int, overwrite: bool, shard_index: int,
+                num_shards: int) -> _WritePlan:
+    """Check the arguments, read the char dict and the label files, split off validation, shuffle
+    train and cut each split into shards; keep this job's shards (see :func:`write_tfrecords`)."""
+    if not 0 <= validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    check_shard(shard_index, num_shards)
+    charset = Charset.load(char_dict_dir)
+    label_files = find_label_files(dataset_dir)
+    _check_output_dir(save_dir, dataset_dir, charset, overwrite)
+
+    problems: list[str] = []
+    per_split: dict[str, list] = {s: [] for s in SPLITS}
+    for split, lf in label_files.items():
+        entries, bad = read_label_file(lf, dataset_dir)
+        problems += bad
+        for e in entries:
+            target = split
+            if split == "train" and "validation" not in label_files and \
+                    _in_validation(e.label, validation_fraction):
+                target = "validation"
+            per_split[target].append(e)
+    random.Random(seed).shuffle(per_split["train"])
+
+    # Shard file k of a split holds the lines of positions [k * shard_size, (k + 1) * shard_size)
+    # of its list; it is named by shard_file_name(split, first position, first position + kept).
+    chunks = {split: [(start, per_split[split][start:start + shard_size])
+                      for k, start in enumerate(range(0, len(per_split[split]), shard_size))
+                      if k % num_shards == shard_index]
+              for split in SPLITS}
+    sharded = num_shards > 1
+    meta_name = job_metadata_name(shard_index, num_shards) if sharded else METADATA_FILE
+    return _WritePlan(dataset_dir=dataset_dir, save_dir=save_dir, charset=charset,
+                      label_files=label_files, chunks=chunks, problems=problems,
+                      label_problems=len(problems), meta_name=meta_name,
+                      meta_tmp=save_dir / f".{meta_name}.tmp", sharded=sharded,
+                      num_shards=num_shards)
+
+
+def _remove_leftovers(plan: _WritePlan) -> None:
+    """Remove the temporary files of a run that was killed: under an array only this job's
+    names (other jobs may be writing theirs now)."""
+    own_tmps = {shard_tmp_name(split, start) for split in SPLITS for start, _ in plan.chunks[split]}
+    for leftover in plan.save_dir.glob(".*.tmp"):
+        if plan.sharded:
+            stale = leftover.name in own_tmps or leftover == plan.meta_tmp
+        else:
+            stale = leftover.name.endswith(".tfrecords.tmp") or \
+                leftover.name.startswith(f".{METADATA_FILE}")
+        if stale:
+            leftover.unlink(missing_ok=True)
+
+
+def _encode_line(e, charset: Charset) -> tuple[bytes, str, int, int, list[int]]:
+    """Read and check one label entry's image and label: ``(bytes to store, format, width,
+    height, class ids)``.
+
+    Raises:
+        CharsetError: for a char missing from the char dict (names the file and line).
+        DatasetError, OSError: for an unreadable image, or a label too long for its time steps.
+    """
+    ids = charset.encode(e.label, where=e.source)
+    data, fmt, w, h = _inspect_image(e.image_path, e.image_path.read_bytes())
+    steps = preprocess.time_steps(w, h)
+    need = preprocess.ctc_min_steps(ids)
+    if need > steps:
+        raise DatasetError(
+            f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} "
+            f"image gives {steps} (width {preprocess.scaled_width(w, h)} px "
+            f"at height {preprocess.HEIGHT} / 4)")
+    return data, fmt, w, h, ids
+
+
+class _ShardWriter:
+    """Writes the shards of a plan under their temporary names and remembers them for the commit
+    (:func:`_commit`) or the clean-up after a failure (``opened``)."""
+
+    def __init__(self, plan: _WritePlan, bar) -> None:
+        self.plan = plan
+        self.bar = bar
+        self.report = WriteReport()
+        self.tmp_paths: list[tuple[Path, Path]] = []
+        self.opened: list[Path] = []
+        self.shard_bytes: dict[str, int] = {}
+
+    def write_all(self) -> None:
+        """Write every shard of the plan; bad lines go to ``plan.problems``."""
+        for split in SPLITS:
+            self.report.shards[split] = []
+            self.report.counts[split] = sum(self.write_shard(split, start, chunk)
+                                            for start, chunk in self.plan.chunks[split])
+
+    def write_shard(self, split: str, start: int, chunk: list) -> int:
+        """Write one shard's good lines; return how many were kept (no file if none)."""
+        import tensorflow as tf
+
+        writer, shard_tmp, kept = None, None, 0
+        for e in chunk:
+            self.bar.update(1)
+            try:
+                data, fmt, w, h, ids = _encode_line(e, self.plan.charset)
+            except CharsetError as err:
+                self.plan.problems.append(str(err))
+                continue
+            except (DatasetError, OSError) as err:
+                self.plan.problems.append(f"{e.source}: {e.name}: {err}")
+                continue
+            if writer is None:
+                shard_tmp = self.plan.save_dir / shard_tmp_name(split, start)
+                self.opened.append(shard_tmp)
+                writer = tf.io.TFRecordWriter(str(shard_tmp))
+            try:
+                writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
+            except tf.errors.OpError as err:
+                raise _write_error(shard_tmp, err) from None
+            kept += 1
+        if writer is not None:
+            try:
+                writer.close()
+            except tf.errors.OpError as err:
+                raise _write_error(shard_tmp, err) from None
+            final = self.plan.save_dir / shard_file_name(split, start, start + kept)
+            self.tmp_paths.append((shard_tmp, final))
+            self.shard_bytes[final.name] = shard_tmp.stat().st_size
+            self.report.shards[split].append(final.name)
+        return kept
+
+
+def _write_metadata(plan: _WritePlan, shards: _ShardWriter, validation_fraction: float,
+                    shard_index: int, shard_size: int, seed: int) -> dict:
+    """The ``metadata.json`` (or job file) of a written set."""
+    problems = plan.problems
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "schema": SCHEMA_DOC,
+        "counts": shards.report.counts,
+        "shards": shards.report.shards,
+        "shard_bytes": shards.shard_bytes,
+        "skipped": len(problems),
+        "skipped_examples": problems[:10],
+        "charset": plan.charset.to_json(),
+        "image_height": preprocess.HEIGHT,
+        "source_dataset_dir": str(plan.dataset_dir.resolve()),
+        "label_files": {k: str(v) for k, v in plan.label_files.items()},
+        "validation_fraction": validation_fraction,
+    }
+    if plan.sharded:
+        metadata["job"] = {"index": shard_index, "count": plan.num_shards, "shard_size": shard_size,
+                           "seed": seed, "skipped_in_label_files": plan.label_problems}
+    return metadata
+
+
+def _commit(plan: _WritePlan, tmp_paths: list[tuple[Path, Path]], metadata: dict,
+            overwrite: bool) -> None:
+    """Put a written set in place, in the order :func:`write_tfrecords` documents."""
+    save_dir = plan.save_dir
+    # The one step that can fail for lack of space comes first.
+    write_text_unrenamed(plan.meta_tmp, json_text(metadata))
+    old_meta = save_dir / METADATA_FILE
+    old_listed: set[str] = set()
+    if old_meta.exists():
+        try:
+            old_listed = {n for names in json.loads(old_meta.read_text(encoding="utf-8"))
+                          ["shards"].values() for n in names}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            old_listed = set()
+        old_meta.unlink()
+    if plan.sharded:
+        # This job's older file (its shards are about to change) and runs with another N.
+        for old in save_dir.glob(JOB_METADATA_GLOB):
+            if old.name == plan.meta_name or not old.name.endswith(f"-of-{plan.num_shards:05d}.json"):
+                old.unlink(missing_ok=True)
+    for tmp, final in tmp_paths:
+        os.replace(tmp, final)
+    if not plan.sharded:  # an array's other files are left to merge_record_shards
+        new_names = {final.name for _, final in tmp_paths}
+        for old in save_dir.glob(SHARD_GLOB):
+            if old.name not in new_names and (overwrite or old.name in old_listed):
+                old.unlink()
+        for old in save_dir.glob(JOB_METADATA_GLOB):
+            old.unlink()
+    os.replace(plan.meta_tmp, save_dir / plan.meta_name)
+
+
+def _bad_lines_error(plan: _WritePlan) -> DatasetError:
+    problems = plan.problems
+    shown = "\n  ".join(problems[:10])
+    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return DatasetError(f"{len(problems)} bad line(s) in {plan.dataset_dir}; nothing was written "
+                        f"(use --skip-bad to skip them):\n  {shown}{more}")
 
 
 def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
@@ -297,171 +546,35 @@ def write_tfrecords(dataset_dir: str | os.PathLike, char_dict_dir: str | os.Path
         OSError: if writing fails (a full disk); the message names the file.
         ValueError, TypeError: for a bad ``validation_fraction``, ``shard_size`` or job place.
     """
-    import tensorflow as tf
     from tqdm import tqdm
 
     dataset_dir, save_dir = Path(dataset_dir), Path(save_dir)
-    if not 0 <= validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    check_shard(shard_index, num_shards)
-    sharded = num_shards > 1
-    charset = Charset.load(char_dict_dir)
-    label_files = find_label_files(dataset_dir)
-    _check_output_dir(save_dir, dataset_dir, charset, overwrite)
-
-    problems: list[str] = []
-    per_split: dict[str, list] = {s: [] for s in SPLITS}
-    for split, lf in label_files.items():
-        entries, bad = read_label_file(lf, dataset_dir)
-        problems += bad
-        for e in entries:
-            target = split
-            if split == "train" and "validation" not in label_files and \
-                    _in_validation(e.label, validation_fraction):
-                target = "validation"
-            per_split[target].append(e)
-    random.Random(seed).shuffle(per_split["train"])
-    label_problems = len(problems)
-
-    # Shard file k of a split holds the lines of positions [k * shard_size, (k + 1) * shard_size)
-    # of its list; it is named <split>_feature_<first position>_<first position + records kept>.
-    chunks = {split: [(k, start, per_split[split][start:start + shard_size])
-                      for k, start in enumerate(range(0, len(per_split[split]), shard_size))
-                      if k % num_shards == shard_index]
-              for split in SPLITS}
-    total = sum(len(c) for split in SPLITS for _, _, c in chunks[split])
-    own_tmps = {f".{split}_{start:08d}.tfrecords.tmp"
-                for split in SPLITS for _, start, _ in chunks[split]}
-    meta_name = METADATA_FILE
-    if sharded:
-        meta_name = f"metadata.shard-{shard_name(shard_index, num_shards)}.json"
-    meta_tmp = save_dir / f".{meta_name}.tmp"
-
+    plan = _plan_write(dataset_dir, char_dict_dir, save_dir, validation_fraction, shard_size, seed,
+                       overwrite, shard_index, num_shards)
     save_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in save_dir.glob(".*.tmp"):  # from a run that was killed
-        if sharded:  # other jobs of the array may be writing theirs now: only this job's names
-            stale = leftover.name in own_tmps or leftover == meta_tmp
-        else:
-            stale = leftover.name.endswith(".tfrecords.tmp") or \
-                leftover.name.startswith(f".{METADATA_FILE}")
-        if stale:
-            leftover.unlink(missing_ok=True)
-    report = WriteReport()
-    tmp_paths: list[tuple[Path, Path]] = []
-    opened: list[Path] = []
-    shard_bytes: dict[str, int] = {}
-
-    bar = tqdm(total=total, desc="write-tfrecords", unit="img", disable=not progress)
+    _remove_leftovers(plan)
+    bar = tqdm(total=plan.total, desc="write-tfrecords", unit="img", disable=not progress)
+    shards = _ShardWriter(plan, bar)
     try:
-        for split in SPLITS:
-            written = 0
-            report.shards[split] = []
-            for _, start, chunk in chunks[split]:
-                writer = None
-                kept = 0
-                for e in chunk:
-                    bar.update(1)
-                    try:
-                        ids = charset.encode(e.label, where=e.source)
-                        data = e.image_path.read_bytes()
-                        data, fmt, w, h = _inspect_image(e.image_path, data)
-                        steps = preprocess.time_steps(w, h)
-                        need = preprocess.ctc_min_steps(ids)
-                        if need > steps:
-                            raise DatasetError(
-                                f"label {e.label!r} needs {need} CTC time steps but the {w}x{h} "
-                                f"image gives {steps} (width {preprocess.scaled_width(w, h)} px "
-                                f"at height {preprocess.HEIGHT} / 4)")
-                    except CharsetError as err:
-                        problems.append(str(err))
-                        continue
-                    except (DatasetError, OSError) as err:
-                        problems.append(f"{e.source}: {e.name}: {err}")
-                        continue
-                    if writer is None:
-                        shard_tmp = save_dir / f".{split}_{start:08d}.tfrecords.tmp"
-                        opened.append(shard_tmp)
-                        writer = tf.io.TFRecordWriter(str(shard_tmp))
-                    try:
-                        writer.write(_example(data, fmt, w, h, e.name, ids, e.label))
-                    except tf.errors.OpError as err:
-                        raise _write_error(shard_tmp, err) from None
-                    kept += 1
-                if writer is not None:
-                    try:
-                        writer.close()
-                    except tf.errors.OpError as err:
-                        raise _write_error(shard_tmp, err) from None
-                    final = save_dir / f"{split}_feature_{start}_{start + kept}.tfrecords"
-                    tmp_paths.append((shard_tmp, final))
-                    shard_bytes[final.name] = shard_tmp.stat().st_size
-                    report.shards[split].append(final.name)
-                written += kept
-            report.counts[split] = written
+        shards.write_all()
         bar.close()
-        if problems and not skip_bad:
-            shown = "\n  ".join(problems[:10])
-            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-            raise DatasetError(f"{len(problems)} bad line(s) in {dataset_dir}; nothing was written "
-                               f"(use --skip-bad to skip them):\n  {shown}{more}")
-        report.skipped = problems
-        metadata = {
-            "format_version": FORMAT_VERSION,
-            "schema": SCHEMA_DOC,
-            "counts": report.counts,
-            "shards": report.shards,
-            "shard_bytes": shard_bytes,
-            "skipped": len(problems),
-            "skipped_examples": problems[:10],
-            "charset": charset.to_json(),
-            "image_height": preprocess.HEIGHT,
-            "source_dataset_dir": str(dataset_dir.resolve()),
-            "label_files": {k: str(v) for k, v in label_files.items()},
-            "validation_fraction": validation_fraction,
-        }
-        if sharded:
-            metadata["job"] = {"index": shard_index, "count": num_shards, "shard_size": shard_size,
-                               "seed": seed, "skipped_in_label_files": label_problems}
-        # Commit (see the docstring): the one step that can fail for lack of space comes first.
-        write_text_unrenamed(meta_tmp, json_text(metadata))
-        old_meta = save_dir / METADATA_FILE
-        old_listed: set[str] = set()
-        if old_meta.exists():
-            try:
-                old_listed = {n for names in json.loads(old_meta.read_text(encoding="utf-8"))
-                              ["shards"].values() for n in names}
-            except (ValueError, KeyError, TypeError, AttributeError):
-                old_listed = set()
-            old_meta.unlink()
-        if sharded:
-            # This job's older file (its shards are about to change) and runs with another N.
-            for old in save_dir.glob("metadata.shard-*-of-*.json"):
-                if old.name == meta_name or not old.name.endswith(f"-of-{num_shards:05d}.json"):
-                    old.unlink(missing_ok=True)
-        for tmp, final in tmp_paths:
-            os.replace(tmp, final)
-        if not sharded:  # an array's other files are left to merge_record_shards
-            new_names = {final.name for _, final in tmp_paths}
-            for old in save_dir.glob("*_feature_*.tfrecords"):
-                if old.name not in new_names and (overwrite or old.name in old_listed):
-                    old.unlink()
-            for old in save_dir.glob("metadata.shard-*-of-*.json"):
-                old.unlink()
-        os.replace(meta_tmp, save_dir / meta_name)
+        if plan.problems and not skip_bad:
+            raise _bad_lines_error(plan)
+        shards.report.skipped = plan.problems
+        metadata = _write_metadata(plan, shards, validation_fraction, shard_index, shard_size, seed)
+        _commit(plan, shards.tmp_paths, metadata, overwrite)
     except BaseException:
         bar.close()
-        for tmp in opened:
+        for tmp in shards.opened:
             tmp.unlink(missing_ok=True)
-        if not sharded:  # other jobs of an array may be writing theirs
+        if not plan.sharded:  # other jobs of an array may be writing theirs
             for leftover in save_dir.glob(".*.tfrecords.tmp"):
                 leftover.unlink(missing_ok=True)
-        meta_tmp.unlink(missing_ok=True)
+        plan.meta_tmp.unlink(missing_ok=True)
         raise
-    if problems:
-        logger.warning("skipped %d bad line(s); first: %s", len(problems), problems[0])
-    return report
+    if plan.problems:
+        logger.warning("skipped %d bad line(s); first: %s", len(plan.problems), plan.problems[0])
+    return shards.report
 
 
 def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
@@ -482,7 +595,7 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
     """
     save_dir = Path(save_dir)
     try:
-        count, jobs = find_shards(save_dir.glob("metadata.shard-*-of-*.json"), save_dir,
+        count, jobs = find_shards(save_dir.glob(JOB_METADATA_GLOB), save_dir,
                                   "write-tfrecords")
     except ValueError as e:
         raise DatasetError(str(e)) from None
@@ -508,7 +621,10 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
                                    f"{get(first)!r}; run every job with the same arguments")
 
     def start_of(name: str) -> int:
-        return int(name.rsplit("_", 2)[-2])
+        parsed = parse_shard_file_name(name)
+        if parsed is None:
+            raise DatasetError(f"{save_dir}: {name!r} listed in a job file is not a shard name")
+        return parsed[1]
 
     report = WriteReport()
     shard_bytes: dict[str, int] = {}
@@ -531,7 +647,7 @@ def merge_record_shards(save_dir: str | os.PathLike) -> WriteReport:
     # Problems in the label files are found by every job: list each once.
     report.skipped = list(dict.fromkeys(x for m in metas for x in m["skipped_examples"]))[:10]
     listed = {n for names in report.shards.values() for n in names}
-    for old in save_dir.glob("*_feature_*.tfrecords"):
+    for old in save_dir.glob(SHARD_GLOB):
         if old.name not in listed:
             logger.info("removing %s: not part of the merged set", old)
             old.unlink()
@@ -592,7 +708,7 @@ def check_charset(meta: dict, charset: Charset, record_dir) -> None:
 
 
 
-def _feature_spec():
+def feature_spec():
     import tensorflow as tf
 
     return {
@@ -615,7 +731,7 @@ def parse_example(serialized):
     """
     import tensorflow as tf
 
-    f = tf.io.parse_single_example(serialized, _feature_spec())
+    f = tf.io.parse_single_example(serialized, feature_spec())
     grey = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
     image = preprocess.prepare_tf(grey)
     labels = tf.cast(tf.sparse.to_dense(f["label/ids"]), tf.int32)
@@ -782,7 +898,7 @@ def decode_images_np(record_dir, split: str) -> list[dict]:
 
     out = []
     for raw in tf.data.TFRecordDataset(shard_paths(record_dir, split)):
-        f = tf.io.parse_single_example(raw, _feature_spec())
+        f = tf.io.parse_single_example(raw, feature_spec())
         img = tf.io.decode_image(f["image/encoded"], channels=1, expand_animations=False)
         out.append({"image": np.asarray(img)[:, :, 0], "text": f["label/text"].numpy().decode(),
                     "name": f["image/name"].numpy().decode(),

@@ -25,13 +25,12 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from toolkit.charset import Charset
-from toolkit.checkpoints import (CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint,
-                                 resolve_weights)
-from toolkit.distribute import Distribution, create_distribution
-from toolkit.evaluate import score_batches
-from toolkit.model import ModelConfig
 from toolkit import records
+from toolkit.charset import Charset
+from toolkit.checkpoints import CHECKPOINT_DIR, CheckpointError, ModelSpec, latest_checkpoint, resolve_weights
+from toolkit.distribute import Distribution, create_distribution
+from toolkit.metrics import score_batches
+from toolkit.model import ModelConfig, PredictionView, build_shadownet
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +314,261 @@ def _resolve_resume(model_dir: Path, weights_path) -> tuple[ModelSpec | None, st
     return ModelSpec.load(model_dir), prefix
 
 
+@dataclass(frozen=True)
+class _TrainPlan:
+    """What a :func:`train` run trains: the resolved model and training configs and what it resumes."""
+
+    charset: Charset
+    meta: dict
+    model_config: ModelConfig
+    config: TrainConfig
+    spec: ModelSpec | None
+    resume_prefix: str | None
+
+
+def _resumed_config(spec: ModelSpec, resume_prefix: str, charset: Charset, char_dict_dir,
+                    config: TrainConfig, model_preset: str | None) -> TrainConfig:
+    """Check that a resumed model fits the char dict and the preset; return ``config`` with the
+    schedule saved at the first run (``decay_steps`` replaced if given again with another value)."""
+    if spec.charset.sha256 != charset.sha256:
+        raise CheckpointError(
+            f"{resume_prefix} was trained with another char dict ({spec.charset.num_classes} "
+            f"classes, sha256 {spec.charset.sha256[:12]}) than {char_dict_dir} "
+            f"({charset.num_classes} classes, sha256 {charset.sha256[:12]}); its labels would "
+            f"be scrambled. Train into a new --model-dir, or use the char dict saved in "
+            f"{spec.model_dir / 'char_dict'}")
+    if model_preset is not None:
+        wanted = ModelConfig.from_preset(model_preset, charset.num_classes)
+        if wanted != spec.model_config:
+            raise CheckpointError(
+                f"{resume_prefix} holds a model configured as {spec.model_config.to_json()}, "
+                f"not the requested preset {model_preset!r}")
+    saved = spec.train
+    decay_steps = saved.get("decay_steps", config.decay_steps)
+    if config.decay_steps is not None and config.decay_steps != decay_steps:
+        logger.warning("decay_steps %s -> %s: the cosine schedule saved in %s is replaced; the "
+                       "learning rate follows the new curve from this step on",
+                       decay_steps, config.decay_steps, spec.model_dir / "shadownet.json")
+        decay_steps = config.decay_steps
+    return replace(config, learning_rate=saved.get("learning_rate", config.learning_rate),
+                   warmup_steps=saved.get("warmup_steps", config.warmup_steps),
+                   decay_steps=decay_steps,
+                   min_lr_ratio=saved.get("min_lr_ratio", config.min_lr_ratio))
+
+
+def _plan_training(dataset_dir, char_dict_dir, model_dir: Path, weights_path, config: TrainConfig,
+                   model_preset: str | None, dist: Distribution) -> _TrainPlan:
+    """Read the char dict and the record metadata, find what to resume, resolve the configs and
+    check the batch against the replicas (errors: see :func:`train`)."""
+    charset = Charset.load(char_dict_dir)
+    meta = records.read_metadata(dataset_dir)
+    records.check_charset(meta, charset, dataset_dir)
+    spec, resume_prefix = _resolve_resume(model_dir, weights_path)
+    if spec is not None:
+        config = _resumed_config(spec, resume_prefix, charset, char_dict_dir, config, model_preset)
+        model_config = spec.model_config
+    else:
+        model_config = ModelConfig.from_preset(model_preset or "shadownet", charset.num_classes)
+    if config.decay_steps is None:
+        config = replace(config, decay_steps=max(1, config.steps - config.warmup_steps))
+    replicas = dist.num_replicas
+    if config.batch_size % replicas:
+        raise ValueError(f"batch_size {config.batch_size} is the global batch and must be a "
+                         f"multiple of the {replicas} replicas of strategy {dist.kind}")
+    if dist.distributed:
+        logger.info("strategy %s (%s of %d worker(s)): %d replica(s); global batch %d = %d per "
+                    "replica; peak learning rate %g for the global batch, not rescaled by the "
+                    "replica count (same --batch-size and --learning-rate, same training)",
+                    dist.kind, dist.task, dist.num_workers, replicas, config.batch_size,
+                    config.batch_size // replicas, config.learning_rate)
+    return _TrainPlan(charset=charset, meta=meta, model_config=model_config, config=config,
+                      spec=spec, resume_prefix=resume_prefix)
+
+
+class _TrainState:
+    """The model, the optimizer and its schedule, and their checkpoints, built under the
+    strategy's scope and restored from ``plan.resume_prefix`` if there is one.
+
+    Raises:
+        CheckpointError: if the checkpoint to resume does not fit the configured model.
+    """
+
+    def __init__(self, plan: _TrainPlan, dist: Distribution, model_dir: Path) -> None:
+        import tensorflow as tf
+
+        config = plan.config
+        with dist.strategy.scope():
+            self.model = build_shadownet(plan.model_config, sync_batch_norm=dist.num_replicas > 1)
+            self.schedule = make_schedule(config.learning_rate, config.warmup_steps,
+                                          config.decay_steps, config.min_lr_ratio)
+            self.optimizer = make_optimizer(self.schedule, config.clipnorm, config.precision)
+            self.optimizer.build(self.model.trainable_variables)
+            ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        if plan.resume_prefix:
+            try:
+                ckpt.restore(plan.resume_prefix).assert_existing_objects_matched()
+            except (AssertionError, ValueError) as e:
+                raise CheckpointError(
+                    f"{plan.resume_prefix}: the checkpoint does not match the model configured in "
+                    f"{plan.spec.model_dir / 'shadownet.json'} ({plan.model_config.to_json()}): "
+                    f"{str(e).splitlines()[0][:300]}") from None
+            logger.info("resumed from %s at step %d", plan.resume_prefix, self.step)
+        self.dist = dist
+        self.latest_at_start = latest_checkpoint(model_dir)
+        self.ckpt_dir = dist.checkpoint_dir(model_dir / CHECKPOINT_DIR)
+        self.manager = tf.train.CheckpointManager(
+            ckpt, str(self.ckpt_dir), max_to_keep=config.keep_checkpoints,
+            checkpoint_name="ckpt", step_counter=self.optimizer.iterations)
+        self.saved_step: int | None = None
+
+    @property
+    def step(self) -> int:
+        """The optimizer's step counter."""
+        return _step_of(self.optimizer)
+
+    def save(self, step: int) -> str:
+        """Save a checkpoint at ``step``; every worker saves (collective under multi-worker), only
+        the chief's files stay.
+
+        Raises:
+            OSError: if it cannot be written (a full disk); the last complete one is kept.
+        """
+        import tensorflow as tf
+
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except tf.errors.OpError as e:
+            raise OSError(f"{self.ckpt_dir}: saving checkpoint ckpt-{step} failed ({e.message}); "
+                          f"the disk may be full. The last complete checkpoint, "
+                          f"{self.manager.latest_checkpoint}, was kept") from None
+        self.dist.discard_checkpoint_dir(self.ckpt_dir)
+        self.saved_step = step
+        return path
+
+    def final_checkpoint(self, step: int, model_dir: Path) -> str:
+        """The checkpoint of the last step, saved unless it already is (the same decision on every
+        worker: saving is collective under multi-worker); the chief's path on other workers."""
+        if self.saved_step == step:
+            path = self.manager.latest_checkpoint
+        elif self.saved_step is None and self.latest_at_start is not None \
+                and int(self.latest_at_start.rsplit("-", 1)[1]) == step:
+            path = self.latest_at_start  # nothing trained: the newest checkpoint already holds it
+        else:
+            path = self.save(step)
+        if not self.dist.is_chief:
+            path = str(model_dir / CHECKPOINT_DIR / f"ckpt-{step}")
+        return path
+
+
+class _Validator:
+    """Scores the validation split (``config.eval_batches`` batches) as test-shadownet and demo
+    read lines (the batch padding masked), and logs the scores and a few lines to TensorBoard.
+    Does nothing without a validation split, or on a worker that is not the chief."""
+
+    def __init__(self, plan: _TrainPlan, dataset_dir, model, writer, bar, is_chief: bool) -> None:
+        has_val = plan.meta["counts"].get("validation", 0) > 0 and is_chief
+        self.dataset = records.make_dataset(dataset_dir, "validation", plan.config.batch_size,
+                                            training=False) if has_val else None
+        self.predict = PredictionView(model).predict_batch
+        self.charset = plan.charset
+        self.eval_batches = plan.config.eval_batches
+        self.writer = writer
+        self.bar = bar
+        self.scores: dict = {}
+        """The last validation's :meth:`~toolkit.metrics.Scores.as_dict` (empty before one)."""
+
+    def run(self, step: int) -> None:
+        import tensorflow as tf
+
+        if self.dataset is None:
+            return
+        examples: list[tuple[str, str, str]] = []
+
+        def keep(name, gt, pred):
+            if len(examples) < 6:
+                examples.append((name, gt, pred))
+
+        scores = score_batches(self.predict, self.dataset, self.charset, self.eval_batches,
+                               on_line=keep)
+        self.scores = scores.as_dict()
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("validation/cer", scores.cer)
+            tf.summary.scalar("validation/line_accuracy", scores.line_accuracy)
+            table = "| image | ground truth | prediction |\n|---|---|---|\n" + "\n".join(
+                f"| {n} | {g} | {p} |" for n, g, p in examples)
+            tf.summary.text("validation/samples", table)
+        logger.info("step %d validation: %s", step, scores.format())
+        self.bar.write(f"step {step}: validation {scores.format()}")
+
+
+def _train_loop(state: _TrainState, train_step, train_ds, config: TrainConfig, validator: _Validator,
+                writer, bar) -> tuple[int, float]:
+    """Run training steps until ``config.steps``, logging the loss and learning rate every 10 steps,
+    saving every ``checkpoint_every`` and validating every ``eval_every``.
+
+    Returns:
+        ``(step, last loss)`` (``nan`` if no step ran).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    step = state.step
+    last_loss = float("nan")
+    if step >= config.steps:
+        return step, last_loss
+    for batch in train_ds:
+        loss = train_step(batch)
+        step = state.step
+        bar.update(1)
+        if step % 10 == 0 or step == config.steps:
+            last_loss = float(loss)
+            if not np.isfinite(last_loss):
+                logger.warning("step %d: loss is %s (a label longer than its time "
+                               "steps, or divergence)", step, last_loss)
+            bar.set_postfix(loss=f"{last_loss:.3f}")
+            with writer.as_default(step=step):
+                tf.summary.scalar("loss", last_loss)
+                tf.summary.scalar("learning_rate", float(state.schedule(step)))
+        if step % config.checkpoint_every == 0 or step >= config.steps:
+            state.save(step)
+        if step % config.eval_every == 0 and step < config.steps:
+            validator.run(step)
+        if step >= config.steps:
+            break
+    return step, float(loss)
+
+
+def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainConfig,
+                      validator: _Validator, writer, bar, dataset_dir) -> tuple[int, float]:
+    """:func:`_train_loop`, saving a checkpoint at the current step when it is interrupted
+    (Ctrl-C, SIGTERM) or stops on damaged records (not under multi-worker, where saving is
+    collective and the other workers are gone or stuck)."""
+    import tensorflow as tf
+
+    dist = state.dist
+    with _sigterm_as_interrupt():
+        try:
+            return _train_loop(state, train_step, train_ds, config, validator, writer, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            if dist.kind == "multi-worker":
+                logger.warning("interrupted at step %d; the last checkpoint is step %s",
+                               state.step, state.saved_step)
+                raise
+            path = state.save(state.step)
+            logger.warning("interrupted: saved %s at step %d", path, state.step)
+            raise
+        except tf.errors.DataLossError as err:
+            bar.close()
+            if dist.kind == "multi-worker":
+                logger.warning("stopped on damaged records at step %d; the last checkpoint is "
+                               "step %s", state.step, state.saved_step)
+            else:
+                path = state.save(state.step)
+                logger.warning("stopped on damaged records: saved %s at step %d", path, state.step)
+            raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
+
+
 def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           model_dir: str | os.PathLike, weights_path: str | os.PathLike | None = None,
           config: TrainConfig = TrainConfig(), model_preset: str | None = None,
@@ -353,61 +607,15 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     """
     dist = create_distribution(strategy)
     import keras
-    import numpy as np
     import tensorflow as tf
     from tqdm import tqdm
 
-    from toolkit.backends import KerasBackend
-    from toolkit.model import build_shadownet
-
     model_dir = Path(model_dir)
-    charset = Charset.load(char_dict_dir)
-    meta = records.read_metadata(dataset_dir)
-    records.check_charset(meta, charset, dataset_dir)
-
-    spec, resume_prefix = _resolve_resume(model_dir, weights_path)
-    if spec is not None:
-        if spec.charset.sha256 != charset.sha256:
-            raise CheckpointError(
-                f"{resume_prefix} was trained with another char dict ({spec.charset.num_classes} "
-                f"classes, sha256 {spec.charset.sha256[:12]}) than {char_dict_dir} "
-                f"({charset.num_classes} classes, sha256 {charset.sha256[:12]}); its labels would "
-                f"be scrambled. Train into a new --model-dir, or use the char dict saved in "
-                f"{spec.model_dir / 'char_dict'}")
-        if model_preset is not None:
-            wanted = ModelConfig.from_preset(model_preset, charset.num_classes)
-            if wanted != spec.model_config:
-                raise CheckpointError(
-                    f"{resume_prefix} holds a model configured as {spec.model_config.to_json()}, "
-                    f"not the requested preset {model_preset!r}")
-        model_config = spec.model_config
-        saved = spec.train
-        decay_steps = saved.get("decay_steps", config.decay_steps)
-        if config.decay_steps is not None and config.decay_steps != decay_steps:
-            logger.warning("decay_steps %s -> %s: the cosine schedule saved in %s is replaced; the "
-                           "learning rate follows the new curve from this step on",
-                           decay_steps, config.decay_steps, spec.model_dir / "shadownet.json")
-            decay_steps = config.decay_steps
-        config = replace(config, learning_rate=saved.get("learning_rate", config.learning_rate),
-                         warmup_steps=saved.get("warmup_steps", config.warmup_steps),
-                         decay_steps=decay_steps,
-                         min_lr_ratio=saved.get("min_lr_ratio", config.min_lr_ratio))
-    else:
-        model_config = ModelConfig.from_preset(model_preset or "shadownet", charset.num_classes)
-    if config.decay_steps is None:
-        config = replace(config, decay_steps=max(1, config.steps - config.warmup_steps))
-    replicas = dist.num_replicas
-    if config.batch_size % replicas:
-        raise ValueError(f"batch_size {config.batch_size} is the global batch and must be a "
-                         f"multiple of the {replicas} replicas of strategy {dist.kind}")
-    if dist.distributed:
-        logger.info("strategy %s (%s of %d worker(s)): %d replica(s); global batch %d = %d per "
-                    "replica; peak learning rate %g for the global batch, not rescaled by the "
-                    "replica count (same --batch-size and --learning-rate, same training)",
-                    dist.kind, dist.task, dist.num_workers, replicas, config.batch_size,
-                    config.batch_size // replicas, config.learning_rate)
+    plan = _plan_training(dataset_dir, char_dict_dir, model_dir, weights_path, config, model_preset,
+                          dist)
+    config = plan.config
     if dist.is_chief:
-        ModelSpec(model_dir=model_dir, model_config=model_config, charset=charset,
+        ModelSpec(model_dir=model_dir, model_config=plan.model_config, charset=plan.charset,
                   train=asdict(config)).save()
 
     _warn_if_precision_is_slow(config.precision, tf)
@@ -415,146 +623,32 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     keras.mixed_precision.set_global_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
     try:
-        with dist.strategy.scope():
-            model = build_shadownet(model_config, sync_batch_norm=replicas > 1)
-            schedule = make_schedule(config.learning_rate, config.warmup_steps,
-                                     config.decay_steps, config.min_lr_ratio)
-            optimizer = make_optimizer(schedule, config.clipnorm, config.precision)
-            optimizer.build(model.trainable_variables)
-            ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        if resume_prefix:
-            try:
-                ckpt.restore(resume_prefix).assert_existing_objects_matched()
-            except (AssertionError, ValueError) as e:
-                raise CheckpointError(
-                    f"{resume_prefix}: the checkpoint does not match the model configured in "
-                    f"{spec.model_dir / 'shadownet.json'} ({model_config.to_json()}): "
-                    f"{str(e).splitlines()[0][:300]}") from None
-            logger.info("resumed from %s at step %d", resume_prefix, _step_of(optimizer))
-        latest_at_start = latest_checkpoint(model_dir)
-        ckpt_dir = dist.checkpoint_dir(model_dir / CHECKPOINT_DIR)
-        manager = tf.train.CheckpointManager(
-            ckpt, str(ckpt_dir), max_to_keep=config.keep_checkpoints,
-            checkpoint_name="ckpt", step_counter=optimizer.iterations)
-        saved_step = None
-
-        def save(step: int) -> str:
-            # Every worker saves (collective under multi-worker); only the chief's files stay.
-            nonlocal saved_step
-            try:
-                path = manager.save(checkpoint_number=step)
-            except tf.errors.OpError as e:
-                raise OSError(f"{ckpt_dir}: saving checkpoint ckpt-{step} failed ({e.message}); "
-                              f"the disk may be full. The last complete checkpoint, "
-                              f"{manager.latest_checkpoint}, was kept") from None
-            dist.discard_checkpoint_dir(ckpt_dir)
-            saved_step = step
-            return path
-
-        # Validation reads lines as test-shadownet and demo do (the batch padding masked).
-        predict = KerasBackend(model, charset, name=str(model_dir)).predict_batch
-
-        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + _step_of(optimizer))
-        train_step = make_train_step(dist.strategy, model, optimizer, charset.blank_index,
-                                     config.batch_size, element_spec=train_ds.element_spec)
-        has_val = meta["counts"].get("validation", 0) > 0 and dist.is_chief
-        val_ds = records.make_dataset(dataset_dir, "validation", config.batch_size,
-                                      training=False) if has_val else None
-
+        state = _TrainState(plan, dist, model_dir)
+        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + state.step)
+        train_step = make_train_step(dist.strategy, state.model, state.optimizer,
+                                     plan.charset.blank_index, config.batch_size,
+                                     element_spec=train_ds.element_spec)
         writer = (tf.summary.create_file_writer(str(model_dir / "logs")) if dist.is_chief
                   else tf.summary.create_noop_writer())
-        step = _step_of(optimizer)
-        start_step = step
-        if step >= config.steps:
+        start_step = state.step
+        if start_step >= config.steps:
             logger.info("model in %s is already at step %d >= --steps %d; nothing to train",
-                        model_dir, step, config.steps)
-        last_loss = float("nan")
-        validation: dict = {}
-        bar = tqdm(total=config.steps, initial=step, desc="train-shadownet", unit="step",
+                        model_dir, start_step, config.steps)
+        bar = tqdm(total=config.steps, initial=start_step, desc="train-shadownet", unit="step",
                    disable=not progress or not dist.is_chief)
+        validator = _Validator(plan, dataset_dir, state.model, writer, bar, dist.is_chief)
         t0 = time.perf_counter()
-
-        def run_validation():
-            nonlocal validation
-            if val_ds is None:
-                return
-            examples: list[tuple[str, str, str]] = []
-
-            def keep(name, gt, pred):
-                if len(examples) < 6:
-                    examples.append((name, gt, pred))
-
-            scores = score_batches(predict, val_ds, charset, config.eval_batches, on_line=keep,
-                                   with_lengths=True)
-            validation = scores.as_dict()
-            with writer.as_default(step=step):
-                tf.summary.scalar("validation/cer", scores.cer)
-                tf.summary.scalar("validation/line_accuracy", scores.line_accuracy)
-                table = "| image | ground truth | prediction |\n|---|---|---|\n" + "\n".join(
-                    f"| {n} | {g} | {p} |" for n, g, p in examples)
-                tf.summary.text("validation/samples", table)
-            logger.info("step %d validation: %s", step, scores.format())
-            bar.write(f"step {step}: validation {scores.format()}")
-
-        with _sigterm_as_interrupt():
-            try:
-                if step < config.steps:
-                    for batch in train_ds:
-                        loss = train_step(batch)
-                        step = _step_of(optimizer)
-                        bar.update(1)
-                        if step % 10 == 0 or step == config.steps:
-                            last_loss = float(loss)
-                            if not np.isfinite(last_loss):
-                                logger.warning("step %d: loss is %s (a label longer than its time "
-                                               "steps, or divergence)", step, last_loss)
-                            bar.set_postfix(loss=f"{last_loss:.3f}")
-                            with writer.as_default(step=step):
-                                tf.summary.scalar("loss", last_loss)
-                                tf.summary.scalar("learning_rate", float(schedule(step)))
-                        if step % config.checkpoint_every == 0 or step >= config.steps:
-                            save(step)
-                        if step % config.eval_every == 0 and step < config.steps:
-                            run_validation()
-                        if step >= config.steps:
-                            break
-                    last_loss = float(loss)
-            except KeyboardInterrupt:
-                bar.close()
-                if dist.kind == "multi-worker":  # saving is collective: the other workers are gone
-                    logger.warning("interrupted at step %d; the last checkpoint is step %s",
-                                   _step_of(optimizer), saved_step)
-                    raise
-                path = save(_step_of(optimizer))
-                logger.warning("interrupted: saved %s at step %d", path, _step_of(optimizer))
-                raise
-            except tf.errors.DataLossError as err:
-                bar.close()
-                if dist.kind == "multi-worker":  # saving is collective: the other workers may be stuck
-                    logger.warning("stopped on damaged records at step %d; the last checkpoint is "
-                                   "step %s", _step_of(optimizer), saved_step)
-                else:
-                    path = save(_step_of(optimizer))
-                    logger.warning("stopped on damaged records: saved %s at step %d", path,
-                                   _step_of(optimizer))
-                raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
+        step, last_loss = _train_until_done(state, train_step, train_ds, config, validator, writer,
+                                            bar, dataset_dir)
         bar.close()
         elapsed = time.perf_counter() - t0
-        # The same decision on every worker (saving is collective under multi-worker).
-        if saved_step == step:
-            path = manager.latest_checkpoint
-        elif saved_step is None and latest_at_start is not None \
-                and int(latest_at_start.rsplit("-", 1)[1]) == step:
-            path = latest_at_start  # nothing trained: the newest checkpoint already holds it
-        else:
-            path = save(step)
-        if not dist.is_chief:
-            path = str(model_dir / CHECKPOINT_DIR / f"ckpt-{step}")
-        run_validation()
+        path = state.final_checkpoint(step, model_dir)
+        validator.run(step)
         writer.flush()
         ips = (step - start_step) * config.batch_size / elapsed if step > start_step else 0.0
         return TrainResult(step=step, loss=last_loss, checkpoint=path,
-                           resumed_from=resume_prefix, validation=validation,
-                           images_per_second=ips, replicas=replicas, is_chief=dist.is_chief)
+                           resumed_from=plan.resume_prefix, validation=validator.scores,
+                           images_per_second=ips, replicas=dist.num_replicas,
+                           is_chief=dist.is_chief)
     finally:
         keras.mixed_precision.set_global_policy(old_policy)

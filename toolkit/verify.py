@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import preprocess
 from toolkit.charset import Charset, CharsetError
-from toolkit.records import METADATA_FILE, SPLITS, DatasetError, load_metadata_json
+from toolkit.records import (
+    METADATA_FILE,
+    SPLITS,
+    DatasetError,
+    feature_spec,
+    load_metadata_json,
+    parse_shard_file_name,
+)
 
 logger = logging.getLogger(__name__)
 
-_SHARD_NAME = re.compile(r"(?P<split>[a-z]+)_feature_(?P<start>\d+)_(?P<end>\d+)\.tfrecords")
 MAX_REPORTED = 50
 """Problems kept in a report (all are counted)."""
 
@@ -90,10 +95,8 @@ def _check_record(raw, where: str, charset: Charset, report: VerifyReport) -> No
     import numpy as np
     import tensorflow as tf
 
-    from toolkit.records import _feature_spec
-
     try:
-        f = tf.io.parse_single_example(raw, _feature_spec())
+        f = tf.io.parse_single_example(raw, feature_spec())
     except tf.errors.OpError as e:
         report.add(f"{where}: not a record of this schema ({e.message.splitlines()[0][:200]})")
         return
@@ -203,10 +206,10 @@ def verify_records(record_dir: str | os.PathLike, char_dict_dir: str | os.PathLi
                 except tf.errors.OpError as e:
                     report.add(f"{path}: record {index}: unreadable TFRecord data, corrupt or "
                                f"truncated ({e.message.splitlines()[0][:200]})")
-                m = _SHARD_NAME.fullmatch(name)
-                if m and int(m["end"]) - int(m["start"]) != index:
+                parsed = parse_shard_file_name(name)
+                if parsed and parsed[2] - parsed[1] != index:
                     report.add(f"{path}: {index} records read, its name says "
-                               f"{int(m['end']) - int(m['start'])}")
+                               f"{parsed[2] - parsed[1]}")
                 read += index
             report.counts[split] = read
             if read != int(expected.get(split, 0)):

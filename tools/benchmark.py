@@ -632,9 +632,9 @@ def section_precision(ws: Workspace, args) -> list[Row]:
     """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
     preset) and of the default ShadowNet, batch 32, on the same in-memory batches, both compiled and
     warmed on every batch width first, then timed in interleaved rounds (5; 1 with ``--quick``):
-    the ratio is the median of the rounds' ratios; (b) validation
-    CER of train-shadownet (small preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the spread
-    between seeds is the noise the difference is compared with)."""
+    the ratio is the median of the rounds' ratios; (b) validation CER of train-shadownet (small
+    preset, a 10-char set, ``--quick``: tiny) after the same number of steps, for two seeds each (the
+    spread between seeds is the noise the difference is compared with)."""
     from toolkit.charset import Charset
     from toolkit.train import TrainConfig, train
 
@@ -774,7 +774,7 @@ def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
     try:
         result = json.loads(run.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise RuntimeError(f"{shlex.join(cmd)}: launcher failed ({run.returncode}): {run.stderr[-1500:]}")
+        raise RuntimeError(f"{shlex.join(cmd)}: launcher failed ({run.returncode}): {run.stderr[-1500:]}") from None
     if result["status"] != 0:
         raise RuntimeError(f"{shlex.join(cmd)} failed ({result['status']}): {run.stderr[-1500:]}")
     kib = result["maxrss_kib"] if sys.platform != "darwin" else result["maxrss_kib"] / 1024
@@ -801,8 +801,9 @@ def section_memory(ws: Workspace, args) -> list[Row]:
             "--eval-every", "1000000", "--checkpoint-every", "1000000"]),
     ]
     if Path(args.weights_path).exists():
-        jobs.append(("demo (one folder of generated lines)", "images", cli + ["demo", "--image-path", str(ws.dataset() / "images" / "0000"),
-                                             "--weights-path", str(args.weights_path)]))
+        demo_images = str(ws.dataset() / "images" / "0000")
+        jobs.append(("demo (one folder of generated lines)", "images",
+                     cli + ["demo", "--image-path", demo_images, "--weights-path", str(args.weights_path)]))
     else:
         rows.append(Row("memory", "demo peak RSS", None, "MiB", note=f"no model at {args.weights_path}"))
     for name, _, cmd in jobs:

@@ -92,6 +92,9 @@ from pathlib import Path
 
 import numpy as np
 import PIL
+
+# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
+from build_corpus import PACKAGE, VERSION, fetch_package
 from PIL import Image
 from tqdm import tqdm
 
@@ -102,8 +105,6 @@ from toolkit.labels import read_label_file
 from toolkit.synth import SynthConfig, render_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
-from build_corpus import PACKAGE, VERSION, fetch_package
 
 YUANQU_MEMBER = re.compile(r"^package/dist/yuanqu/[^/]*\.json$")
 PACKAGE_JSON_MEMBER = "package/package.json"

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> str:
         font_of_line, parts = config["font_of_line"], config["parts"]
     except (OSError, ValueError, KeyError) as e:
         raise SystemExit(f"{config_path}: not a held-out set's config ({e}); "
-                         f"make one with tools/build_eval_set.py")
+                         f"make one with tools/build_eval_set.py") from None
     rows, images = [], []
     for part in parts:
         entries, problems = read_label_file(args.eval_dir / f"{part}.txt", args.eval_dir)

@@ -4,8 +4,8 @@
         --weights-path quickstart_output/model exports/saved_model exports/crnn_fp32.tflite ...
 
 For each form: size on disk, CER and line accuracy (test-shadownet's code), lines/s (the whole
-evaluation loop after loading the model: record decoding, preprocessing, inference, decoding) and agreement with the Keras
-model (share of lines with identical text). With ``--serving``, the SavedModel's
+evaluation loop after loading the model: record decoding, preprocessing, inference, decoding) and
+agreement with the Keras model (share of lines with identical text). With ``--serving``, the SavedModel's
 ``serving_default`` signature (PNG/JPEG bytes in, text out) is scored too, fed the records' encoded
 images in record order, ``--batch-size`` per request.
 """
@@ -62,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from toolkit import records
-    from toolkit.backends import export_kind
-    from toolkit.evaluate import score_batches
+    from toolkit.export_format import export_kind
+    from toolkit.metrics import score_batches
     from toolkit.predict import Recognizer
 
     rows, reference = [], None
@@ -73,8 +73,7 @@ def main() -> None:
         ds = records.make_dataset(args.dataset_dir, "test", args.batch_size, training=False)
         t0 = time.perf_counter()  # model loading excluded; record reading and decoding included
         scores = score_batches(recognizer.predict_batch, ds, recognizer.charset,
-                               on_line=lambda n, g, p, d=preds: d.__setitem__(n, p),
-                               with_lengths=True)
+                               on_line=lambda n, g, p, d=preds: d.__setitem__(n, p))
         seconds = time.perf_counter() - t0
         runs = [(f"{path} ({export_kind(path)})", scores, preds, seconds)]
         if args.serving and export_kind(path) == "saved_model":

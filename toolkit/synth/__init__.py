@@ -39,7 +39,13 @@ The package has one module per concern:
   output layout, the contact sheet, and :func:`gen_images` / :func:`merge_gen_shards`.
 """
 
-from toolkit.synth.config import AUGMENT_PRESETS, SynthConfig, read_config_overrides
+from toolkit.synth.config import (
+    AUGMENT_PRESETS,
+    ConfigValueError,
+    SynthConfig,
+    read_config_overrides,
+    resolve_config,
+)
 from toolkit.synth.dataset import (
     GEN_CONFIG_FORMAT_VERSION,
     GenSummary,
@@ -53,6 +59,7 @@ from toolkit.synth.sampling import TextSampler, is_test_text, text_units
 __all__ = [
     "AUGMENT_PRESETS",
     "CORNER_PUNCT",
+    "ConfigValueError",
     "GEN_CONFIG_FORMAT_VERSION",
     "SHARDS_DIR",
     "GenSummary",
@@ -65,6 +72,7 @@ __all__ = [
     "merge_gen_shards",
     "read_config_overrides",
     "render_line",
+    "resolve_config",
     "shard_dir",
     "shard_range",
     "text_units",

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.preprocess import HEIGHT
+
 
 def _as_pair(name: str, value: Any) -> tuple[Any, Any]:
     try:
@@ -33,7 +35,8 @@ class SynthConfig:
     before they existed.
 
     Attributes:
-        height: height of every output image, pixels; the width follows the text (aspect ratio kept).
+        height: height of every output image, pixels (default: the model input height,
+            :data:`toolkit.preprocess.HEIGHT`); the width follows the text (aspect ratio kept).
         min_chars, max_chars: range of the segment length drawn for each image, characters. Only corpus
             lines (or allowed runs, see ``top_chars``) of at least ``min_chars`` chars are sampled.
         font_size: font size used to render before scaling to ``height``, pixels (em size).
@@ -130,7 +133,7 @@ class SynthConfig:
         ValueError: from ``__post_init__``, naming the field and the value, for any out-of-range value.
     """
 
-    height: int = 32
+    height: int = HEIGHT
     min_chars: int = 4
     max_chars: int = 12
     font_size: tuple[int, int] = (22, 40)
@@ -411,6 +414,33 @@ AUGMENT_PRESETS["real"] = {
 }
 """Named :class:`SynthConfig` overrides for ``gen-images --augment``: ``basic`` (the defaults),
 ``robust`` (unseen fonts and renderings) and ``real`` (``robust`` plus the degradations of real crops)."""
+
+
+class ConfigValueError(ValueError):
+    """A ``--config`` file whose fields :class:`SynthConfig` rejects (the message names the file)."""
+
+
+def resolve_config(preset: str = "basic", config_file: str | os.PathLike | None = None,
+                   **overrides: Any) -> SynthConfig:
+    """The :class:`SynthConfig` of ``gen-images``: the preset (:data:`AUGMENT_PRESETS`), then the
+    fields of ``config_file`` (:func:`read_config_overrides`), then the ``overrides`` that are not
+    ``None`` (the command's options).
+
+    Raises:
+        ValueError: for an unknown preset, a bad file (names it; see :func:`read_config_overrides`)
+            or a bad override.
+        ConfigValueError: if a value of the file is rejected (names the file).
+    """
+    if preset not in AUGMENT_PRESETS:
+        raise ValueError(f"unknown augmentation preset {preset!r}; choose from {sorted(AUGMENT_PRESETS)}")
+    config = SynthConfig(**AUGMENT_PRESETS[preset])
+    if config_file is not None:
+        from_file = read_config_overrides(config_file)  # its errors name the file
+        try:
+            config = dataclasses.replace(config, **from_file)
+        except ValueError as e:  # a bad value
+            raise ConfigValueError(f"{config_file}: {e}") from None
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def draw_uniform(rng: np.random.Generator, pair: tuple[float, float]) -> float:

@@ -205,6 +205,74 @@ def _read_render_inputs(
     return lines, units, faces
 
 
+def _check_counts(num_images: int, seed: int, workers: int) -> None:
+    """Raise ``ValueError`` for a bad ``num_images``, ``seed`` or ``workers`` of :func:`gen_images`."""
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images must be an integer >= 1, got {num_images!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+
+
+def _tally(results: list, num_images: int) -> tuple[Counter[str], list[str], list[tuple[int, str]]]:
+    """Sort the pool's results by image and count them: ``(rejected texts per reason, up to 5
+    rejected texts, (image, text) of each written image)``.
+
+    Raises:
+        FontError: if no image was written.
+    """
+    results.sort(key=lambda r: r.image)
+    if not any(r.text is not None for r in results):
+        reasons = Counter(reason for r in results for _, reason in r.rejected)
+        raise FontError(
+            f"gen-images wrote no image: all {num_images} images failed to find a text that one font "
+            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
+        )
+    skipped: Counter[str] = Counter()
+    examples: list[str] = []
+    written: list[tuple[int, str]] = []
+    for result in results:
+        for text, reason in result.rejected:
+            skipped[reason] += 1
+            if len(examples) < 5:
+                examples.append(text)
+        if result.text is not None:
+            written.append((result.image, result.text))
+    return skipped, examples, written
+
+
+def _gen_config(summary: GenSummary, seed: int, num_images: int, corpora: Sequence[Path],
+                faces: Sequence[FontFace], config: SynthConfig, corpus_lines: int,
+                num_units: int) -> dict:
+    """The ``gen_config.json`` of a run (a shard adds its own keys)."""
+    return {
+        "format_version": GEN_CONFIG_FORMAT_VERSION,
+        "seed": seed,
+        "num_images": num_images,
+        "corpus_paths": [str(p.resolve()) for p in corpora],
+        "fonts": [
+            {
+                "path": str(f.path.resolve()),
+                "index": f.index,
+                "name": f.name,
+                "num_codepoints": len(f.codepoints),
+            }
+            for f in faces
+        ],
+        "config": config.to_dict(),
+        "counts": {
+            "train": summary.num_train,
+            "test": summary.num_test,
+            "failed": summary.num_failed,
+            "skipped_texts": summary.skipped,
+            "corpus_lines": corpus_lines,
+            "text_units": num_units,
+        },
+        "chars_used": summary.chars_used,
+    }
+
+
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str]],
     font_specs: Sequence[str | os.PathLike[str]],
@@ -269,12 +337,7 @@ def gen_images(
             script piped to ``python -``).
     """
     started = time.perf_counter()
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be an integer >= 1, got {num_images!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_counts(num_images, seed, workers)
     owned = shard_range(num_images, shard_index, num_shards)
     corpora = [Path(p) for p in corpus_paths]
     if not corpora:
@@ -307,25 +370,7 @@ def gen_images(
         worker_args = (units, faces, config, seed, output_dir)
         with tqdm(total=len(owned), unit="img", desc="gen-images", disable=not progress) as bar:
             results = pool.render(worker_args, chunks, bar)
-    results.sort(key=lambda r: r.image)
-    if not any(r.text is not None for r in results):
-        reasons = Counter(reason for r in results for _, reason in r.rejected)
-        raise FontError(
-            f"gen-images wrote no image: all {num_images} images failed to find a text that one font "
-            f"covers; most frequent reasons: {dict(reasons.most_common(3))}"
-        )
-
-    skipped: Counter[str] = Counter()
-    examples: list[str] = []
-    written: list[tuple[int, str]] = []
-    for result in results:
-        for text, reason in result.rejected:
-            skipped[reason] += 1
-            if len(examples) < 5:
-                examples.append(text)
-        if result.text is not None:
-            written.append((result.image, result.text))
-
+    skipped, examples, written = _tally(results, num_images)
     splits: dict[str, list[str]] = {"Train": [], "Test": []}
     for index, text in written:
         split = "Test" if is_test_text(text, config.test_fraction) else "Train"
@@ -346,31 +391,8 @@ def gen_images(
         output_dir=output_dir,
         seconds=time.perf_counter() - started,
     )
-    gen_config = {
-        "format_version": GEN_CONFIG_FORMAT_VERSION,
-        "seed": seed,
-        "num_images": num_images,
-        "corpus_paths": [str(p.resolve()) for p in corpora],
-        "fonts": [
-            {
-                "path": str(f.path.resolve()),
-                "index": f.index,
-                "name": f.name,
-                "num_codepoints": len(f.codepoints),
-            }
-            for f in faces
-        ],
-        "config": config.to_dict(),
-        "counts": {
-            "train": summary.num_train,
-            "test": summary.num_test,
-            "failed": summary.num_failed,
-            "skipped_texts": summary.skipped,
-            "corpus_lines": len(lines),
-            "text_units": len(units),
-        },
-        "chars_used": summary.chars_used,
-    }
+    gen_config = _gen_config(summary, seed, num_images, corpora, faces, config, len(lines),
+                             len(units))
     if num_shards > 1:
         gen_config.update({
             "shard": {"index": shard_index, "count": num_shards, "start": owned.start,
