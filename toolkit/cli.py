@@ -193,10 +193,14 @@ def _corpus_sources(ctx, param, values):
               help="Only sample text made of the K most frequent corpus chars.")
 @click.option("--test-fraction", default=None, type=click.FloatRange(0, 1, max_open=True),
               help="Share of distinct texts that go to Test (never to Train).")
-@click.option("--augment", default="basic", show_default=True, type=click.Choice(["basic", "robust"]),
+@click.option("--augment", default="basic", show_default=True,
+              type=click.Choice(["basic", "robust", "real"]),
               help="Augmentation preset (toolkit.synth.AUGMENT_PRESETS): 'robust' adds per-char "
                    "jitter, stroke weight, shear, stretch, aliased and low-resolution renderings "
-                   "and char-frequency-balanced text, for models that must read unseen fonts.")
+                   "and char-frequency-balanced text, for models that must read unseen fonts; "
+                   "'real' adds to it the degradations of real crops: paper textures and patterns, "
+                   "colour, perspective, curves, motion blur, underlines, table rules, neighbouring "
+                   "lines, screenshot-like rendering and JPEG artifacts.")
 @click.option("--config", "config_file", default=None, type=EXISTING_FILE,
               help="JSON of SynthConfig fields applied over the preset (any subset), or a "
                    "dataset's gen_config.json to render with its exact settings; the options "

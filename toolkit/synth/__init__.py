@@ -31,6 +31,9 @@ The package has one module per concern:
 - :mod:`toolkit.synth.config`: :class:`SynthConfig`, :data:`AUGMENT_PRESETS`, overrides from JSON;
 - :mod:`toolkit.synth.sampling`: text units, the segment sampler and the train/test split;
 - :mod:`toolkit.synth.render`: glyphs, masks, warps, :func:`render_line` and JPEG encoding;
+- :mod:`toolkit.synth.degrade`: the real-world degradations ``render_line`` applies (the ``real``
+  preset): neighbouring lines, rules, screenshot-like rendering, perspective, curves, motion blur,
+  paper textures, patterns and colour;
 - :mod:`toolkit.synth.pool`: the worker pool that renders and writes the images;
 - :mod:`toolkit.synth.layout`, :mod:`toolkit.synth.preview`, :mod:`toolkit.synth.dataset`: the
   output layout, the contact sheet, and :func:`gen_images` / :func:`merge_gen_shards`.

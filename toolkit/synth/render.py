@@ -16,6 +16,7 @@ import simplejpeg
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from toolkit.fonts import FontFace
+from toolkit.synth import degrade
 from toolkit.synth.config import SynthConfig, draw_integer, draw_uniform
 
 # The ideographic em box of CJK fonts spans 0.88 em above the baseline and 0.12 em below it. The crop
@@ -101,15 +102,19 @@ def draw_glyph_mask(font: ImageFont.FreeTypeFont, ch: str, aliased: bool
 draw_glyph = draw_glyph_mask if callable(getattr(Image.Image(), "_new", None)) else draw_glyph_imagedraw
 
 
-def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
+def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig,
+              size: int | None = None) -> Image.Image:
     """Draw ``text`` as an ink-coverage mask (mode ``L``, 0 = paper, 255 = ink) cropped around the ink
-    and the em box with random margins, with the per-char and stroke augmentations applied, at render
-    size (not yet sheared, rotated or scaled to the height).
+    and the em box with random margins, with the per-char and stroke augmentations and the layout
+    decorations (neighbouring lines, underline, rules: :func:`toolkit.synth.degrade.decorate`)
+    applied, at render size (not yet sheared, rotated or scaled to the height).
 
     Chars are placed one by one on whole pixels at the face's advance widths (plus the extra spacing),
     from per-process cached glyph bitmaps (:func:`glyph_bitmap`); where glyphs overlap, the larger coverage wins.
+    The font size (px) is drawn from ``config.font_size`` unless ``size`` is given.
     """
-    size = draw_integer(rng, config.font_size)
+    if size is None:
+        size = draw_integer(rng, config.font_size)
     spacing = draw_uniform(rng, config.spacing) * size if rng.random() < config.spacing_prob else 0.0
     aliased = bool(rng.random() < config.aliased_prob)
     sizes = [size] * len(text)
@@ -152,19 +157,31 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
         left, right, top, bottom = 0, math.ceil(x - spacing), em_top, em_bottom
     ml, mr = (draw_uniform(rng, config.margin_x) * size for _ in range(2))
     mt, mb = (draw_uniform(rng, config.margin_y) * size for _ in range(2))
-    x0, y0 = math.floor(left - ml), math.floor(top - mt)
-    canvas = np.zeros((math.ceil(bottom + mb) - y0, max(1, math.ceil(right + mr) - x0)), dtype=np.uint8)
-    for coverage, gx, gy in placed:
-        h, w = coverage.shape
-        region = canvas[gy - y0:gy - y0 + h, gx - x0:gx - x0 + w]
-        np.maximum(region, coverage, out=region)
-    line = Image.fromarray(canvas)
+    box = (left - ml, top - mt, right + mr, bottom + mb)
+    drawer = functools.partial(_plain_line, path=path, index=face.index, aliased=aliased)
+    placed, box = degrade.decorate(text, placed, (left, top, right, bottom), box, size, drawer, rng, config)
+    x0, y0 = math.floor(box[0]), math.floor(box[1])
+    line = Image.fromarray(degrade.paint(placed, x0, y0, max(1, math.ceil(box[2]) - x0),
+                                         math.ceil(box[3]) - y0))
     if config.warp_prob > 0 and rng.random() < config.warp_prob:
         line = warp_mask(line, size * draw_uniform(rng, config.warp), size / 3, rng)
     if rng.random() < config.stroke_prob:
         thinner = rng.random() < 0.5 and size >= 36
         line = line.filter(ImageFilter.MinFilter(3) if thinner else ImageFilter.MaxFilter(3))
     return line
+
+
+def _plain_line(text: str, size: int, *, path: str, index: int, aliased: bool) -> list[degrade.Placed]:
+    """Glyphs of ``text`` at ``size`` px from pen position (0, 0) on the baseline, at the face's advance
+    widths, without spacing or per-char augmentations (the neighbouring lines of
+    :func:`toolkit.synth.degrade.neighbour_lines`)."""
+    placed, x = [], 0.0
+    for ch in text:
+        coverage, left, top, advance = glyph_bitmap(path, index, size, aliased, ch)
+        if coverage is not None:
+            placed.append((coverage, round(x) + left, top))
+        x += advance
+    return placed
 
 
 def _centred_offsets(coverage: np.ndarray, advance: float, em_middle: float) -> tuple[int, int]:
@@ -221,17 +238,21 @@ def warp_mask(mask: Image.Image, sigma: float, cell: float, rng: np.random.Gener
                           fillcolor=0)
 
 
-def fit_height(line: Image.Image, height: int, stretch: float, slope: float, angle: float) -> Image.Image:
+def fit_height(line: Image.Image, height: int, stretch: float, slope: float, angle: float,
+               resample: Image.Resampling | None = None) -> Image.Image:
     """Scale a mask to ``height`` px (width times ``stretch``), after an italic-like horizontal shear
     (the top row moves ``slope * height`` px right of the bottom row, left for a negative slope) and a
     counter-clockwise rotation by ``angle`` degrees. The canvas grows so no corner is cut; new area is
     paper (0). Shear, rotation and scaling are one affine resampling at output size (cost grows with
     the output pixels, not with the render size); without shear and rotation it is a plain resize.
+    ``resample`` (e.g. a screenshot's nearest) replaces the default: bicubic for the plain resize,
+    bilinear for the affine one. The mask may be mode ``L`` or ``RGB`` (per-channel coverage).
     """
     w, h = line.size
     if slope == 0.0 and angle == 0.0:
         width = max(1, round(w * height / h * stretch))
-        return line.resize((width, height), resample=Image.Resampling.BICUBIC)
+        return line.resize((width, height),
+                           resample=Image.Resampling.BICUBIC if resample is None else resample)
     cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     # Input px -> sheared and rotated px: [[p, q], [r, t]] = rotation @ [[1, -slope], [0, 1]].
     p, q, r, t = cos, sin - slope * cos, -sin, cos + slope * sin
@@ -248,7 +269,43 @@ def fit_height(line: Image.Image, height: int, stretch: float, slope: float, ang
     data = (ip / scale_x, iq / scale_y, ip * lx + iq * ly, ir / scale_x, it / scale_y, ir * lx + it * ly)
     # Bilinear: 2.5x faster than bicubic here (measured in Pillow 13), and the scale is 0.6..1.5.
     return line.transform((width, height), Image.Transform.AFFINE, data,
-                          resample=Image.Resampling.BILINEAR, fillcolor=0)
+                          resample=Image.Resampling.BILINEAR if resample is None else resample, fillcolor=0)
+
+
+def _ink_on_paper(line: Image.Image, rng: np.random.Generator, config: SynthConfig) -> np.ndarray:
+    """Compose the ink of a coverage mask at output size (mode ``L``, or ``RGB`` per channel) over the
+    paper: grey levels drawn from ``config.ink`` and ``config.paper``, a possible linear shading of the
+    paper (``gradient_prob``), and the textures, patterns and colours of :mod:`toolkit.synth.degrade`.
+
+    Returns:
+        float32 ``(height, width)`` grey levels, not yet rounded or clipped.
+    """
+    width, height = line.size
+    paper = float(draw_integer(rng, config.paper))
+    ink = float(draw_integer(rng, config.ink))
+    coverage = np.asarray(line, dtype=np.float32)
+    coverage *= 1.0 / 255.0
+    background = None
+    if rng.random() < config.gradient_prob:
+        depth = draw_uniform(rng, config.gradient_depth)
+        angle = draw_uniform(rng, (0.0, 2 * math.pi))
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        ramp = xs * math.cos(angle) + ys * math.sin(angle)
+        span = float(ramp.max() - ramp.min())
+        background = np.full((height, width), paper, dtype=np.float32)
+        if span > 0:
+            background -= depth * (ramp - ramp.min()) / span
+    layers = degrade.paper_layers(height, width, rng, config)
+    colours = degrade.draw_colours(rng, config)
+    if layers is not None or colours is not None or coverage.ndim == 3:
+        pixels = degrade.compose(coverage, paper if background is None else background, ink, layers, colours)
+    elif background is not None:
+        pixels = background + coverage * (ink - background)
+    else:  # paper + coverage * (ink - paper), in place
+        pixels = coverage
+        pixels *= ink - paper
+        pixels += paper
+    return pixels
 
 
 def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
@@ -262,8 +319,12 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
     rotated (the canvas grows, so no corner is cut or filled with black), scaled to ``config.height``
     (aspect ratio kept, times a horizontal ``stretch``), possibly blurred, composed as ink over a paper
     background (possibly shaded), possibly shrunk and scaled back (low resolution), with possible
-    gaussian noise. Every random choice is drawn from
-    ``rng``, in a fixed order, so the same generator state gives the same pixels.
+    gaussian noise. The real-world degradations of :mod:`toolkit.synth.degrade` come in where they
+    act: neighbouring lines, underline and rules in the mask's layout; a screenshot-like small-size
+    rasterization after it; perspective and curve before the shear and rotation; motion blur after the
+    gaussian one; textures, patterns and colours in the composition; a JPEG round trip last. Every
+    random choice is drawn from ``rng``, in a fixed order, so the same generator state gives the same
+    pixels.
 
     Args:
         text: the text; must hold at least one non-whitespace char, all covered by ``face``.
@@ -286,7 +347,12 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         raise ValueError(
             f"font {face.name} ({face.path}:{face.index}) has no glyph for {''.join(missing)!r} in {text!r}"
         )
-    line = text_mask(text, face, rng, config)
+    screen = degrade.draw_screen(rng, config)
+    if screen is None:
+        line = text_mask(text, face, rng, config)
+    else:
+        line = degrade.capture(text_mask(text, face, rng, config, size=screen.render_size), screen)
+    line = degrade.bend(line, rng, config)
     slope = angle = 0.0
     if rng.random() < config.shear_prob and config.max_shear > 0:
         slope = draw_uniform(rng, (-config.max_shear, config.max_shear))
@@ -294,29 +360,13 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         angle = draw_uniform(rng, (-config.max_rotation, config.max_rotation))
     height = config.height
     stretch = draw_uniform(rng, config.stretch) if config.stretch != (1.0, 1.0) else 1.0
-    line = fit_height(line, height, stretch, slope, angle)
+    line = fit_height(line, height, stretch, slope, angle, None if screen is None else screen.resample)
     width = line.width
     if rng.random() < config.blur_prob:
         line = line.filter(ImageFilter.GaussianBlur(draw_uniform(rng, config.blur_radius)))
+    line = degrade.motion_blur(line, rng, config)
 
-    paper = float(draw_integer(rng, config.paper))
-    ink = float(draw_integer(rng, config.ink))
-    coverage = np.asarray(line, dtype=np.float32)
-    coverage *= 1.0 / 255.0
-    if rng.random() < config.gradient_prob:
-        depth = draw_uniform(rng, config.gradient_depth)
-        angle = draw_uniform(rng, (0.0, 2 * math.pi))
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        ramp = xs * math.cos(angle) + ys * math.sin(angle)
-        span = float(ramp.max() - ramp.min())
-        background = np.full((height, width), paper, dtype=np.float32)
-        if span > 0:
-            background -= depth * (ramp - ramp.min()) / span
-        pixels = background + coverage * (ink - background)
-    else:  # paper + coverage * (ink - paper), in place
-        pixels = coverage
-        pixels *= ink - paper
-        pixels += paper
+    pixels = _ink_on_paper(line, rng, config)
     if rng.random() < config.downscale_prob:
         factor = draw_uniform(rng, config.downscale)
         small = (max(1, round(width * factor)), max(1, round(height * factor)))
@@ -329,7 +379,10 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         pixels += noise
     np.rint(pixels, out=pixels)
     np.clip(pixels, 0, 255, out=pixels)
-    return Image.fromarray(pixels.astype(np.uint8))
+    image = Image.fromarray(pixels.astype(np.uint8))
+    if config.jpeg_artifact_prob > 0 and rng.random() < config.jpeg_artifact_prob:
+        image = jpeg_round_trip(image, draw_integer(rng, config.jpeg_artifact_quality))
+    return image
 
 
 def encode_jpeg(image: Image.Image, quality: int) -> bytes:
@@ -339,6 +392,15 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     """
     pixels = np.asarray(image)[:, :, None]
     return simplejpeg.encode_jpeg(pixels, quality=quality, colorspace="GRAY")
+
+
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """A grey (mode ``L``) image encoded with :func:`encode_jpeg` at ``quality`` and decoded again: its
+    block and ringing artifacts. The grey level is JPEG's luma channel (what a reader of the colour
+    file converted to grey sees), so compressing the grey image stands for compressing the colour one.
+    """
+    decoded = simplejpeg.decode_jpeg(encode_jpeg(image, quality), colorspace="GRAY")
+    return Image.fromarray(decoded[:, :, 0])
 
 
 def clear_glyph_cache() -> None:
