@@ -992,8 +992,7 @@ def _score_transferred(spec_source, charset, rec):
     model = build_shadownet(source.model_config)
     source.apply(model, charset)
     ds = records.make_dataset(rec, "test", 32, training=False)
-    return score_batches(KerasBackend(model, charset).predict_batch, ds, charset,
-                         with_lengths=True), source
+    return score_batches(KerasBackend(model, charset).predict_batch, ds, charset), source
 
 
 def section_finetune(ws: Workspace, args) -> list[Row]:
