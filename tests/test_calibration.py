@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from toolkit.calibration import MIN_CHARS, calibration_texts, rendered_calibration_images
+from toolkit.calibration import (
+    MIN_CHARS,
+    calibration_texts,
+    rendered_calibration_images,
+)
 from toolkit.cli import main
 
 

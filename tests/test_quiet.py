@@ -19,26 +19,26 @@ REPO = Path(__file__).resolve().parent.parent
 # Lines TensorFlow 2.21 printed on a CPU-only machine before the CLI was quiet.
 PRE_INIT = [
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
-    b"I0000 00:00:1796165095.550792    8246 port.cc:153] oneDNN custom operations are on. You may "
-    b"see slightly different numerical results\n",
-    b"I0000 00:00:1796165095.551052    8246 cudart_stub.cc:31] Could not find cuda drivers on "
-    b"your machine, GPU will not be used.\n",
+    (b"I0000 00:00:1796165095.550792    8246 port.cc:153] oneDNN custom operations are on. You may "
+     b"see slightly different numerical results\n"),
+    (b"I0000 00:00:1796165095.551052    8246 cudart_stub.cc:31] Could not find cuda drivers on "
+     b"your machine, GPU will not be used.\n"),
 ]
 LATER = [
-    b"E0000 00:00:1796165102.390765    8246 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
-    b"CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n",
-    b"E1231 23:59:59.013353    9073 util.cc:131] oneDNN supports DT_BOOL only on platforms with "
-    b"AVX-512.\n",
+    (b"E0000 00:00:1796165102.390765    8246 cuda_platform.cc:52] failed call to cuInit: INTERNAL: "
+     b"CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n"),
+    (b"E1231 23:59:59.013353    9073 util.cc:131] oneDNN supports DT_BOOL only on platforms with "
+     b"AVX-512.\n"),
     b"W0101 00:00:01.5 17 cpu_allocator_impl.cc:83] Allocation exceeds 10% of free memory.\n",
-    b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, "
-    b"output_inference_type: FLOAT32\n",
+    (b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, "
+     b"output_inference_type: FLOAT32\n"),
     b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
 ]
 KEPT = [
     b"Traceback (most recent call last):\n",
     b"  File \"/x/train.py\", line 3, in <module>\n",
-    b"F0000 00:00:1796165095.5 8246 cpu_feature_guard.cc:40] The TensorFlow library was compiled "
-    b"to use AVX instructions, but these aren't available on your machine.\n",
+    (b"F0000 00:00:1796165095.5 8246 cpu_feature_guard.cc:40] The TensorFlow library was compiled "
+     b"to use AVX instructions, but these aren't available on your machine.\n"),
     b"INFO toolkit.backends: loaded model (keras, 14 classes)\n",
     b"/x/y.py:12: UserWarning: something\n",
 ]

@@ -96,8 +96,8 @@ def test_installed_wheel_works_from_any_directory(tmp_path, wheel):
     scripts = python.parent
     work = tmp_path / "somewhere"
     work.mkdir()
-    out = _run([python, "-c", "import toolkit, toolkit.paths as p; print(toolkit.__file__); "
-                "print(p.DATA_ROOT)"], cwd=work)
+    show = "import toolkit, toolkit.paths as p; print(toolkit.__file__); print(p.DATA_ROOT)"
+    out = _run([python, "-c", show], cwd=work)
     module, data_root = out.stdout.split()
     venv = str(tmp_path / "venv")
     assert module.startswith(venv) and data_root.startswith(venv)  # not the checkout
@@ -126,8 +126,8 @@ def test_editable_install_reads_the_checkout(tmp_path, source_copy):
     python = _venv(tmp_path / "venv")
     _run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
           "-e", src], cwd=src)
-    out = _run([python, "-c", "import toolkit.paths as p; print(p.DATA_ROOT); "
-                "print(p.bundled_model_dir())"], cwd=tmp_path)
+    show = "import toolkit.paths as p; print(p.DATA_ROOT); print(p.bundled_model_dir())"
+    out = _run([python, "-c", show], cwd=tmp_path)
     data_root, model_dir = out.stdout.split()
     assert Path(data_root) == src and Path(model_dir) == src / "model" / "shadownet"
     assert not (src / "toolkit" / PACKAGE_DATA_DIR).exists()  # nothing copied into the source

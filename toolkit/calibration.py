@@ -82,7 +82,7 @@ def calibration_texts(usable: str, lines: Sequence[str], count: int, max_chars: 
         raise ValueError("no char of the model's charset is in the bundled fonts")
     if max_chars < MIN_CHARS:
         raise ValueError(f"max_chars must be at least {MIN_CHARS}, got {max_chars}")
-    run = re.compile("[" + "".join(re.escape(c) for c in usable) + "]{" + str(MIN_CHARS) + ",}")
+    run = re.compile(f"[{''.join(re.escape(c) for c in usable)}]{{{MIN_CHARS},}}")
     runs = [m.group() for line in lines for m in run.finditer(line)]
     texts = []
     for _ in range(count):

@@ -261,7 +261,8 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
         calibration = {"dataset_dir": str(calibration_dir), "split": "train",
                        "lines": len(samples)}
     elif quantize == "int8":
-        from toolkit.calibration import rendered_calibration_images  # the synthesizer: only here
+        # Imported here: it brings in the synthesizer, which nothing else of export needs.
+        from toolkit.calibration import rendered_calibration_images
 
         rendered = rendered_calibration_images(spec.charset, width, calibration_lines)
         samples, calibration = rendered.images, rendered.describe()
