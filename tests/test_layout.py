@@ -147,3 +147,16 @@ def test_bundled_model_reads_a_skewed_page(tmp_path):
     for gt, line in zip([t for t in lines if t], reading.lines, strict=True):
         scores.add(gt, line.text)
     assert scores.cer <= 0.05, reading.text
+
+
+def test_each_char_keeps_the_top_probability_of_its_run():
+    from toolkit.metrics import collapse_path, collapse_path_chars
+
+    blank = 3
+    best = np.array([[0, 0, blank, 1, 1, 0, blank], [blank, blank, blank, blank, 0, 0, 0]])
+    top = np.array([[0.5, 0.9, 0.99, 0.7, 0.6, 0.8, 1.0], [0.9, 0.7, 0.8, 0.6, 0.2, 0.3, 0.4]])
+    (ids, probs, conf), (empty, none, blank_conf) = collapse_path_chars(best, top, [7, 4], blank)
+    assert ids == [0, 1, 0] and probs == pytest.approx([0.9, 0.7, 0.8])
+    assert conf == pytest.approx(0.8)
+    assert empty == [] and none == [] and blank_conf == pytest.approx(0.75)
+    assert collapse_path(best, top, [7, 4], blank) == [(ids, conf), ([], blank_conf)]
