@@ -88,7 +88,7 @@ BAD_REQUESTS = {
         lambda c: c.post("/v1/recognize", content=iter([b"\0" * 200_000, b"\0" * 200_000])),
         413, "over 300,000 bytes"),
     "too many pixels": (lambda c: _post_raw(c, _huge_png()), 413,
-                        "1200x1000 = 1,200,000 pixels, more than the limit of 1,000,000"),
+                        "1200x1000 px = 1,200,000 px, over the limit of 1,000,000 px"),
     "unknown layout": (lambda c: _post_raw(c, png_bytes(LINE), query="?layout=columns"), 400,
                        "layout must be one of line, page, auto"),
     "multipart without the file field": (

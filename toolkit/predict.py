@@ -8,7 +8,6 @@ lines by :mod:`toolkit.layout` (``layout="page"``, or ``"auto"``).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,7 +21,8 @@ from toolkit import preprocess
 from toolkit.backends import Backend, KerasBackend, open_backend
 from toolkit.charset import Charset
 from toolkit.ctc import collapse_path, collapse_path_chars
-from toolkit.images import open_image
+from toolkit.images import MAX_PIXELS, open_image
+from toolkit.images import ImageTooLargeError as PixelLimitError
 from toolkit.io import atomic_write_text
 from toolkit.labels import IMAGE_EXTENSIONS
 
@@ -70,30 +70,24 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int | None = None
         data: the encoded image.
         name: what to call it in error messages (a file name, "request body").
         max_pixels: refuse images of more pixels (width x height), read from the header before
-            any pixel is decoded; ``None`` leaves only Pillow's own decompression-bomb limit.
+            any pixel is decoded (:func:`toolkit.images.open_image`); ``None``: the toolkit's
+            limit, :data:`toolkit.images.MAX_PIXELS`.
 
     Raises:
-        ImageTooLargeError: if the image has more than ``max_pixels`` pixels, or more than Pillow's
-            decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, twice over).
+        ImageTooLargeError: if the image has more than ``max_pixels`` pixels.
         ImageError: if ``data`` is empty, not an image, or truncated.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps, UnidentifiedImageError
 
     if not data:
         raise ImageError(f"{name}: empty (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if max_pixels is not None and im.width * im.height > max_pixels:
-                raise ImageTooLargeError(f"{name}: {im.width}x{im.height} = "
-                                         f"{im.width * im.height:,} pixels, more than the limit "
-                                         f"of {max_pixels:,}")
+        with open_image(data, MAX_PIXELS if max_pixels is None else max_pixels) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
             return preprocess.to_grey_array(im)
-    except Image.DecompressionBombError as e:
+    except PixelLimitError as e:
         raise ImageTooLargeError(f"{name}: {e}") from None
-    except ImageError:
-        raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image in a format Pillow reads (PNG, JPEG, BMP, GIF, "
                          f"TIFF, WebP, ...)") from None
