@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import TINY_TRAIN
+
 from toolkit.cli import main
 from toolkit.locks import LOCK_FILE, DirectoryInUseError, DirectoryLock, LockOwner
 
