@@ -111,16 +111,14 @@ class LockOwner:
             ValueError: if it is not the JSON object :meth:`to_json` writes.
         """
         obj = json.loads(text)
-        if not isinstance(obj, dict):
-            raise ValueError(f"not a JSON object: {text[:100]!r}")
         try:
             return cls(host=str(obj["host"]), pid=int(obj["pid"]), started=float(obj["started"]),
                        command=str(obj.get("command", "")), purpose=str(obj.get("purpose", "")),
                        token=str(obj["token"]), boot_id=str(obj.get("boot_id", "")),
                        process_start=(None if obj.get("process_start") is None
                                       else int(obj["process_start"])))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"missing or bad field ({e!r})") from None
+        except (KeyError, TypeError, ValueError) as e:  # TypeError: not a JSON object
+            raise ValueError(f"not a lock file's JSON object ({e!r}): {text[:100]!r}") from None
 
     def to_json(self) -> str:
         """The lock file's text (one JSON object)."""

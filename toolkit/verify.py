@@ -28,6 +28,16 @@ from pathlib import Path
 
 from toolkit import preprocess
 from toolkit.charset import Charset, CharsetError
+from toolkit.checkpoints import (
+    CHECKPOINT_DIR,
+    MODEL_JSON,
+    CheckpointError,
+    ModelSpec,
+    checkpoint_prefixes,
+    checkpoint_problem,
+    load_model,
+)
+from toolkit.locks import LOCK_FILE, LockOwner
 from toolkit.records import (
     METADATA_FILE,
     SPLITS,
@@ -277,17 +287,6 @@ def verify_model_dir(model_dir: str | os.PathLike) -> ModelDirReport:
     Returns:
         A :class:`ModelDirReport`; ``report.ok`` is False if anything is wrong.
     """
-    from toolkit.checkpoints import (
-        CHECKPOINT_DIR,
-        MODEL_JSON,
-        CheckpointError,
-        ModelSpec,
-        checkpoint_prefixes,
-        checkpoint_problem,
-        load_model,
-    )
-    from toolkit.locks import LOCK_FILE, LockOwner
-
     model_dir = Path(model_dir)
     report = ModelDirReport(model_dir=model_dir)
     try:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -180,7 +180,7 @@ class RenderPool:
             # A spawn executor starts a process per submitted task, up to `processes`.
             self._starts = [self._executor.submit(_started) for _ in range(processes)]
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> RenderPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
