@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Release model v2 (issue 17): the general charset (Song ci chars + GB2312 + ASCII + full-width
+# punctuation + CJK punctuation + symbols, char_dict/), the mixed corpus (corpora/mix.json), the
+# font library's training faces (fonts/, never fonts/heldout/) and the `real` degradations, trained
+# by fine-tuning the v1 bundled model (model/shadownet, `small`, 6,016 chars) with --init-from.
+# Run from the repository root:
+#   nohup bash tools/train_release_v2.sh > runs/release_v2.log 2>&1 &   (R=DIR to put the run elsewhere)
+# Every stage is skipped when its output exists; training resumes from the last checkpoint
+# (--init-from only applies to the first run into an empty model directory).
+#
+# Stage 1: 150,000 images (seed 11), fine-tune from the bundled model, all layers trained, the
+#   fine-tuning peak learning rate and warm-up (toolkit.checkpoints.FINETUNE_LEARNING_RATE) over a
+#   40,000-step cosine schedule, stopped at step 15,000 for new data.
+# Stage 2: 150,000 new images (seed 12), same schedule, to step 30,000.
+# Stage 3: 150,000 new images (seed 13), same schedule, to step 40,000.
+# The stage boundaries are plans: record where each stage really stopped in this header, as the v1
+# script does, when the run is released (tools/release_model.py writes RELEASE.json).
+set -euo pipefail
+R=${R:-runs/release_v2}
+STEPS=${STEPS:-40000}
+IMAGES=${IMAGES:-150000}
+mkdir -p "$R"
+
+# data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, unless they exist.
+data() {
+  if [ ! -f "$R/data$1/gen_config.json" ]; then
+    crnn-toolkit gen-images --output-dir "$R/data$1" --num-images "$IMAGES" --workers 2 --seed "$2" \
+        --corpus-config corpora/mix.json --add-set all --augment real --max-chars 24
+  fi
+  if [ ! -f "$R/rec$1/metadata.json" ]; then
+    crnn-toolkit write-tfrecords --dataset-dir "$R/data$1" --char-dict-dir char_dict --save-dir "$R/rec$1"
+  fi
+}
+# train N END: train on $R/recN up to step END (resumes from the latest checkpoint).
+train() {
+  crnn-toolkit train-shadownet --dataset-dir "$R/rec$1" --char-dict-dir char_dict --model-dir "$R/model" \
+      --init-from bundled --model-size small --precision mixed_bfloat16 --steps "$2" \
+      --decay-steps "$STEPS" --checkpoint-every 250 --eval-every 1000 --seed 1
+}
+data 1 11
+[ -f "$R/stage2.started" ] || train 1 $((STEPS * 3 / 8))
+data 2 12
+touch "$R/stage2.started"
+[ -f "$R/stage3.started" ] || train 2 $((STEPS * 3 / 4))
+data 3 13
+touch "$R/stage3.started"
+train 3 "$STEPS"
