@@ -96,7 +96,11 @@ def main(verbose: bool) -> None:
                    "Default: the bundled Song ci corpus.")
 @click.option("--font", "fonts", multiple=True, type=str,
               help="Font file, or FILE:INDEX for a face of a .ttc collection (repeatable). "
-                   "Default: the four bundled Noto SC faces.")
+                   "Default: the bundled font library's training faces (fonts/).")
+@click.option("--font-dir", "font_dirs", multiple=True, type=EXISTING_DIR,
+              help="Font directory (repeatable): the faces its fonts.json manifest lists, with "
+                   "their styles, else every font file in it. Faces are drawn so that every "
+                   "style gets an equal share.")
 @click.option("--output-dir", required=True, type=OUT_DIR, help="Dataset directory to write.")
 @click.option("--num-images", required=True, type=click.IntRange(min=1), help="Images to render.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
@@ -130,13 +134,14 @@ def main(verbose: bool) -> None:
 @click.option("--num-shards", default=1, show_default=True, type=click.IntRange(min=1),
               help="Jobs in the array; with N > 1 run merge-shards when all are done.")
 @_user_errors
-def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_chars, max_chars,
+def gen_images_cmd(corpus, fonts, font_dirs, output_dir, num_images, seed, workers, min_chars, max_chars,
                    top_chars, test_fraction, augment, config_file, balance, overwrite, skip_bad,
                    shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
     from dataclasses import replace
 
-    from toolkit.paths import bundled_corpus_files, bundled_font_files
+    from toolkit.fonts import load_font_dir
+    from toolkit.paths import bundled_corpus_files, bundled_font_dir
     from toolkit.synth import (
         AUGMENT_PRESETS,
         SynthConfig,
@@ -156,8 +161,9 @@ def gen_images_cmd(corpus, fonts, output_dir, num_images, seed, workers, min_cha
                                    ("balance", balance))
                  if v is not None}
     config = replace(config, **overrides)
+    faces = [face for d in font_dirs for face in load_font_dir(d)] + list(fonts)
     summary = gen_images(list(corpus) or bundled_corpus_files(),
-                         list(fonts) or [str(p) for p in bundled_font_files()],
+                         faces or load_font_dir(bundled_font_dir()),
                          output_dir, num_images, seed=seed, workers=workers, config=config,
                          overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
                          num_shards=num_shards)

@@ -55,7 +55,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
 from toolkit.corpus import CorpusError, char_frequencies, first_occurrences, read_corpus
-from toolkit.fonts import FontError, FontFace, load_font
+from toolkit.fonts import FaceSampler, FontError, FontFace, load_font
 from toolkit.shards import check_shard, find_shards, shard_name
 
 logger = logging.getLogger(__name__)
@@ -578,7 +578,7 @@ def _text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synt
     center_punct = config.punct_center_prob > 0 and rng.random() < config.punct_center_prob
     em_middle = (_EM_DESCENT - _EM_ASCENT) / 2 * size  # y of the em box's middle, from the baseline
 
-    path = str(face.path)
+    path = str(face.render_path)  # a WOFF2 face renders from its decompressed copy
     placed = []  # (coverage, x, y) of every visible glyph, relative to the first pen position
     x = 0.0
     for ch, char_size, dy, slope in zip(text, sizes, offsets, rises, strict=True):
@@ -832,6 +832,7 @@ class _Worker:
             self.occurrences = order.astype(np.int64)
             self.starts = np.append(starts, len(order)).astype(np.int64)
         self.faces = list(faces)
+        self.sampler = FaceSampler(self.faces)  # style-balanced choice among the covering faces
         self.config = config
         self.seed = seed
         self.output_dir = Path(output_dir)
@@ -874,11 +875,10 @@ class _Worker:
             text = self.sample_text(rng)
             if config.question_prob > 0 and "。" in text and rng.random() < config.question_prob:
                 text = text.replace("。", "？")
-            candidates = [f for f in self.faces if f.covers(text)]
-            if not candidates:
+            face = self.sampler.choose(text, rng)
+            if face is None:
                 rejected.append((text, self.reason(text)))
                 continue
-            face = candidates[int(rng.integers(len(candidates)))]
             image = render_line(text, face, rng, config)
             path = self.output_dir / image_relpath(index, config.image_format)
             if path.parent not in self.made_dirs:  # one mkdir per folder of 1,000, not per image
@@ -1083,7 +1083,7 @@ def _write_preview(
         draw.text((x0, y_label + 2), f"{index}", font=number_font, fill=110)
         face = _label_face(label, faces)
         if face is not None:
-            font = _truetype(str(face.path), face.index, _PREVIEW_LABEL_PX)
+            font = _truetype(str(face.render_path), face.index, _PREVIEW_LABEL_PX)
             draw.text((x0 + 60, y_label), label, font=font, fill=0)
     path = output_dir / "preview.png"
     buffer = io.BytesIO()
@@ -1133,7 +1133,7 @@ def _prepare_shard_output(output_dir: Path, shard_index: int, num_shards: int, o
 
 
 def _read_render_inputs(
-    corpora: Sequence[Path], font_specs: Sequence[str | os.PathLike[str]], config: SynthConfig,
+    corpora: Sequence[Path], font_specs: Sequence[str | os.PathLike[str] | FontFace], config: SynthConfig,
     skip_bad: bool,
 ) -> tuple[list[str], list[str], list[FontFace]]:
     """Read the corpus lines, cut their text units and load the faces for :func:`gen_images`;
@@ -1155,7 +1155,7 @@ def _read_render_inputs(
             f"no corpus text{what} has at least min_chars={config.min_chars} chars in "
             f"{', '.join(map(str, corpora))}"
         )
-    faces = [load_font(spec) for spec in font_specs]
+    faces = [s if isinstance(s, FontFace) else load_font(s) for s in font_specs]
     if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
         raise FontError("no font given")
     covered = frozenset().union(*(f.codepoints for f in faces))
@@ -1182,7 +1182,7 @@ def _read_render_inputs(
 
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str]],
-    font_specs: Sequence[str | os.PathLike[str]],
+    font_specs: Sequence[str | os.PathLike[str] | FontFace],
     output_dir: str | os.PathLike[str],
     num_images: int,
     seed: int = 0,
@@ -1208,7 +1208,10 @@ def gen_images(
 
     Args:
         corpus_paths: corpus files (:func:`toolkit.corpus.read_corpus` formats); their lines are pooled.
-        font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`).
+        font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`), or
+            faces already loaded (e.g. by :func:`toolkit.fonts.load_font_dir`, with their styles).
+            Each image's face is drawn among those covering its text by
+            :class:`toolkit.fonts.FaceSampler`: every style gets an equal share.
         output_dir: output directory, created if needed.
         num_images: number of image indices to generate (>= 1).
         seed: non-negative integer seed.
@@ -1332,6 +1335,7 @@ def gen_images(
                 "index": f.index,
                 "name": f.name,
                 "num_codepoints": len(f.codepoints),
+                "style": f.style,
             }
             for f in faces
         ],
