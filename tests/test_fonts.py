@@ -256,6 +256,15 @@ def test_sampler_balances_styles_among_covering_faces():
     assert sampler.choose("龙", rng) is None
 
 
+def test_sampler_keeps_a_style_share_when_some_of_its_faces_cannot_draw_the_text():
+    # two Kai faces, one of which lacks 风; three Hei faces: Kai still gets half of the 春风 lines
+    faces = [_face("kai_full", "kai"), _face("kai_trad", "kai", "春"),
+             *(_face(f"hei{i}", "hei") for i in range(3))]
+    rng = np.random.default_rng(1)
+    picks = Counter(FaceSampler(faces).choose("春风", rng).name for _ in range(4000))
+    assert abs(picks["kai_full"] - 2000) < 250 and "kai_trad" not in picks, picks
+
+
 def test_sampler_without_styles_is_the_plain_uniform_draw():
     faces = [_face(f"f{i}", None) for i in range(5)]
     sampler = FaceSampler(faces)
@@ -331,4 +340,5 @@ def test_bundled_library_loads_with_styles():
     assert {f.path.resolve() for f in train}.isdisjoint({f.path.resolve() for f in held})
     assert all(f.style in STYLES for f in train + held)
     assert all(f.empty == frozenset() for f in train + held)  # the build dropped empty glyphs
-    assert all(f.covers("春风明月，。") for f in train + held)
+    text = "明月天人山水，。0A"  # in every face, the Traditional Chinese ones included
+    assert [f.name for f in train + held if not f.covers(text)] == []

@@ -561,12 +561,15 @@ def style_weights(faces: Sequence[FontFace]) -> list[float]:
 
 
 class FaceSampler:
-    """Draws, for a text, one of the faces that cover it, with style-balanced weights.
+    """Draws, for a text, one of the faces that cover it, giving every style an equal share.
 
-    The weights are :func:`style_weights` over all faces, renormalised over the faces that cover the
-    text, so a style stays balanced against the others among the faces able to draw it. When those
-    faces weigh the same (no styles, or one face per style) the draw is ``rng.integers(n)``, the same
-    random stream as a plain uniform choice.
+    The draw is in two steps: a style uniformly among the styles that have a face covering the text,
+    then a face uniformly among that style's covering faces (a face without a style is a style of its
+    own). When every face covers the text, the chances are those of :func:`style_weights`; when some
+    do not (a Traditional Chinese face lacks a simplified char), the style keeps its share through its
+    other faces instead of losing it to the styles with more faces. When every style has one face (or
+    no face has a style) the draw is ``rng.integers(n)`` over the covering faces: the same random
+    stream as a plain uniform choice.
 
     Args:
         faces: the faces to choose from (at least one).
@@ -579,14 +582,19 @@ class FaceSampler:
         if not faces:
             raise ValueError("faces is empty: give at least one face")
         self.faces = list(faces)
-        self.weights = np.asarray(style_weights(self.faces), dtype=np.float64)
+        self._keys = [f.style if f.style is not None else ("face", i)
+                      for i, f in enumerate(self.faces)]
+        self._one_per_style = len(set(self._keys)) == len(self._keys)
 
     def choose(self, text: str, rng: np.random.Generator) -> FontFace | None:
         """Return a face that covers ``text`` (drawn with ``rng``), or None if no face covers it."""
         candidates = [i for i, face in enumerate(self.faces) if face.covers(text)]
         if not candidates:
             return None
-        w = self.weights[candidates]
-        if np.all(w == w[0]):
+        if self._one_per_style:
             return self.faces[candidates[int(rng.integers(len(candidates)))]]
-        return self.faces[candidates[int(rng.choice(len(candidates), p=w / w.sum()))]]
+        groups: dict[object, list[int]] = {}
+        for i in candidates:
+            groups.setdefault(self._keys[i], []).append(i)
+        members = list(groups.values())[int(rng.integers(len(groups)))]
+        return self.faces[members[int(rng.integers(len(members)))]]

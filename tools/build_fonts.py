@@ -159,6 +159,8 @@ class Face:
         style: the style class, one of ``toolkit.fonts.STYLES``.
         licence: the licence, as an SPDX expression.
         notes: a word on the design, for the manifest and README.
+        weight: the weight class for the manifest when the font's own (OS/2 ``usWeightClass``) is
+            wrong (Fandol's Bold faces say 400).
     """
 
     out: str
@@ -169,6 +171,7 @@ class Face:
     style: str
     licence: str
     notes: str = ""
+    weight: int | None = None
 
     @property
     def heldout(self) -> bool:
@@ -191,7 +194,7 @@ FACES = (
     Face("FandolSong-Regular.woff2", "texlive-lang-chinese", FANDOL + "FandolSong-Regular.otf", 0,
          "FandolSong", "song", FANDOL_LICENCE),
     Face("FandolSong-Bold.woff2", "texlive-lang-chinese", FANDOL + "FandolSong-Bold.otf", 0,
-         "FandolSong", "song", FANDOL_LICENCE),
+         "FandolSong", "song", FANDOL_LICENCE, weight=700),
     # Hei (sans)
     Face("NotoSansSC-Regular.otf", "fonts-noto-cjk", NOTO + "NotoSansCJK-Regular.ttc", 2,
          "Noto Sans CJK SC", "hei", OFL),
@@ -204,7 +207,7 @@ FACES = (
     Face("FandolHei-Regular.woff2", "texlive-lang-chinese", FANDOL + "FandolHei-Regular.otf", 0,
          "FandolHei", "hei", FANDOL_LICENCE),
     Face("FandolHei-Bold.woff2", "texlive-lang-chinese", FANDOL + "FandolHei-Bold.otf", 0,
-         "FandolHei", "hei", FANDOL_LICENCE),
+         "FandolHei", "hei", FANDOL_LICENCE, weight=700),
     # Kai
     Face("FandolKai-Regular.woff2", "texlive-lang-chinese", FANDOL + "FandolKai-Regular.otf", 0,
          "FandolKai", "kai", FANDOL_LICENCE),
@@ -366,7 +369,9 @@ def merge_fontsource(root: Path, prefix: str):
     with tempfile.TemporaryDirectory() as tmp:
         plain = []
         for i, path in enumerate([*numbered, latin]):
-            font = TTFont(str(path))
+            font = TTFont(str(path), recalcTimestamp=False)
+            if i == 0:
+                stamps = (font["head"].created, font["head"].modified)
             for tag in ("GSUB", "GPOS"):
                 if tag in font and font[tag].table.ScriptList is None:
                     del font[tag]
@@ -375,9 +380,13 @@ def merge_fontsource(root: Path, prefix: str):
             font.save(str(out))
             plain.append(str(out))
         merged = Merger().merge(plain)
+        # the merger stamps the time of the merge: keep the first slice's, so the output is the same
+        # from run to run
+        merged["head"].created, merged["head"].modified = stamps
+        merged.recalcTimestamp = False
         out = Path(tmp) / "merged.ttf"
         merged.save(str(out))
-        return TTFont(str(out)), len(plain)
+        return TTFont(str(out), recalcTimestamp=False), len(plain)
 
 
 def open_source(face: Face, work: Path):
@@ -410,7 +419,7 @@ def subset_options():
     options.name_languages = [0x0409]  # English (US) Windows records
     options.name_legacy = False
     options.recalc_timestamp = False
-    options.drop_tables += ["FFTM", "BDF"]
+    options.drop_tables += ["FFTM", "BDF", "mort"]  # FontForge's timestamp, bitmaps, old AAT
     return options
 
 
@@ -555,7 +564,7 @@ def manifest_entry(face: Face, out_dir: Path, record: dict | None, old: dict | N
         "subfamily": names.getDebugName(17) or names.getDebugName(2),
         "full_name": names.getDebugName(4),
         "style": face.style,
-        "weight": font["OS/2"].usWeightClass,
+        "weight": face.weight or font["OS/2"].usWeightClass,
         "heldout": face.heldout,
         "notes": face.notes,
         "licence": face.licence,
