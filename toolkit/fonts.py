@@ -143,25 +143,25 @@ class _InkPen(AbstractPen):
     def __init__(self, glyph_set) -> None:
         self.glyph_set = glyph_set
 
-    def moveTo(self, pt) -> None:  # noqa: N802 - the pen protocol's names
+    def moveTo(self, pt) -> None:
         pass
 
-    def lineTo(self, pt) -> None:  # noqa: N802
+    def lineTo(self, pt) -> None:
         raise _Inked
 
-    def curveTo(self, *points) -> None:  # noqa: N802
+    def curveTo(self, *points) -> None:
         raise _Inked
 
-    def qCurveTo(self, *points) -> None:  # noqa: N802
+    def qCurveTo(self, *points) -> None:
         raise _Inked
 
-    def closePath(self) -> None:  # noqa: N802
+    def closePath(self) -> None:
         pass
 
-    def endPath(self) -> None:  # noqa: N802
+    def endPath(self) -> None:
         pass
 
-    def addComponent(self, glyph_name, transformation) -> None:  # noqa: N802
+    def addComponent(self, glyph_name, transformation) -> None:
         if glyph_name in self.glyph_set:
             self.glyph_set[glyph_name].draw(self)
 
@@ -195,7 +195,7 @@ def empty_codepoints(font: TTFont, cmap: dict[int, str] | None = None) -> frozen
     if cmap is None:
         cmap = font.getBestCmap() or {}
     verdict: dict[str, bool] = {}  # glyph name -> has ink
-    glyf = font["glyf"] if "glyf" in font else None
+    glyf = font.get("glyf")
     glyph_set = None
 
     def inked(name: str, depth: int = 0) -> bool:
