@@ -23,7 +23,7 @@ import click
 
 from toolkit.charset import ALL_SETS, NAMED_SETS
 from toolkit.io import atomic_write_text
-from toolkit.paths import bundled_corpus_files, bundled_font_files, bundled_model_dir
+from toolkit.paths import bundled_corpus_files, bundled_font_dir, bundled_model_dir
 from toolkit.quiet import quiet_tensorflow, verbose_from_env
 
 logger = logging.getLogger("toolkit")
@@ -179,7 +179,11 @@ def _corpus_sources(ctx, param, values):
                    "random text (repeatable; see build-char-dict).")
 @click.option("--font", "fonts", multiple=True, type=str,
               help="Font file, or FILE:INDEX for a face of a .ttc collection (repeatable). "
-                   "Default: the four bundled Noto SC faces.")
+                   "Default: the bundled font library's training faces (fonts/).")
+@click.option("--font-dir", "font_dirs", multiple=True, type=EXISTING_DIR,
+              help="Font directory (repeatable): the faces its fonts.json manifest lists, with "
+                   "their styles, else every font file in it. Faces are drawn so that every "
+                   "style gets an equal share.")
 @click.option("--output-dir", required=True, type=OUT_DIR, help="Dataset directory to write.")
 @click.option("--num-images", required=True, type=click.IntRange(min=1), help="Images to render.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
@@ -214,10 +218,11 @@ def _corpus_sources(ctx, param, values):
               help="Skip texts with a char no font can draw (counted) instead of stopping.")
 @_job_array_options
 @_user_errors
-def gen_images_cmd(corpus, generated, corpus_config, add_sets, fonts, output_dir, num_images,
-                   seed, workers, min_chars, max_chars, top_chars, test_fraction, augment,
-                   config_file, balance, overwrite, skip_bad, shard_index, num_shards):
+def gen_images_cmd(corpus, generated, corpus_config, add_sets, fonts, font_dirs, output_dir,
+                   num_images, seed, workers, min_chars, max_chars, top_chars, test_fraction,
+                   augment, config_file, balance, overwrite, skip_bad, shard_index, num_shards):
     """Render synthetic line images and write Train/Test sample.txt, chinese.txt, preview.png."""
+    from toolkit.fonts import load_font_dir  # fontTools: only for the commands that read fonts
     from toolkit.synth import (  # a stage module: see the module docstring
         ConfigValueError,
         gen_images,
@@ -232,8 +237,9 @@ def gen_images_cmd(corpus, generated, corpus_config, add_sets, fonts, output_dir
     from toolkit.corpus import read_mix_config
 
     sources = [*(read_mix_config(corpus_config) if corpus_config else []), *corpus, *generated]
+    faces = [face for d in font_dirs for face in load_font_dir(d)] + list(fonts)
     summary = gen_images(sources or bundled_corpus_files(),
-                         list(fonts) or [str(p) for p in bundled_font_files()],
+                         faces or load_font_dir(bundled_font_dir()),
                          output_dir, num_images, seed=seed, workers=workers, config=config,
                          overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
                          num_shards=num_shards, add_sets=add_sets)

@@ -72,8 +72,20 @@ def bundled_mix_config() -> Path:
     return _require(CORPORA_DIR / MIX_CONFIG, "corpus mix config")
 
 
+def bundled_font_dir() -> Path:
+    """Return the bundled font library (``fonts/``): load it with :func:`toolkit.fonts.load_font_dir`
+    for the training faces and their styles (``fonts/heldout/`` holds the held-out faces).
+
+    Raises:
+        FileNotFoundError: if the repository has no ``fonts/`` folder.
+    """
+    return _require(FONTS_DIR, "font directory")
+
+
 def bundled_font_files() -> list[Path]:
-    """Return the bundled font files (``fonts/*.otf`` and ``fonts/*.ttf``), sorted by name.
+    """Return the bundled plain OpenType font files (``fonts/*.otf`` and ``fonts/*.ttf``), sorted by
+    name: the four Noto Sans/Serif SC faces. The rest of the library is WOFF2 (see
+    :func:`bundled_font_dir`).
 
     Raises:
         FileNotFoundError: if the repository's ``fonts/`` holds no font file.

@@ -336,7 +336,8 @@ def _render_missing(pool: RenderPool, worker_args: tuple, owned: range, done: li
 
 
 def _read_render_inputs(
-    sources: Sequence[SourceSpec], font_specs: Sequence[str | os.PathLike[str]], config: SynthConfig,
+    sources: Sequence[SourceSpec], font_specs: Sequence[str | os.PathLike[str] | FontFace],
+    config: SynthConfig,
     skip_bad: bool, extra_chars: Sequence[str] = (),
 ) -> tuple[CorpusMix, list[FontFace]]:
     """Read the corpus files into a :class:`~toolkit.corpus.CorpusMix` and load the faces for
@@ -349,7 +350,7 @@ def _read_render_inputs(
     Raises:
         CorpusError, FontError, FileNotFoundError: as documented in :func:`gen_images`.
     """
-    faces = [load_font(spec) for spec in font_specs]
+    faces = [s if isinstance(s, FontFace) else load_font(s) for s in font_specs]
     if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
         raise FontError("no font given")
     covered = frozenset().union(*(f.codepoints for f in faces))
@@ -439,6 +440,7 @@ def _run_inputs(seed: int, num_images: int, shard_index: int, num_shards: int,
                 "index": f.index,
                 "name": f.name,
                 "num_codepoints": len(f.codepoints),
+                "style": f.style,
             }
             for f in faces
         ],
@@ -466,7 +468,7 @@ def _gen_config(summary: GenSummary, inputs: dict, input_counts: dict[str, int])
 
 def gen_images(
     corpus_paths: Sequence[str | os.PathLike[str] | SourceSpec],
-    font_specs: Sequence[str | os.PathLike[str]],
+    font_specs: Sequence[str | os.PathLike[str] | FontFace],
     output_dir: str | os.PathLike[str],
     num_images: int,
     seed: int = 0,
@@ -497,7 +499,10 @@ def gen_images(
         corpus_paths: the text sources: corpus files (:func:`toolkit.corpus.read_corpus` formats),
             whose lines are pooled, and :class:`toolkit.corpus.SourceSpec` s (weighted files,
             generated kinds) mixed with them by :class:`toolkit.corpus.CorpusMix`.
-        font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`).
+        font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`), or
+            faces already loaded (e.g. by :func:`toolkit.fonts.load_font_dir`, with their styles).
+            Each image's face is drawn among those covering its text by
+            :class:`toolkit.fonts.FaceSampler`: every style gets an equal share.
         output_dir: output directory, created if needed.
         num_images: number of image indices to generate (>= 1).
         seed: non-negative integer seed.

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from toolkit.corpus import CorpusMix
-from toolkit.fonts import FontFace
+from toolkit.fonts import FaceSampler, FontFace
 from toolkit.synth.config import SynthConfig, draw_integer
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import encode_jpeg, render_line
@@ -47,6 +47,7 @@ class _Worker:
     ) -> None:
         self.mix = mix
         self.faces = list(faces)
+        self.sampler = FaceSampler(self.faces)  # style-balanced choice among the covering faces
         self.config = config
         self.seed = seed
         self.output_dir = Path(output_dir)
@@ -71,11 +72,10 @@ class _Worker:
             text = self.sample_text(rng)
             if config.question_prob > 0 and "。" in text and rng.random() < config.question_prob:
                 text = text.replace("。", "？")
-            candidates = [f for f in self.faces if f.covers(text)]
-            if not candidates:
+            face = self.sampler.choose(text, rng)
+            if face is None:
                 rejected.append((text, self.reason(text)))
                 continue
-            face = candidates[int(rng.integers(len(candidates)))]
             image = render_line(text, face, rng, config)
             path = self.output_dir / image_relpath(index, config.image_format)
             if path.parent not in self.made_dirs:  # one mkdir per folder of 1,000, not per image

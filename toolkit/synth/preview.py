@@ -52,7 +52,7 @@ def write_preview(
         draw.text((x0, y_label + 2), f"{index}", font=number_font, fill=110)
         face = _label_face(label, faces)
         if face is not None:
-            font = truetype(str(face.path), face.index, _PREVIEW_LABEL_PX)
+            font = truetype(str(face.render_path), face.index, _PREVIEW_LABEL_PX)
             draw.text((x0 + 60, y_label), label, font=font, fill=0)
     path = output_dir / "preview.png"
     buffer = io.BytesIO()

@@ -129,7 +129,7 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
     center_punct = config.punct_center_prob > 0 and rng.random() < config.punct_center_prob
     em_middle = (_EM_DESCENT - _EM_ASCENT) / 2 * size  # y of the em box's middle, from the baseline
 
-    path = str(face.path)
+    path = str(face.render_path)  # a WOFF2 face renders from its decompressed copy
     placed = []  # (coverage, x, y) of every visible glyph, relative to the first pen position
     x = 0.0
     for ch, char_size, dy, slope in zip(text, sizes, offsets, rises, strict=True):
