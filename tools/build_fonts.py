@@ -52,7 +52,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing: the toolkit's coverage check
 
-from toolkit.fonts import STYLES, empty_codepoints
+from toolkit.fonts import STYLES, empty_codepoints  # noqa: E402 - after the sys.path line above
 
 MANIFEST_FORMAT_VERSION = 1
 DEFAULT_WORK_DIR = Path("/tmp/crnn-toolkit-fonts")
