@@ -37,6 +37,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+
+    from typing import Self
 
 logger = logging.getLogger(__name__)
 
@@ -111,16 +115,14 @@ class LockOwner:
             ValueError: if it is not the JSON object :meth:`to_json` writes.
         """
         obj = json.loads(text)
-        if not isinstance(obj, dict):
-            raise ValueError(f"not a JSON object: {text[:100]!r}")
         try:
             return cls(host=str(obj["host"]), pid=int(obj["pid"]), started=float(obj["started"]),
                        command=str(obj.get("command", "")), purpose=str(obj.get("purpose", "")),
                        token=str(obj["token"]), boot_id=str(obj.get("boot_id", "")),
                        process_start=(None if obj.get("process_start") is None
                                       else int(obj["process_start"])))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"missing or bad field ({e!r})") from None
+        except (KeyError, TypeError, ValueError) as e:  # TypeError: not a JSON object
+            raise ValueError(f"not a lock file's JSON object ({e!r}): {text[:100]!r}") from None
 
     def to_json(self) -> str:
         """The lock file's text (one JSON object)."""
@@ -209,7 +211,7 @@ class DirectoryLock:
         """True between a successful :meth:`acquire` and :meth:`release`."""
         return self.owner is not None
 
-    def acquire(self) -> DirectoryLock:
+    def acquire(self) -> Self:
         """Take the lock, taking over a stale one (logged as a warning).
 
         Returns:
@@ -261,7 +263,7 @@ class DirectoryLock:
                            owner.describe() if owner else "another run")
         self.owner = None
 
-    def __enter__(self) -> DirectoryLock:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
