@@ -37,6 +37,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+
+    from typing import Self
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +211,7 @@ class DirectoryLock:
         """True between a successful :meth:`acquire` and :meth:`release`."""
         return self.owner is not None
 
-    def acquire(self) -> DirectoryLock:
+    def acquire(self) -> Self:
         """Take the lock, taking over a stale one (logged as a warning).
 
         Returns:
@@ -259,7 +263,7 @@ class DirectoryLock:
                            owner.describe() if owner else "another run")
         self.owner = None
 
-    def __enter__(self) -> DirectoryLock:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
