@@ -132,7 +132,7 @@ def build_shadownet(config: ModelConfig, name: str = "shadownet", sync_batch_nor
     import keras
     from keras import layers
 
-    from toolkit.lstm import ProjectedInputLSTM
+    from toolkit.lstm import ProjectedInputLSTM  # imports keras and so TensorFlow: only to build
 
     if width is not None and (width < 8 or width % 4):
         raise ValueError(f"width must be a multiple of 4 and >= 8 px, got {width}")
