@@ -13,6 +13,8 @@ from conftest import TINY_TRAIN
 
 from toolkit.charset import Charset
 from toolkit.checkpoints import (
+    FINETUNE_LEARNING_RATE,
+    FINETUNE_WARMUP_STEPS,
     CheckpointError,
     FineTuneSource,
     freeze_stages,
@@ -311,7 +313,11 @@ def test_cli_finetune_prints_counts_and_exports(tmp_path, tiny_model, grown_reco
     kept = len(Charset.load(tiny_model / "char_dict"))
     assert f"kept {kept} chars, added 3 ('雪' '雨' '霜'), dropped 0" in r.output
     saved = json.loads((md / "shadownet.json").read_text(encoding="utf-8"))
-    assert saved["train"]["learning_rate"] == 3e-4 and saved["train"]["warmup_steps"] == 50
+    assert saved["train"]["learning_rate"] == FINETUNE_LEARNING_RATE
+    assert saved["train"]["warmup_steps"] == FINETUNE_WARMUP_STEPS
+    help_text = " ".join(runner.invoke(main, ["train-shadownet", "--help"]).output.split())
+    assert f"{FINETUNE_LEARNING_RATE:g} with --init-from" in help_text
+    assert f"{FINETUNE_WARMUP_STEPS} with --init-from" in help_text
     r = runner.invoke(main, ["train-shadownet", "--dataset-dir", str(grown_records),
                              "--char-dict-dir", str(grown_char_dict), "--model-dir", str(md / "x"),
                              "--init-from", str(tiny_model), "--model-size", "small",

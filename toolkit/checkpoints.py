@@ -286,10 +286,13 @@ FREEZABLE_STAGES = ("cnn",)
 """Stages :func:`freeze_stages` can hold fixed: the layers named ``<stage>_*``."""
 NEW_ROWS = ("mean", "fresh")
 """How :func:`transfer_weights` initialises a new char's classifier column and bias."""
-FINETUNE_LEARNING_RATE = 3e-4
-"""Default peak learning rate of a fine-tuning run (``--init-from``); see README.md, "Fine-tune"."""
+FINETUNE_LEARNING_RATE = 3e-3
+"""Default peak learning rate of a fine-tuning run (``--init-from``). Measured: the bundled model
+fine-tuned for 400 steps (batch 32, warm-up 50, cosine decay) to a new font and 62 new chars (the
+``finetune`` benchmark's data), held-out CER 0.42 / 0.32 / 0.052 / 0.064 at a peak of 3e-4 /
+1e-3 / 3e-3 / 1e-2; at 1e-2 the lines without new chars got worse (CER 0.093 against 0.041)."""
 FINETUNE_WARMUP_STEPS = 50
-"""Default warm-up of a fine-tuning run, steps."""
+"""Default warm-up of a fine-tuning run, steps (chosen, not measured)."""
 
 
 @dataclass(frozen=True)
