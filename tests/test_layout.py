@@ -150,7 +150,7 @@ def test_bundled_model_reads_a_skewed_page(tmp_path):
 
 
 def test_each_char_keeps_the_top_probability_of_its_run():
-    from toolkit.metrics import collapse_path, collapse_path_chars
+    from toolkit.ctc import collapse_path, collapse_path_chars
 
     blank = 3
     best = np.array([[0, 0, blank, 1, 1, 0, blank], [blank, blank, blank, blank, 0, 0, 0]])
@@ -158,5 +158,6 @@ def test_each_char_keeps_the_top_probability_of_its_run():
     (ids, probs, conf), (empty, none, blank_conf) = collapse_path_chars(best, top, [7, 4], blank)
     assert ids == [0, 1, 0] and probs == pytest.approx([0.9, 0.7, 0.8])
     assert conf == pytest.approx(0.8)
-    assert empty == [] and none == [] and blank_conf == pytest.approx(0.75)
+    # An empty reading has confidence 0 (not the blanks' own probability: 0.75 here).
+    assert empty == [] and none == [] and blank_conf == 0.0
     assert collapse_path(best, top, [7, 4], blank) == [(ids, conf), ([], blank_conf)]
