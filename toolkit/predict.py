@@ -102,7 +102,7 @@ class LineReading:
     Attributes:
         text: the greedy (best-path) CTC decoding.
         confidence: in [0, 1], the mean of ``chars``' probabilities (see
-            :func:`toolkit.metrics.collapse_path_chars` for an empty line).
+            :func:`toolkit.ctc.collapse_path_chars`; 0 for an empty line).
         chars: ``(char, probability)`` per char of ``text``, in order; the probability is the
             largest softmax probability over the char's time steps.
         box: ``(left, top, right, bottom)`` px of the line in the deskewed page
