@@ -354,7 +354,7 @@ def verify_cmd(dataset_dir, char_dict_dir, model_dir):
               help="Train until this global step.")
 @_batch_size_option
 @click.option("--learning-rate", default=None, type=float,
-              help="Peak Adam learning rate of a new model [default: 1e-3; 3e-3 with --init-from].")
+              help="Peak Adam learning rate of a new model [default: 0.001; 0.003 with --init-from].")
 @click.option("--warmup-steps", default=None, type=click.IntRange(min=0),
               help="Linear warm-up, steps [default: 200; 50 with --init-from].")
 @click.option("--decay-steps", default=None, type=click.IntRange(min=1),
