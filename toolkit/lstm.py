@@ -13,7 +13,7 @@ the loop (the state, the recurrent matmul and the gates) in float32: on this pro
 element-wise gate ops are slower in bfloat16 than in float32, which made the plain ``LSTM`` slower
 under ``mixed_bfloat16`` than under float32.
 
-Measured (session 15, 2-core AMD EPYC with AVX512_BF16, ``/tmp/s15/prec2.py``): a train step
+Measured on a 2-core AMD EPYC CPU with AVX512_BF16 (see docs/benchmarks.md): a train step
 (forward, backward, Adam) of the small preset's two BiLSTM layers (128 units, 256 features in,
 batch 32, 64 time steps): plain ``LSTM`` 62 ms float32 / 70 ms mixed_bfloat16; this layer 52 ms /
 44 ms.

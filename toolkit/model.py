@@ -176,7 +176,7 @@ def masked_forward(model, tail_px: int = TAIL_PX):
     further with paper (0) before the CNN, and those time steps are masked and cut off again. The
     weights are the model's own; nothing is copied.
 
-    Measured (session 14, bundled model at step 40,000, held-out set of
+    Measured (the v1 bundled model at step 40,000, held-out set of
     ``tools/build_eval_set.py``, batches of 32 by width): CER 0.0892 -> 0.0799 on the Pillow part,
     0.0745 -> 0.0735 on the pango part (lines alone in their batch: 0.0836 / 0.0735). Lines alone,
     with 8 px of paper after them (``tail_px``): 0.0794 / 0.0732 there, and 0.0696 -> 0.0678 /

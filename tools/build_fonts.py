@@ -52,7 +52,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing: the toolkit's coverage check
 
-from toolkit.fonts import STYLES, empty_codepoints  # noqa: E402 - after the sys.path line above
+from toolkit.charset import named_set  # noqa: E402 - after the sys.path line above
+from toolkit.fonts import STYLES, empty_codepoints  # noqa: E402
 
 MANIFEST_FORMAT_VERSION = 1
 DEFAULT_WORK_DIR = Path("/tmp/crnn-toolkit-fonts")
@@ -259,18 +260,6 @@ FACES = (
 
 # ------------------------------------------------------------------------------------- the subset
 
-def gb2312_hanzi() -> list[str]:
-    """The 6,763 hanzi of GB 2312 (rows 16-87), decoded from every two-byte code with Python's codec."""
-    chars = []
-    for hi in range(0xB0, 0xF8):
-        for lo in range(0xA1, 0xFF):
-            try:
-                chars.append(bytes((hi, lo)).decode("gb2312"))
-            except UnicodeDecodeError:
-                continue  # the five unassigned codes at the end of row 55
-    return chars
-
-
 def corpus_chars(path: Path) -> set[str]:
     """The distinct chars of a corpus file (line breaks aside)."""
     return set(path.read_text(encoding="utf-8")) - {"\n", "\r"}
@@ -287,7 +276,7 @@ def charset_chars(path: Path) -> set[str]:
 
 def subset_codepoints(corpus: set[str], charset: set[str]) -> list[int]:
     """Corpus chars, charset chars, GB 2312 hanzi, ``SUBSET_RANGES`` and ``SUBSET_EXTRA``, sorted."""
-    cps = {ord(c) for c in corpus | charset | set(gb2312_hanzi()) | set(SUBSET_EXTRA)}
+    cps = {ord(c) for c in corpus | charset | set(named_set("gb2312")) | set(SUBSET_EXTRA)}
     for lo, hi in SUBSET_RANGES:
         cps.update(range(lo, hi + 1))
     return sorted(cps)
@@ -608,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{face.out}: style {face.style!r} not in {STYLES}")
     wanted = subset_codepoints(corpus_chars(args.corpus), charset_chars(args.charset))
     songci = {ord(c) for c in corpus_chars(args.corpus)}
-    gb = {ord(c) for c in gb2312_hanzi()}
+    gb = {ord(c) for c in named_set("gb2312")}
     print(f"fontTools {fontTools.version}; {len(wanted):,} code points in the subset", flush=True)
 
     known = {f.out for f in FACES}
