@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def test_generated_strings_only_use_charset_chars(kind, bundled_chars):
     outside = {c for t in texts for c in normalize_text(t)} - bundled_chars
     assert outside == set(), (kind, outside)
     assert all(t and t == t.strip() and len(t) <= 16 for t in texts)
+    # write-tfrecords refuses a label with a run of spaces: gen-images must never write one
+    assert not [t for t in texts if re.search(r"\s\s", t)]
     rng = np.random.default_rng(11)
     assert [generator(rng, 2, 16) for _ in range(3000)] == texts
 

@@ -295,7 +295,7 @@ _MAKERS: dict[str, Callable[[np.random.Generator], str]] = {
 KINDS: tuple[str, ...] = (*_MAKERS, "random")
 """The generated kinds, see the module docstring."""
 
-_JOINERS = (" ", " ", "，", "、", "；", "  ", "")
+_JOINERS = (" ", " ", "，", "、", "；", "")
 
 
 @dataclass(frozen=True)
