@@ -146,6 +146,37 @@ def test_unwritable_cache_is_a_clear_error(tmp_path, tiny_font, monkeypatch):
         load_font(woff2)
 
 
+def test_coverage_is_cached_by_file_bytes(tmp_path, monkeypatch, caplog):
+    from toolkit import fonts as fonts_module
+
+    path = make_font(tmp_path / "e.otf", True)
+    first = load_font(path)
+    cached = list((tmp_path / "cache" / "fonts" / "coverage").glob("*.json"))
+    assert len(cached) == 1
+
+    def no_read(*args):
+        raise AssertionError("the font was read again despite its cached coverage")
+
+    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING, logger="toolkit.fonts"):
+        patch.setattr(fonts_module, "_coverage", no_read)
+        again = load_font(path)
+    assert (again.name, again.codepoints, again.empty) == (first.name, first.codepoints, first.empty)
+    assert "chars of its cmap draw nothing" in caplog.text  # the warning still comes from the cache
+
+    cached[0].write_text("{not json", encoding="utf-8")  # a damaged entry is read past and rewritten
+    assert load_font(path).codepoints == first.codepoints
+    assert json.loads(cached[0].read_text(encoding="utf-8"))["format"] == 1
+    make_font(path, False)  # other bytes at the same path: another key, the font is read again
+    assert load_font(path).empty == frozenset({ord("B"), ord("C")})
+
+
+def test_unwritable_coverage_cache_still_loads(tmp_path, tiny_font, monkeypatch):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("CRNN_TOOLKIT_CACHE", str(blocker))
+    assert load_font(tiny_font).covers(TINY_CHARS)
+
+
 def test_load_font_rejects_unknown_style(tiny_font):
     with pytest.raises(FontError, match="style 'serif' is not one of song, hei"):
         load_font(tiny_font, style="serif")

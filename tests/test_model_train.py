@@ -234,3 +234,23 @@ def test_precision_without_hardware_support_warns(monkeypatch, caplog):
     assert not caplog.records
     train_module._warn_if_precision_is_slow("mixed_float16", tf)
     assert "mixed_float16" in caplog.text
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    import tensorflow as tf
+
+    from toolkit import train as train_module
+
+    assert train_module.resolve_precision("float32") == "float32"
+    with pytest.raises(ValueError, match="'auto' or one of"):
+        train_module.resolve_precision("float16")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(train_module, "cpu_supports_bfloat16", lambda: False)
+    assert train_module.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(train_module, "cpu_supports_bfloat16", lambda: True)
+    assert train_module.resolve_precision("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0"])
+    for capability, expected in (((7, 5), "mixed_float16"), ((9, 0), "mixed_bfloat16")):
+        monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                            lambda device, c=capability: {"compute_capability": c})
+        assert train_module.resolve_precision("auto") == expected

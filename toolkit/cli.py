@@ -365,8 +365,11 @@ def verify_cmd(dataset_dir, char_dict_dir, model_dir):
                    "training earlier).")
 @click.option("--model-size", type=click.Choice(["shadownet", "small", "tiny"]), default=None,
               help="Network size for a new model [default: shadownet].")
-@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16"]),
-              default="float32", show_default=True)
+@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16", "mixed_float16", "auto"]),
+              default="float32", show_default=True,
+              help="Compute precision; 'auto' picks the fastest the hardware runs natively "
+                   "(mixed_bfloat16 on a bfloat16 CPU or an Ampere+ GPU, mixed_float16 on an "
+                   "older GPU, else float32).")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--eval-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -391,8 +394,9 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                         worker_timeout):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS
-    from toolkit.train import TrainConfig, train  # a stage module: see the module docstring
+    from toolkit.train import TrainConfig, resolve_precision, train  # a stage module: see the module docstring
 
+    precision = resolve_precision(precision)
     if learning_rate is None:
         learning_rate = FINETUNE_LEARNING_RATE if init_from else TrainConfig.learning_rate
     if warmup_steps is None:

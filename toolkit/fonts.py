@@ -33,6 +33,8 @@ from fontTools.pens.basePen import AbstractPen
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from PIL import ImageFont
 
+from toolkit.io import atomic_write_json
+
 logger = logging.getLogger(__name__)
 
 _COLLECTION_TAG = b"ttcf"
@@ -315,6 +317,86 @@ def _check_style(style: str | None, where: str) -> None:
         raise FontError(f"{where}: style {style!r} is not one of {', '.join(STYLES)}")
 
 
+COVERAGE_FORMAT = 1
+"""Version of the coverage cache files (:func:`load_font`); a file of another version is ignored."""
+
+
+def _file_digest(path: Path) -> str:
+    """Hex sha256 (first 32 digits) of a font file's bytes: the key of its cached coverage.
+
+    Raises:
+        FontError: if the file cannot be read.
+    """
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as err:
+        raise FontError(f"{path}: cannot read font file ({err})") from err
+    return h.hexdigest()[:32]
+
+
+def _coverage_path(digest: str, index: int) -> Path:
+    return font_cache_dir() / "coverage" / f"{digest}-{index}.json"
+
+
+def _coverage(path: Path, render_path: Path, index: int) -> tuple[str, frozenset[int], frozenset[int]]:
+    """Face name, covered code points (cmap entries that draw ink) and empty code points of face
+    ``index``, read with fontTools (the slow part of :func:`load_font`: every CFF glyph is drawn).
+
+    Raises:
+        FontError: if fontTools cannot read the face or it has no Unicode cmap.
+    """
+    try:
+        font = TTFont(str(render_path), fontNumber=index, lazy=True)
+    except _FONT_READ_ERRORS as err:
+        raise FontError(f"{path}: not a font file fontTools can read ({err})") from err
+    try:
+        try:
+            cmap = font.getBestCmap()
+            name = _face_name(font)
+            empty = empty_codepoints(font, cmap) if cmap else frozenset()
+        except _FONT_READ_ERRORS as err:
+            raise FontError(f"{path}: not a font file fontTools can read ({err!r})") from err
+        if not cmap:
+            raise FontError(f"{path} face {index}: the font has no Unicode cmap")
+        codepoints = frozenset(cp for cp, glyph in cmap.items() if glyph != ".notdef") - empty
+    finally:
+        font.close()
+    return name, codepoints, empty
+
+
+def _read_coverage(digest: str, index: int) -> tuple[str, frozenset[int], frozenset[int]] | None:
+    """The cached :func:`_coverage` of a face, or None when there is none or it cannot be used
+    (unreadable, damaged, another :data:`COVERAGE_FORMAT`): the caller then reads the font."""
+    path = _coverage_path(digest, index)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != COVERAGE_FORMAT:
+            return None
+        return str(data["name"]), frozenset(map(int, data["codepoints"])), frozenset(
+            map(int, data["empty"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        logger.debug("ignoring the coverage cache %s (%s)", path, err)
+        return None
+
+
+def _write_coverage(digest: str, index: int, name: str, codepoints: frozenset[int],
+                    empty: frozenset[int]) -> None:
+    """Store a face's coverage under :func:`font_cache_dir` ``/coverage/<sha256>-<index>.json``,
+    atomically; a cache that cannot be written is logged at DEBUG and skipped (it only saves time)."""
+    path = _coverage_path(digest, index)
+    try:
+        atomic_write_json(path, {"format": COVERAGE_FORMAT, "name": name,
+                                 "codepoints": sorted(codepoints), "empty": sorted(empty)},
+                          make_parents=True)
+    except OSError as err:
+        logger.debug("cannot write the coverage cache %s (%s)", path, err)
+
+
 def load_font(spec: str | os.PathLike[str], style: str | None = None) -> FontFace:
     """Load one font face and its character coverage.
 
@@ -324,7 +406,10 @@ def load_font(spec: str | os.PathLike[str], style: str | None = None) -> FontFac
     file is decompressed once into :func:`font_cache_dir` (see :func:`plain_sfnt`).
 
     Chars the cmap maps to a glyph that draws nothing are left out of the coverage
-    (:func:`empty_codepoints`; a WARNING gives their number and the first of them).
+    (:func:`empty_codepoints`; a WARNING gives their number and the first of them). The coverage is
+    cached by the sha256 of the file's bytes and the face index under :func:`font_cache_dir`
+    (``coverage/``), so a face is read with fontTools once per machine, not once per run (the CFF
+    faces of the font library take seconds each).
 
     Args:
         spec: ``PATH`` or ``PATH:INDEX`` (``str`` or path-like).
@@ -366,22 +451,13 @@ def load_font(spec: str | os.PathLike[str], style: str | None = None) -> FontFac
     elif index != 0:
         raise FontError(f"{path}: not a font collection, so face index {index} does not exist")
 
-    try:
-        font = TTFont(str(render_path), fontNumber=index, lazy=True)
-    except _FONT_READ_ERRORS as err:
-        raise FontError(f"{path}: not a font file fontTools can read ({err})") from err
-    try:
-        try:
-            cmap = font.getBestCmap()
-            name = _face_name(font)
-            empty = empty_codepoints(font, cmap) if cmap else frozenset()
-        except _FONT_READ_ERRORS as err:
-            raise FontError(f"{path}: not a font file fontTools can read ({err!r})") from err
-        if not cmap:
-            raise FontError(f"{path} face {index}: the font has no Unicode cmap")
-        codepoints = frozenset(cp for cp, glyph in cmap.items() if glyph != ".notdef") - empty
-    finally:
-        font.close()
+    digest = _file_digest(path)
+    cached = _read_coverage(digest, index)
+    if cached is not None:
+        name, codepoints, empty = cached
+    else:
+        name, codepoints, empty = _coverage(path, render_path, index)
+        _write_coverage(digest, index, name, codepoints, empty)
 
     try:
         ImageFont.truetype(str(render_path), _PROBE_SIZE_PX, index=index)

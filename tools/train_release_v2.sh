@@ -34,7 +34,7 @@ data() {
 # train N END: train on $R/recN up to step END (resumes from the latest checkpoint).
 train() {
   crnn-toolkit train-shadownet --dataset-dir "$R/rec$1" --char-dict-dir char_dict --model-dir "$R/model" \
-      --init-from bundled --model-size small --precision mixed_bfloat16 --steps "$2" \
+      --init-from bundled --model-size small --precision "${PRECISION:-auto}" --steps "$2" \
       --decay-steps "$STEPS" --checkpoint-every 250 --eval-every 1000 --seed 1
 }
 data 1 11
