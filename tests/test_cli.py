@@ -113,7 +113,8 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     assert "**** predict label:" in r.output
     out = tmp_path / "demo.tsv"
     image_dir = ds / "images" / "0000"
-    r = run("demo", "--image-path", image_dir, "--weights-path", md, "--output", out)
+    prefix = md / "checkpoints" / "ckpt-6"  # a checkpoint prefix names no file: it is accepted
+    r = run("demo", "--image-path", image_dir, "--weights-path", prefix, "--output", out)
     assert r.exit_code == 0, r.output
     printed = [line for line in r.output.splitlines() if "\t" in line]
     assert len(printed) == len(list(image_dir.glob("*.jpg")))
@@ -122,6 +123,12 @@ def test_full_pipeline_through_cli(tmp_path, tiny_corpus, tiny_font):
     rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
     assert rows[0] == ["path", "text", "confidence", "blank", "error"]
     assert ["\t".join(row[:3]) for row in rows[1:]] == printed
+
+
+def test_weights_path_that_names_nothing_is_a_usage_error(tmp_path):
+    r = run("demo", "--image-path", tmp_path, "--weights-path", tmp_path / "ckpt-7")
+    assert r.exit_code == 2 and "'" + str(tmp_path / "ckpt-7") + "' does not exist" in r.output
+    assert "ckpt-7.index" in r.output
 
 
 def test_bad_input_is_one_clear_error(tmp_path):

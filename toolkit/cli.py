@@ -30,7 +30,24 @@ logger = logging.getLogger("toolkit")
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-EXISTING_PATH = click.Path(exists=True, path_type=Path)
+
+
+class ModelPath(click.ParamType):
+    """A model given by path: an existing file or directory, or a TensorFlow checkpoint prefix
+    (``.../ckpt-51000``, which names no file itself: its ``.index`` file must exist). Converts
+    to :class:`pathlib.Path`; a path that is neither fails with a usage error naming it."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        if path.exists() or path.with_name(path.name + ".index").is_file():
+            return path
+        self.fail(f"{str(value)!r} does not exist (neither a file, a directory nor a checkpoint "
+                  f"prefix with a {path.name}.index file)", param, ctx)
+
+
+MODEL_PATH = ModelPath()
 OUT_DIR = click.Path(file_okay=False, path_type=Path)
 CHAR_SET_NAMES = (*NAMED_SETS, ALL_SETS)
 
@@ -119,7 +136,7 @@ def _job_array_options(func):
 
 def _model_option(func):
     """``--weights-path`` of the commands that read with a model in any form (default: bundled)."""
-    return click.option("--weights-path", type=EXISTING_PATH,
+    return click.option("--weights-path", type=MODEL_PATH,
                         help="Checkpoint or model directory, exported SavedModel directory or "
                              ".tflite file [default: the bundled model].")(func)
 
@@ -348,7 +365,7 @@ def verify_cmd(dataset_dir, char_dict_dir, model_dir):
               help="The char dict the records were written with.")
 @click.option("--model-dir", required=True, type=OUT_DIR,
               help="Checkpoints, shadownet.json, TensorBoard logs; resumed if it holds a checkpoint.")
-@click.option("--weights-path", type=EXISTING_PATH,
+@click.option("--weights-path", type=MODEL_PATH,
               help="Resume from this checkpoint prefix or model directory.")
 @click.option("--steps", default=10000, show_default=True, type=click.IntRange(min=1),
               help="Train until this global step.")
@@ -440,7 +457,7 @@ def test_shadownet_cmd(dataset_dir, weights_path, split, batch_size, verbose_lin
 
 
 @main.command("demo")
-@click.option("--image-path", "image_paths", required=True, multiple=True, type=EXISTING_PATH,
+@click.option("--image-path", "image_paths", required=True, multiple=True, type=MODEL_PATH,
               help="Line image, or a directory of them (repeatable).")
 @_model_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -473,7 +490,7 @@ def demo_cmd(image_paths, weights_path, output, batch_size, layout):
 
 
 @main.command("serve")
-@click.option("--weights-path", type=EXISTING_PATH,
+@click.option("--weights-path", type=MODEL_PATH,
               help="Checkpoint or model directory, exported SavedModel directory or .tflite file "
                    "[default: the bundled model].")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -496,7 +513,7 @@ def serve_cmd(weights_path, host, port, max_bytes, max_pixels):
 
 
 @main.command("export")
-@click.option("--weights-path", type=EXISTING_PATH,
+@click.option("--weights-path", type=MODEL_PATH,
               help="Checkpoint or model directory [default: the bundled model].")
 @click.option("--format", "fmt", type=click.Choice(["saved_model", "tflite"]), required=True,
               help="saved_model: a TensorFlow Serving model (image bytes in, text out); "
@@ -552,7 +569,7 @@ def quickstart_cmd(output_dir, num_images, steps, workers):
                    "(repeatable: one set each).")
 @click.option("--engines", default="toolkit,tesseract,ppocr", show_default=True,
               help="Comma-separated engines: toolkit, tesseract, ppocr.")
-@click.option("--weights-path", default=None, type=EXISTING_PATH,
+@click.option("--weights-path", default=None, type=MODEL_PATH,
               help="The toolkit model (default: the bundled model).")
 @click.option("--output", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the Markdown table here.")
