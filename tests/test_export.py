@@ -247,6 +247,13 @@ def test_export_errors(random_model, tmp_path, saved_model):
         export_tflite(random_model, tmp_path / "m.tflite", width=130)
     with pytest.raises(ExportError, match="already exists"):
         export(random_model, saved_model, fmt="saved_model")
+    other = tmp_path / "other"  # a folder holding another model's export: refused, nothing written
+    from toolkit.charset import Charset
+
+    Charset.from_chars("春风").save(other / "char_dict")
+    with pytest.raises(ExportError, match="another model's char dict"):
+        export_tflite(random_model, other / "m.tflite")
+    assert sorted(p.name for p in other.iterdir()) == ["char_dict"]
     r = CliRunner().invoke(main, ["export", "--weights-path", str(random_model), "--format",
                                   "tflite", "--quantize", "int4", "--output",
                                   str(tmp_path / "x.tflite")])

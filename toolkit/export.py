@@ -77,8 +77,9 @@ def _check_output_free(path: Path, overwrite: bool) -> None:
         raise ExportError(f"{path} already exists; choose another --output or pass --overwrite")
 
 
-def _write_char_dict(directory: Path, charset: Charset) -> Path:
-    """Write ``directory/char_dict/``; refuse to replace a char dict of another charset there."""
+def _check_char_dict_free(directory: Path, charset: Charset) -> None:
+    """Refuse an output folder whose ``char_dict/`` holds another charset (before any file is
+    written: an export that would fail there writes nothing)."""
     d = directory / CHAR_DICT_DIR
     if d.is_dir() and any(d.iterdir()):
         try:
@@ -88,6 +89,12 @@ def _write_char_dict(directory: Path, charset: Charset) -> Path:
         if existing.sha256 != charset.sha256:
             raise ExportError(f"{d} holds another model's char dict (sha256 {existing.sha256[:12]}, "
                               f"this model {charset.sha256[:12]}); export to another directory")
+
+
+def _write_char_dict(directory: Path, charset: Charset) -> Path:
+    """Write ``directory/char_dict/``; refuse to replace a char dict of another charset there."""
+    _check_char_dict_free(directory, charset)
+    d = directory / CHAR_DICT_DIR
     charset.save(d)
     return d
 
@@ -239,7 +246,8 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
 
     Raises:
         ExportError: on an unknown ``quantize``, an output not ending in ``.tflite``, an
-            existing output, or a failed conversion.
+            existing output, a ``char_dict/`` of another charset beside it (nothing is written
+            then), or a failed conversion.
         CheckpointError: for a bad weights path.
         DatasetError: for a bad calibration record set.
     """
@@ -255,6 +263,7 @@ def export_tflite(weights_path: str | os.PathLike, output: str | os.PathLike,
                           f"{preprocess.MIN_WIDTH} px, got {width}")
     _check_output_free(out, overwrite)
     model, spec, prefix = load_model(weights_path)
+    _check_char_dict_free(out.parent, spec.charset)
     samples = calibration = None
     if quantize == "int8" and calibration_dir is not None:
         samples = calibration_images(calibration_dir, width, calibration_lines)
