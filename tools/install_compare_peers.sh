@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the optional peers of `crnn-toolkit compare` and what tools/build_eval_set.py needs:
+# Install the optional peers of `crnn-toolkit compare` and what tools/build_yuanqu_eval_set.py needs:
 #   Tesseract 5 with chi_sim, PP-OCRv4 through rapidocr-onnxruntime 1.4.4 (pip extra "compare"),
 #   the Debian CJK fonts the held-out set is rendered with, and pango-view (a second rasterizer).
 # Debian/Ubuntu; run as root (or with sudo) from the repository root.

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Build a held-out evaluation set of Chinese text-line images for comparing OCR engines.
+"""Build the Yuan qu held-out evaluation set: the regression set of Chinese text-line images.
 
-The set is meant for ``crnn-toolkit compare`` (this toolkit's model, Tesseract ``chi_sim``, PP-OCRv4):
-it holds lines that the toolkit's model cannot have seen in training, neither the text nor the font.
+This is the first held-out set (Yuan qu text, six Debian faces, Pillow and pango-view), kept so that
+a new model can be checked against the old numbers ("no worse than today"); the general set, with
+modern and mixed text, the held-out faces of the font library and a Chromium renderer, is
+``tools/build_eval_set.py``. The set is meant for ``crnn-toolkit compare`` (this toolkit's model,
+Tesseract ``chi_sim``, PP-OCRv4): it holds lines that the toolkit's model cannot have seen in
+training, neither the text nor the font.
 
 Held out, and how it is ensured:
 
@@ -67,7 +71,7 @@ Prerequisites (Debian/Ubuntu), besides this toolkit installed (``pip install -e 
 and ``npm`` to download the text package (or pass a tarball made by ``npm pack chinese-poetry@2.0.1``
 with ``--package-tgz``). Usage, from the repository root::
 
-    python tools/build_eval_set.py --output-dir eval/yuanqu --num-lines 300 --seed 0
+    python tools/build_yuanqu_eval_set.py --output-dir eval/yuanqu --num-lines 300 --seed 0
     crnn-toolkit compare --labels eval/yuanqu/pillow.txt --labels eval/yuanqu/pango.txt
 """
 
@@ -565,7 +569,7 @@ def render_pango(texts: Sequence[str], fonts: Sequence[tuple[EvalFont, FontFace]
     for key in ("pango: lines skipped (every covering font fell back)",
                 "pango: re-rendered with wider margins (ink on the edge)"):
         stats[key] += 0  # listed in the summary even when 0
-    with tempfile.TemporaryDirectory(prefix="build_eval_set.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="build_yuanqu_eval_set.") as tmp:
         for i, text in enumerate(tqdm(texts, desc="pango", unit="line")):
             rng = np.random.default_rng([seed, PART_STREAM["pango"], i])
             covering = [(f, face) for f, face in fonts if face.covers(text)]
@@ -691,7 +695,7 @@ def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], packag
     songci_path = REPO_ROOT / "corpora" / "songci.txt"
     songci_core = load_songci_core(songci_path)
 
-    with tempfile.TemporaryDirectory(prefix="build_eval_set.npm.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="build_yuanqu_eval_set.npm.") as tmp:
         tgz = package_tgz if package_tgz is not None else fetch_package(Path(tmp))
         if not tgz.is_file():
             raise PrerequisiteError(f"--package-tgz {tgz}: no such file")
@@ -771,8 +775,9 @@ def parse_parts(value: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Build a held-out evaluation set of Chinese line images (Yuan qu text, unseen "
-                    "fonts; Pillow and pango-view renderings). Prerequisites: " + APT_COMMAND)
+        description="Build the Yuan qu held-out evaluation set of Chinese line images (the "
+                    "regression set: Yuan qu text, six unseen Debian fonts; Pillow and pango-view "
+                    "renderings). Prerequisites: " + APT_COMMAND)
     parser.add_argument("--output-dir", type=Path, required=True, help="where the set is written")
     parser.add_argument("--num-lines", type=int, default=300, help="lines per part (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
