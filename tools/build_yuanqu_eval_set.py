@@ -509,9 +509,13 @@ def _draw(rng: np.random.Generator, pair: tuple[int, int]) -> int:
 
 
 def _pango_once(text: str, family: str, params: dict, margins: tuple[int, int, int],
-                workdir: Path) -> tuple[Image.Image, list[str], int]:
+                workdir: Path, env: dict[str, str] | None = None) -> tuple[Image.Image, list[str], int]:
     """Run pango-view once; return the grey image, the font descriptions of the layout's runs and the
-    number of unknown glyphs."""
+    number of unknown glyphs.
+
+    ``params`` may also give a ``subpixel_order`` (for ``antialias`` ``subpixel``); ``env`` is the
+    environment of the pango-view process (default: this one's), e.g. a ``FONTCONFIG_FILE``.
+    """
     png, layout = workdir / "line.png", workdir / "line.json"
     command = [
         "pango-view", "--no-display", "--pixels",
@@ -527,7 +531,9 @@ def _pango_once(text: str, family: str, params: dict, margins: tuple[int, int, i
         f"--output={png}",
         f"--serialize-to={layout}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if "subpixel_order" in params:
+        command.insert(-2, f"--subpixel-order={params['subpixel_order']}")
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"pango-view failed ({done.returncode}) for {text!r}: {done.stderr.strip()}")
     with open_image(png) as im:
