@@ -177,7 +177,7 @@ def masked_forward(model, tail_px: int = TAIL_PX):
     weights are the model's own; nothing is copied.
 
     Measured (the v1 bundled model at step 40,000, held-out set of
-    ``tools/build_eval_set.py``, batches of 32 by width): CER 0.0892 -> 0.0799 on the Pillow part,
+    ``tools/build_yuanqu_eval_set.py``, batches of 32 by width): CER 0.0892 -> 0.0799 on the Pillow part,
     0.0745 -> 0.0735 on the pango part (lines alone in their batch: 0.0836 / 0.0735). Lines alone,
     with 8 px of paper after them (``tail_px``): 0.0794 / 0.0732 there, and 0.0696 -> 0.0678 /
     0.0731 -> 0.0722 on a second set of 600 + 600 lines (``--seed 7``); 16-24 px did no better.

@@ -1,82 +1,106 @@
 #!/usr/bin/env python3
-"""Build a held-out evaluation set of Chinese text-line images for comparing OCR engines.
+"""Build the general held-out evaluation set: Chinese text lines as users meet them, for ``compare``.
 
-The set is meant for ``crnn-toolkit compare`` (this toolkit's model, Tesseract ``chi_sim``, PP-OCRv4):
-it holds lines that the toolkit's model cannot have seen in training, neither the text nor the font.
+The set holds lines the toolkit's model cannot have seen in training, neither the text nor the face
+nor the renderer, and labels every line with its renderer, face, style and content kind, so that
+``crnn-toolkit compare --labels OUT/style-kai.txt --labels OUT/kind-mixed.txt ...`` gives CER per
+part. The first held-out set (Yuan qu text only, six Debian faces, Pillow and pango-view) stays
+available as the regression set: ``tools/build_yuanqu_eval_set.py``.
 
-Held out, and how it is ensured:
+Content kinds (every line has one):
 
-- Text: 元曲 (Yuan qu), the collection ``package/dist/yuanqu/*.json`` of the npm package
-  ``chinese-poetry`` 2.0.1 (MIT licence), whereas the model was trained on that package's Song ci
-  (``corpora/songci.txt``). Every text is checked against the Song ci corpus: a text is dropped if
-  its chars with the punctuation removed occur anywhere in the corpus with its punctuation removed
-  (stricter than a verbatim check: ``春风又绿，`` is also dropped when the corpus has
-  ``春风又绿。``). Every char of a text must also be in the char dict (``char_dict/``), so that a miss
-  is a recognition error, not an impossible class.
-- Fonts: six faces from Debian packages, none of them one of the four Noto Sans/Serif SC faces of
-  ``fonts/`` that the model was trained on: ``AR PL UKai CN`` (fonts-arphic-ukai, Kaiti),
-  ``AR PL UMing CN`` (fonts-arphic-uming, Mingti/Song), ``WenQuanYi Zen Hei`` (fonts-wqy-zenhei),
-  ``WenQuanYi Micro Hei`` (fonts-wqy-microhei), ``LXGW WenKai`` (fonts-lxgw-wenkai, a handwriting-like
-  Kai) and ``Droid Sans Fallback`` (fonts-droid-fallback). For a collection (``.ttc``) the face whose
-  family name is the one above (the Simplified Chinese face) is used. A line is drawn with a face
-  drawn uniformly from those whose cmap covers all its chars (a line no face covers is skipped).
-- Rasterizers: part ``pillow`` is drawn by the toolkit's own renderer
-  (:func:`toolkit.synth.render_line`, the one the training images come from) with a mild
-  :class:`toolkit.synth.SynthConfig` (height 48 px, slight blur, rotation up to 1 degree, JPEG
-  quality 50-95); part ``pango`` by a different rasterizer, ``pango-view`` (Pango + cairo + FreeType,
-  with fontconfig's per-font settings, hinting and anti-aliasing), converted to grey, half of the
-  lines saved as JPEG (quality 60-95) like screenshots. ``pango-view`` is asked for the same faces by
-  their fontconfig family names; ``fc-match`` must resolve each name to the very file and face used
-  for the coverage check, and each line's layout is serialized (``--serialize-to``) to check that
-  Pango drew every run with the requested family and no unknown glyph (no fallback to another font,
-  e.g. an installed Noto CJK face).
+- ``classical``: Yuan qu (元曲) pieces of the npm package ``chinese-poetry`` 2.0.1 (MIT), cut as the
+  regression set cuts them (4-20 chars; :func:`build_yuanqu_eval_set.candidate_texts`).
+- ``modern``: modern Chinese prose of the Debian package ``manpages-zh`` (the Chinese translations of
+  the man pages: real technical text; GFDL-1.2+, a few pages GPL-2.0), fetched at build time with
+  ``apt-get download manpages-zh`` (the text is not committed; the package version, the sha256 of the
+  ``.deb`` and the licences of its copyright file are recorded). Lines without ASCII letters or
+  digits, at least 3 hanzi.
+- ``mixed``: lines of the same pages that hold ASCII letters and/or digits (options, commands,
+  versions, sizes, dates) besides at least 2 hanzi.
 
-Text lines: the paragraphs of the collection have their stage directions and tune names removed
-(``(旦云)``, ``（正末唱）``, ``［玉楼春］``), are cut at sentence punctuation (``。！？；：．``,
-kept attached to the text before them when the char dict has it, else dropped, as are other
-punctuation marks missing from the char dict, such as ASCII quotes); a clause (up to ``，、``)
-holding any other char missing from the char dict (a rare char, a placeholder ``□`` for a lost char,
-mojibake) is dropped and also cuts the text there; pieces longer than 20 chars are cut again at
-``，、`` into runs of clauses of at most 20 chars (a single longer clause into near-equal windows).
-A piece is kept if it has 4 to 20 chars, at least 3 of them not punctuation, balanced brackets and
-quotes, and no two marks in a row (``？。``, ``，。``: artefacts of the source). The pieces are
-deduplicated and shuffled with ``numpy.random.default_rng([seed, 0])``; the first ``2 * num_lines``
-that pass the Song ci and font checks are used, the first ``num_lines`` for ``pillow`` and the next
-``num_lines`` for ``pango`` (so the two parts have different texts, and a part does not depend on
-which parts are built). Line ``i`` of part ``k`` (1 pillow, 2 pango) draws its font and rendering
-from ``numpy.random.default_rng([seed, k, i])``: the same seed gives the same texts and the same
-images.
+No text comes from ``toolkit/textgen.py`` (training's generated text). The man pages' roff source is
+turned into paragraphs (:func:`roff_paragraphs`: requests, fonts and escapes removed; preformatted
+blocks, tables and macro definitions skipped), folded with :func:`toolkit.charset.normalize_text`
+(full-width digits and Latin to ASCII), whitespace runs made one space, cut at ``。！？；：`` and, where
+a sentence is longer than 24 chars, packed at ``，、`` into runs of clauses of at most 24 chars (a single
+longer clause into near-equal windows, never inside a run of ASCII chars). A piece is kept with 4-24
+chars, all in the bundled char dict (``char_dict/``), balanced brackets and quotes and no two marks in a
+row. The pieces of each kind are deduplicated and shuffled with ``numpy.random.default_rng([seed, 0,
+k])`` (``k`` the kind's position in :data:`KINDS`).
+
+Held out:
+
+- Text: a text is dropped if its chars with punctuation, spaces and symbols removed
+  (:func:`build_yuanqu_eval_set.core`) occur anywhere in the training corpora ``corpora/songci.txt``,
+  ``poetry.txt`` and ``modern.txt`` with theirs removed (a stricter test than the regression set's,
+  which checks Song ci only).
+- Faces: the five faces of ``fonts/heldout/`` (``fonts/fonts.json`` entries with ``"heldout": true``:
+  AR PL UKai CN kai, AR PL UMing CN song, WenQuanYi Zen Hei hei, cwTeXFangSong fangsong, Zhi Mang Xing
+  brush), never a training face of the top level of ``fonts/``. A text is only given to a face whose
+  cmap draws all its chars (:meth:`toolkit.fonts.FontFace.covers`, empty glyphs excluded).
+- Renderers: ``pillow``, the toolkit's own renderer with mild settings (those of the regression set:
+  48 px, slight blur and rotation, JPEG 50-95), none of the training augmentations' heavier
+  effects; ``pango``, ``pango-view`` (Pango + cairo + FreeType) with hinting and anti-aliasing
+  variations (none, grey, sub-pixel), grey ink on grey paper, half as JPEG; ``chromium``, pages of
+  headless Chromium (Debian ``chromium`` driven by Playwright): paragraphs of lines at 12-20 CSS px,
+  device scale 1 or 2, text and paper colours, CSS backgrounds (tints, linear and radial gradients,
+  SVG ``feTurbulence`` noise), the screenshot cut into line crops by each line's box from the DOM
+  with a few px of margin (so fragments of the neighbouring lines may show), a third as JPEG.
+
+No fallback face can draw a glyph: pango-view and Chromium run with ``FONTCONFIG_FILE`` pointing at
+a minimal ``fonts.conf`` whose only font folder holds the five held-out faces (decompressed from
+WOFF2 by :func:`toolkit.fonts.plain_sfnt`), and ``fc-list`` must list exactly those. Each pango
+line's serialized layout must show every run in the requested family and no unknown glyph. Chromium
+gets the page's face as a web font (``@font-face``, the WOFF2 file, served from memory through a
+Playwright route), and Chrome DevTools' ``CSS.getPlatformFontsForNode`` must report that web font and
+no other font (such as the system copy of another held-out face) for each line. (With no font at all
+in fontconfig, Chromium 150 fails to load web fonts.) A line that fails a check is skipped and
+counted.
+
+Which line gets which kind and face: line ``i`` of every renderer has kind ``KINDS[i % 3]`` and the
+face ``(i // 3) % 5`` of the faces in manifest order, so kinds and styles have equal shares and every
+kind meets every style. Its text is the first text of the kind's shuffled list that is unused, held
+out and covered by the face. Texts are given out for all renderers in the order pillow, pango,
+chromium whichever renderers are built, so a renderer's lines do not depend on which others are
+built, and no text occurs twice in the set. Renderer ``r`` draws its random choices from
+``default_rng([seed, s, i])`` per line (pillow, pango; ``s`` 1 and 2) or ``default_rng([seed, 3, p])``
+per page ``p`` (chromium): the same seed gives the same texts and the same images on the same
+versions of the tools.
 
 Output (``OUT`` = ``--output-dir``)::
 
-    OUT/pillow/00000.jpg ...   part pillow (JPEG)
-    OUT/pango/00000.png ...    part pango (PNG or JPEG)
-    OUT/pillow.txt             "pillow/00000.jpg<TAB>label" lines, paths relative to OUT
-    OUT/pango.txt              the same for pango
-    OUT/labels.txt             both parts
-    OUT/eval_config.json       seed, counts per part and font, the font of each line, versions,
-                               rendering settings
+    OUT/pillow/00000.jpg ...          lines drawn by the toolkit's renderer
+    OUT/pango/00000.png|jpg ...       lines drawn by pango-view
+    OUT/chromium/00000.png|jpg ...    line crops of Chromium screenshots (colour)
+    OUT/pillow.txt, pango.txt, chromium.txt       "path<TAB>label" per renderer, paths relative to OUT
+    OUT/style-kai.txt ... style-brush.txt         the same images per style
+    OUT/kind-classical.txt, kind-modern.txt, kind-mixed.txt   the same images per content kind
+    OUT/labels.txt                    every line
+    OUT/eval_config.json              seed, sources and licences, faces, versions, settings, counts,
+                                      and per line its renderer, face, style and kind (``lines``)
 
-The label files are read back with :func:`toolkit.labels.read_label_file` before the script ends.
+Every label file is read back with :func:`toolkit.labels.read_label_file` before the script ends.
 
-Prerequisites (Debian/Ubuntu), besides this toolkit installed (``pip install -e .``)::
+Prerequisites (Debian/Ubuntu), besides this toolkit installed (``pip install -e ".[test]"`` brings
+Playwright): ``apt-get install pango1.0-tools fontconfig chromium npm`` (``bash
+tools/install_compare_peers.sh`` installs them); ``apt-get download`` must reach a Debian mirror
+(or pass ``--manpages-deb``), ``npm`` the npm registry (or pass ``--package-tgz``). Usage, from the
+repository root::
 
-    apt-get install fonts-arphic-ukai fonts-arphic-uming fonts-wqy-zenhei fonts-wqy-microhei \\
-        fonts-lxgw-wenkai fonts-droid-fallback pango1.0-tools
-
-and ``npm`` to download the text package (or pass a tarball made by ``npm pack chinese-poetry@2.0.1``
-with ``--package-tgz``). Usage, from the repository root::
-
-    python tools/build_eval_set.py --output-dir eval/yuanqu --num-lines 300 --seed 0
-    crnn-toolkit compare --labels eval/yuanqu/pillow.txt --labels eval/yuanqu/pango.txt
+    python tools/build_eval_set.py --output-dir eval/general --num-lines 200 --seed 0
+    crnn-toolkit compare --labels eval/general/style-kai.txt --labels eval/general/kind-mixed.txt
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gzip
 import hashlib
-import itertools
-import json
+import html
+import io
+import os
 import platform
 import re
 import shutil
@@ -86,215 +110,352 @@ import tarfile
 import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import PIL
 
-# Run as a script, tools/ is on sys.path: the corpus builder's npm fetch is shared.
+# Run as a script, tools/ is on sys.path: the regression set's text cutting, checks and pango call,
+# and the corpus builder's npm fetch, are shared.
 from build_corpus import PACKAGE, VERSION, fetch_package
+from build_yuanqu_eval_set import (
+    DOUBLE_MARK,
+    PILLOW_CONFIG,
+    PrerequisiteError,
+    _balanced,
+    _draw,
+    _ink_touches_edge,
+    _is_family,
+    _pango_once,
+    candidate_texts,
+    core,
+    dpkg_version,
+    pango_version,
+    read_yuanqu,
+)
 from PIL import Image
 from tqdm import tqdm
 
-from toolkit.charset import Charset
-from toolkit.fonts import FontFace, load_font
-from toolkit.images import open_image
+from toolkit.charset import Charset, normalize_text
+from toolkit.fonts import FontFace, load_font, read_manifest
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.labels import read_label_file
-from toolkit.synth import SynthConfig, render_line
+from toolkit.synth import render_line
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-YUANQU_MEMBER = re.compile(r"^package/dist/yuanqu/[^/]*\.json$")
-PACKAGE_JSON_MEMBER = "package/package.json"
 FORMAT_VERSION = 1
 
+KINDS = ("classical", "modern", "mixed")
+RENDERERS = ("pillow", "pango", "chromium")
+RENDER_STREAM = {"pillow": 1, "pango": 2, "chromium": 3}  # second element of the seed; 0 is text
 MIN_CHARS = 4
-MAX_CHARS = 20
-MIN_CORE_CHARS = 3  # chars that are not punctuation
-PARTS = ("pillow", "pango")
-PART_STREAM = {"pillow": 1, "pango": 2}  # second element of the per-image seed; 0 is text sampling
-FONT_DIR = Path("/usr/share/fonts")
-APT_COMMAND = ("apt-get install fonts-arphic-ukai fonts-arphic-uming fonts-wqy-zenhei "
-               "fonts-wqy-microhei fonts-lxgw-wenkai fonts-droid-fallback pango1.0-tools")
+MAX_CHARS = 24
+MIN_HANZI = {"modern": 3, "mixed": 2}
+TRAINING_CORPORA = ("corpora/songci.txt", "corpora/poetry.txt", "corpora/modern.txt")
+FONT_MANIFEST = REPO_ROOT / "fonts" / "fonts.json"
+HELDOUT_DIR = REPO_ROOT / "fonts" / "heldout"
+MANPAGES_PACKAGE = "manpages-zh"
+MANPAGES_DIR = re.compile(r"^\./usr/share/man/zh_CN/man[1-9]/[^/]+\.gz$")
+MANPAGES_COPYRIGHT = "./usr/share/doc/manpages-zh/copyright"
+APT_COMMAND = "apt-get install pango1.0-tools fontconfig chromium npm"
 
+PILLOW_SETTINGS = dataclasses.replace(PILLOW_CONFIG, max_chars=MAX_CHARS)
 
-@dataclass(frozen=True)
-class EvalFont:
-    """A held-out face: its Debian package, font file name and fontconfig family name."""
-
-    package: str
-    file_name: str
-    family: str
-
-
-EVAL_FONTS = (
-    EvalFont("fonts-arphic-ukai", "ukai.ttc", "AR PL UKai CN"),
-    EvalFont("fonts-arphic-uming", "uming.ttc", "AR PL UMing CN"),
-    EvalFont("fonts-wqy-zenhei", "wqy-zenhei.ttc", "WenQuanYi Zen Hei"),
-    EvalFont("fonts-wqy-microhei", "wqy-microhei.ttc", "WenQuanYi Micro Hei"),
-    EvalFont("fonts-lxgw-wenkai", "LXGWWenKai-Regular.ttf", "LXGW WenKai"),
-    EvalFont("fonts-droid-fallback", "DroidSansFallbackFull.ttf", "Droid Sans Fallback"),
-)
-
-# Part pillow: realistic scans and screens, no heavy degradation (none of the "robust" preset's
-# jitter, shear, stroke, aliasing or low-resolution effects). Rendered at 40-64 px, scaled to 48.
-PILLOW_CONFIG = SynthConfig(
-    height=48,
-    min_chars=MIN_CHARS,
-    max_chars=MAX_CHARS,
-    font_size=(40, 64),
-    test_fraction=0.0,
-    image_format="jpg",
-    jpeg_quality=(50, 95),
-    margin_x=(0.05, 0.4),
-    margin_y=(0.02, 0.15),
-    spacing_prob=0.3,
-    spacing=(0.0, 0.12),
-    ink=(0, 70),
-    paper=(190, 255),
-    gradient_prob=0.2,
-    gradient_depth=(5.0, 20.0),
-    rotation_prob=0.5,
-    max_rotation=1.0,
-    blur_prob=0.4,
-    blur_radius=(0.3, 0.9),
-    noise_prob=0.3,
-    noise_sigma=(2.0, 6.0),
-)
-
-# Part pango: ranges drawn per line (inclusive).
+# Renderer pango: ranges drawn per line (inclusive).
 PANGO_SETTINGS = {
-    "font_px": (18, 40),          # em size in pixels (--pixels: 1 pt = 1 px)
+    "font_px": (14, 40),
     "margin_top_px": (2, 12),
-    "margin_side_px": (2, 20),    # left = right: pango-view 1.50 rejects a 4-value --margin
+    "margin_side_px": (2, 20),
     "margin_bottom_px": (2, 12),
-    "foreground_grey": (0, 60),
-    "background_grey": (215, 255),
-    "hinting": ("none", "slight", "full"),
+    "foreground_grey": (0, 70),
+    "background_grey": (205, 255),
+    "hinting": ("none", "slight", "medium", "full"),
     "hint_metrics": ("on", "off"),
-    "antialias_none_prob": 0.1,   # otherwise "gray"
+    "antialias": (("gray", 0.65), ("subpixel", 0.25), ("none", 0.10)),
+    "subpixel_order": ("rgb", "bgr"),
     "jpeg_prob": 0.5,
     "jpeg_quality": (60, 95),
     "language": "zh_CN",
 }
-_PANGO_STYLE_WORDS = ("Book", "Light", "Medium", "Regular", "Normal")
-_PANGO_EDGE_RETRIES = 3  # re-renders with wider margins when ink touches the image edge
+_PANGO_EDGE_RETRIES = 3
 
-# Stage directions, speaker and tune-name notes: "(旦云)", "（正末唱）", "［玉楼春］", "<...>".
-ANNOTATION = re.compile(r"\([^()]*\)|（[^（）]*）|［[^［］]*］|\[[^\[\]]*\]|<[^<>]*>")
-# A sentence: text up to and including a run of sentence punctuation.
-SENTENCE = re.compile(r"[^。！？；：．]+[。！？；：．]*|[。！？；：．]+")
-CLAUSE = re.compile(r"[^，、]+[，、]*|[，、]+")
-BRACKET_PAIRS = ("“”", "‘’", "《》", "〈〉", "（）", "〔〕", "「」", "『』", "【】", "〖〗")
-_NOT_CORE = re.compile(r"[^\w]")
-# Two marks in a row, such as "？。" or "，。": an artefact of the source's editing.
-DOUBLE_MARK = re.compile(r"[，。？、；：！][，。？、；：！]")
+# Renderer chromium: per page.
+CHROMIUM_SETTINGS = {
+    "lines_per_page": 8,
+    "font_css_px": (12, 20),
+    "device_scale_2_prob": 0.3,
+    "line_height": (1.25, 1.9),
+    "paragraph_lines": (2, 5),        # lines per paragraph (a paragraph gap after them)
+    "letter_spacing_prob": 0.2,
+    "letter_spacing_em": (0.02, 0.12),
+    "crop_margin_x_css_px": (2, 8),
+    "crop_margin_y_css_px": (1, 6),   # with a tight line height, fragments of the neighbours show
+    "jpeg_prob": 0.33,
+    "jpeg_quality": (55, 92),
+    "backgrounds": ("plain", "tinted", "linear-gradient", "radial-gradient", "noise"),
+    "noise_opacity": (0.08, 0.3),
+    "noise_base_frequency": (0.4, 1.0),
+    "viewport_css_px": (1000, 700),
+}
+PAPERS = ((255, 255, 255), (250, 247, 238), (246, 241, 228), (240, 244, 250), (236, 240, 236),
+          (248, 244, 232), (232, 232, 232), (252, 250, 245), (244, 236, 222))
+INKS = ((20, 20, 20), (50, 50, 50), (70, 70, 70), (25, 35, 80), (60, 40, 25), (20, 60, 40), (90, 20, 20))
 
 
-class PrerequisiteError(RuntimeError):
-    """A font, a tool or an input file the script needs is missing."""
+# ----------------------------------------------------------------------------------- roff to text
+_ROFF_SKIP_BLOCKS = {"nf": "fi", "EX": "EE", "TS": "TE", "EQ": "EN", "PS": "PE", "de": "..",
+                     "de1": "..", "am": "..", "ig": ".."}
+_ROFF_BREAKS = {"PP", "LP", "P", "TP", "TQ", "IP", "HP", "SH", "SS", "br", "sp", "RS", "RE", "TH",
+                "bp", "ne", "in", "ti", "UR", "UE", "MT", "ME", "SY", "YS", "OP", "ce", "fi", "EE"}
+_ROFF_TEXT_MACROS = {"B", "I", "SM", "SB", "SH", "SS"}          # words joined with spaces
+_ROFF_ALTERNATING = {"BI", "BR", "IB", "IR", "RB", "RI"}         # words joined without spaces
+_ROFF_SPECIAL = {
+    "em": "—", "en": "–", "hy": "-", "mi": "-", "lq": "“", "rq": "”", "oq": "‘", "cq": "’",
+    "aq": "'", "dq": '"', "bu": "•", "co": "©", "rg": "®", "tm": "™", "de": "°", "mu": "×",
+    "di": "÷", "pl": "+", "eq": "=", "ti": "~", "ha": "^", "ga": "`", "sl": "/", "rs": "\\",
+    "lB": "[", "rB": "]", "lC": "{", "rC": "}", "ba": "|", "or": "|", "at": "@", "sh": "#",
+    "Do": "$", "ct": "¢", "Po": "£", "Ye": "¥", "Eu": "€", "ps": "¶", "sc": "§", "+-": "±",
+    "->": "→", "<-": "←", "ua": "↑", "da": "↓", "fm": "′", "sd": "″", "dg": "†", "lh": "☜",
+    "rh": "☞", "aa": "´", "R": "®", "Tm": "™",
+}
+_UNKNOWN = "\ufffd"  # stands for an escape this reader does not render; the piece is then dropped
 
 
-# ------------------------------------------------------------------------------------------ text
-def read_yuanqu(tgz: Path) -> tuple[list[str], list[str]]:
-    """Return the paragraphs of the yuanqu members (members in name order) and the member names.
+def _roff_escape(text: str, i: int) -> tuple[str, int]:
+    """Render the escape at ``text[i] == '\\\\'``; return ``(replacement, index after it)``."""
+    if i + 1 >= len(text):
+        return "", i + 1
+    c = text[i + 1]
+    j = i + 2
 
-    Raises:
-        PrerequisiteError: if the tarball is not chinese-poetry 2.0.1 or has no yuanqu member.
+    def name_at(k: int) -> tuple[str, int]:
+        """A roff name after an escape char: ``(xx``, ``[long]`` or one char."""
+        if k >= len(text):
+            return "", k
+        if text[k] == "(":
+            return text[k + 1:k + 3], k + 3
+        if text[k] == "[":
+            end = text.find("]", k)
+            return (text[k + 1:end], end + 1) if end >= 0 else (text[k + 1:], len(text))
+        return text[k], k + 1
+
+    if c in "fF":
+        return "", name_at(j)[1]
+    if c == "s":
+        k = j + (1 if j < len(text) and text[j] in "+-" else 0)
+        if k < len(text) and text[k] in "([":
+            return "", name_at(k)[1]
+        while k < len(text) and text[k].isdigit():
+            k += 1
+        return "", k
+    if c in "(":
+        return _ROFF_SPECIAL.get(text[j:j + 2], _UNKNOWN), j + 2
+    if c == "[":
+        name, k = name_at(j - 1)
+        if re.fullmatch(r"u[0-9A-F]{4,6}", name):
+            return chr(int(name[1:], 16)), k
+        return _ROFF_SPECIAL.get(name, _UNKNOWN), k
+    if c == "*":
+        name, k = name_at(j)
+        return _ROFF_SPECIAL.get(name, _UNKNOWN), k
+    if c in "-":
+        return "-", j
+    if c in "e\\":
+        return "\\", j
+    if c in "&)/,|^%:c{}":
+        return "", j
+    if c in " 0~":
+        return " ", j
+    if c in "'`":
+        return c, j
+    if c == ".":
+        return ".", j
+    return _UNKNOWN, j  # \n registers, \h \v \w motions, \X device controls ...
+
+
+def roff_unescape(text: str) -> str:
+    """``text`` (one input line of roff) as plain text: a ``\\"`` comment cut, font and size escapes
+    removed, special chars rendered (``\\(em`` -> ``—``, ``\\-`` -> ``-``); an escape this reader
+    cannot render becomes U+FFFD (so the text is then dropped, U+FFFD being in no char dict)."""
+    out = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        if text[i + 1:i + 2] in ('"', "#"):
+            break
+        rendered, i = _roff_escape(text, i)
+        out.append(rendered)
+    return "".join(out)
+
+
+def _roff_args(rest: str) -> list[str]:
+    """The arguments of a request line: separated by spaces, ``"..."`` quoting (``""`` a quote)."""
+    args, i = [], 0
+    while i < len(rest):
+        if rest[i] == " ":
+            i += 1
+            continue
+        if rest[i] == '"':
+            j, arg = i + 1, []
+            while j < len(rest):
+                if rest[j] == '"':
+                    if rest[j + 1:j + 2] == '"':
+                        arg.append('"')
+                        j += 2
+                        continue
+                    break
+                arg.append(rest[j])
+                j += 1
+            args.append("".join(arg))
+            i = j + 1
+        else:
+            j = rest.find(" ", i)
+            j = len(rest) if j < 0 else j
+            args.append(rest[i:j])
+            i = j
+    return args
+
+
+def _join(left: str, right: str) -> str:
+    """Join two filled input lines: no space between two non-ASCII chars (Chinese), else one."""
+    if not left:
+        return right
+    if not right:
+        return left
+    if not left[-1].isascii() and not right[0].isascii():
+        return left + right
+    return left + " " + right
+
+
+def roff_paragraphs(source: str) -> list[str]:
+    """The paragraphs of a man page's roff source, as plain text, in order.
+
+    Filled text lines are joined until a break (a paragraph, heading, list-item or ``.br``/``.sp``
+    request, a blank line); headings (``.SH``/``.SS``), the text of font macros (``.B``, ``.BR`` ...) and
+    a ``.TP`` tag are text; other requests (``.TH``, registers, strings, conditionals) are dropped, and
+    preformatted blocks (``.nf``/``.fi``, ``.EX``/``.EE``), tables (``.TS``/``.TE``) and macro definitions
+    are skipped whole.
     """
-    members: list[tuple[str, bytes]] = []
-    version = None
-    with tarfile.open(tgz, mode="r:gz") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            if YUANQU_MEMBER.match(member.name) or member.name == PACKAGE_JSON_MEMBER:
-                f = tar.extractfile(member)
-                if f is None:
-                    continue
-                data = f.read()
-                if member.name == PACKAGE_JSON_MEMBER:
-                    version = json.loads(data).get("version")
-                else:
-                    members.append((member.name, data))
-    if version != VERSION:
-        raise PrerequisiteError(f"{tgz}: package version is {version!r}, expected {VERSION} "
-                                f"(npm pack {PACKAGE}@{VERSION})")
-    if not members:
-        raise PrerequisiteError(f"{tgz}: no member matching {YUANQU_MEMBER.pattern}")
-    members.sort()
     paragraphs: list[str] = []
-    for _name, data in members:
-        for entry in json.loads(data.decode("utf-8")):
-            paragraphs.extend(p for p in entry.get("paragraphs", []) if isinstance(p, str))
-    return paragraphs, [name for name, _ in members]
+    current = ""
+    skip_until: str | None = None
+    tag_pending = False
+
+    def flush() -> None:
+        nonlocal current
+        text = " ".join(current.split())
+        if text:
+            paragraphs.append(text)
+        current = ""
+
+    for raw in source.splitlines():
+        if skip_until is not None:
+            if raw.startswith(("." + skip_until, "'" + skip_until)) or (skip_until == ".." and raw.strip() == ".."):
+                skip_until = None
+            continue
+        if raw[:1] in (".", "'"):
+            body = raw[1:].lstrip()
+            if body.startswith(('\\"', "\\#")) or not body:
+                continue
+            name, _, rest = body.partition(" ")
+            if name in _ROFF_SKIP_BLOCKS:
+                flush()
+                skip_until = _ROFF_SKIP_BLOCKS[name]
+                continue
+            args = [roff_unescape(a) for a in _roff_args(rest)]
+            if name in _ROFF_BREAKS:
+                flush()
+                tag_pending = name in ("TP", "TQ")
+                if name in ("SH", "SS", "IP") and args:
+                    current = " ".join(args) if name != "IP" else args[0]
+                    flush()
+                continue
+            if name in _ROFF_TEXT_MACROS or name in _ROFF_ALTERNATING:
+                text = ("" if name in _ROFF_ALTERNATING else " ").join(args)
+            else:
+                continue  # any other request: no text
+        elif not raw.strip():
+            flush()
+            continue
+        else:
+            text = roff_unescape(raw)
+        current = _join(current, text.strip())
+        if tag_pending:
+            flush()
+            tag_pending = False
+    flush()
+    return paragraphs
 
 
-def _is_punctuation(ch: str) -> bool:
-    return unicodedata.category(ch).startswith("P")
+# ------------------------------------------------------------------------------------- text cutting
+# Where a sentence or a clause ends: full-width marks, or ASCII ones right after a non-ASCII char
+# (old translations write "详尽,而" and "减慢.输出"; "1.5", "ls.1" and "a,b" are not cut), or an
+# ASCII comma before a space ("-a, --all").
+SENTENCE_END = re.compile(r"[。！？；：]+|(?<=[^\x00-\x7f])[.;!?:]+(?=\s|[^\x00-\x7f]|$)")
+CLAUSE_END = re.compile(r"[，、]+|(?<=[^\x00-\x7f]),(?=\s|[^\x00-\x7f]|$)|,(?=\s)")
+ASCII_ALNUM = re.compile(r"[0-9A-Za-z]")
+_TOKEN = re.compile(r"[!-~]+|\s|.", re.DOTALL)   # a run of visible ASCII, a space, or one char
+_LEAD_STRIP = set("，、。；：！？,.;:!?·…—") | {" "}
+ASCII_PAIRS = ("()", "[]", "{}", "<>")
 
 
-def _balanced(text: str) -> bool:
-    """True if every bracket or quote pair of ``BRACKET_PAIRS`` in ``text`` opens before it closes
-    and is closed."""
-    for pair in BRACKET_PAIRS:
-        opener, closer = pair
-        depth = 0
-        for ch in text:
-            if ch == opener:
-                depth += 1
-            elif ch == closer:
-                depth -= 1
-                if depth < 0:
-                    return False
-        if depth:
-            return False
-    return True
+def is_hanzi(ch: str) -> bool:
+    """True for a CJK unified ideograph (the basic block and extension A)."""
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
-def core(text: str) -> str:
-    """``text`` without punctuation, spaces and symbols: the chars the Song ci check compares."""
-    return _NOT_CORE.sub("", text)
+def split_after(text: str, ends: re.Pattern) -> list[str]:
+    """``text`` cut after each match of ``ends`` (the mark stays with the text before it)."""
+    out, prev = [], 0
+    for m in ends.finditer(text):
+        out.append(text[prev:m.end()])
+        prev = m.end()
+    if prev < len(text):
+        out.append(text[prev:])
+    return [piece for piece in out if piece.strip()]
 
 
-def _finish(piece: str) -> str | None:
-    """Strip a piece's ends (no closing mark or comma at the start, no opening mark at the end) and
-    return it if it is a usable line text, else None."""
-    start, end = 0, len(piece)
-    opening = ("Ps", "Pi")  # opening brackets and quotes
-    while start < end and _is_punctuation(piece[start]) and unicodedata.category(piece[start]) not in opening:
-        start += 1
-    while end > start and unicodedata.category(piece[end - 1]) in opening:
-        end -= 1
-    piece = piece[start:end]
-    if not MIN_CHARS <= len(piece) <= MAX_CHARS:
+def _windows(clause: str) -> list[str] | None:
+    """Cut a clause longer than ``MAX_CHARS`` into the fewest near-equal windows that fit, at
+    token boundaries (never inside a run of ASCII chars); None if a token alone is too long."""
+    tokens = _TOKEN.findall(clause)
+    if any(len(t) > MAX_CHARS for t in tokens):
         return None
-    if len(core(piece)) < MIN_CORE_CHARS or not _balanced(piece) or DOUBLE_MARK.search(piece):
-        return None
-    return piece
-
-
-def _windows(clause: str) -> list[str]:
-    """Cut a clause longer than ``MAX_CHARS`` into the fewest near-equal windows that fit."""
     k = -(-len(clause) // MAX_CHARS)
-    bounds = [round(i * len(clause) / k) for i in range(k + 1)]
-    return [clause[a:b] for a, b in itertools.pairwise(bounds)]
+    while True:
+        target = len(clause) / k
+        out, current = [], ""
+        for t in tokens:
+            if current and (len(current) + len(t) > MAX_CHARS or len(current) >= target):
+                out.append(current)
+                current = ""
+            current += t
+        out.append(current)
+        if all(len(w) <= MAX_CHARS for w in out):
+            return out
+        k += 1
 
 
-def _pack(run: str) -> list[str]:
-    """Cut a run longer than ``MAX_CHARS`` at ``，、`` into consecutive clauses of at most
-    ``MAX_CHARS`` chars each (greedily), a single longer clause into windows."""
+def _pack(sentence: str) -> list[str] | None:
+    """Cut a sentence longer than ``MAX_CHARS`` at ``，、`` into runs of clauses of at most ``MAX_CHARS``
+    chars (greedily), a single longer clause into :func:`_windows`; None where that fails."""
     out: list[str] = []
     current = ""
-    for clause in CLAUSE.findall(run):
+    for clause in split_after(sentence, CLAUSE_END):
         if len(clause) > MAX_CHARS:
             if current:
                 out.append(current)
                 current = ""
-            out.extend(_windows(clause))
+            windows = _windows(clause)
+            if windows is None:
+                return None
+            out.extend(windows)
         elif len(current) + len(clause) > MAX_CHARS:
             out.append(current)
             current = clause
@@ -305,490 +466,885 @@ def _pack(run: str) -> list[str]:
     return out
 
 
-def cut_paragraph(paragraph: str, charset: Charset, stats: Counter) -> list[str]:
-    """Cut one paragraph into line texts (see the module docstring); ``stats`` counts drops."""
-    texts: list[str] = []
-    for segment in ANNOTATION.sub("\n", paragraph).split("\n"):
-        for sentence in SENTENCE.findall(segment):
-            # A char outside the char dict is a break if it is punctuation or a space; any other one
-            # (a rare char, a placeholder for a lost char, mojibake) drops its whole clause.
-            runs, run = [], ""
-            for clause in CLAUSE.findall(sentence):
-                if any(ch not in charset and not (_is_punctuation(ch) or ch.isspace()) for ch in clause):
-                    stats["clauses dropped: a char outside the char dict (not punctuation)"] += 1
-                    runs.append(run)
-                    run = ""
-                    continue
-                for ch in clause:
-                    if ch in charset and not ch.isspace():
-                        run += ch
-                    else:
-                        runs.append(run)
-                        run = ""
-            runs.append(run)
-            for run in runs:
-                pieces = [run] if len(run) <= MAX_CHARS else _pack(run)
-                for piece in pieces:
-                    text = _finish(piece)
-                    if text is None:
-                        if piece.strip():
-                            stats["pieces dropped: length, brackets or double marks"] += 1
-                    elif charset.missing(text):  # cannot happen: the breaks removed such chars
-                        stats["pieces dropped: char not in char dict"] += 1
-                    else:
-                        texts.append(text)
-    return texts
+def _trim(piece: str) -> str:
+    """Strip a piece's ends: no space, comma, stop or closing mark at the start; no space or opening
+    mark at the end."""
+    start, end = 0, len(piece)
+    while start < end and (piece[start] in _LEAD_STRIP or unicodedata.category(piece[start]) in ("Pe", "Pf")):
+        start += 1
+    while end > start and (piece[end - 1] == " " or unicodedata.category(piece[end - 1]) in ("Ps", "Pi")):
+        end -= 1
+    return piece[start:end]
 
 
-def candidate_texts(paragraphs: Iterable[str], charset: Charset) -> tuple[list[str], Counter]:
-    """All distinct line texts of the paragraphs, in source order, and the drop counts."""
-    stats: Counter = Counter()
-    seen: dict[str, None] = {}
-    for paragraph in paragraphs:
-        for text in cut_paragraph(paragraph, charset, stats):
-            if text in seen:
-                stats["pieces dropped: duplicate"] += 1
+def _ascii_balanced(text: str) -> bool:
+    for opener, closer in ASCII_PAIRS:
+        depth = 0
+        for ch in text:
+            depth += (ch == opener) - (ch == closer)
+            if depth < 0:
+                return False
+        if depth:
+            return False
+    return text.count('"') % 2 == 0
+
+
+def kind_of(text: str) -> str | None:
+    """The content kind of a modern piece: ``mixed`` if it holds an ASCII letter or digit (and at
+    least 2 hanzi), ``modern`` if not (and at least 3 hanzi); None for a piece of neither."""
+    hanzi = sum(map(is_hanzi, text))
+    kind = "mixed" if ASCII_ALNUM.search(text) else "modern"
+    return kind if hanzi >= MIN_HANZI[kind] else None
+
+
+def cut_modern(paragraph: str, charset: Charset, stats: Counter) -> list[tuple[str, str]]:
+    """Cut one paragraph of modern text into ``(text, kind)`` line pieces (see the module docstring);
+    ``stats`` counts what is dropped and why."""
+    text = " ".join(normalize_text(paragraph).split())
+    pieces: list[tuple[str, str]] = []
+    for sentence in split_after(text, SENTENCE_END):
+        sentence = sentence.strip()
+        parts = [sentence] if len(sentence) <= MAX_CHARS else _pack(sentence)
+        if parts is None:
+            stats["modern: sentences dropped: a word longer than 24 chars"] += 1
+            continue
+        for part in parts:
+            piece = _trim(part)
+            if not piece:
+                continue
+            if not MIN_CHARS <= len(piece) <= MAX_CHARS:
+                stats["modern: pieces dropped: length"] += 1
+            elif charset.missing(piece):
+                stats["modern: pieces dropped: a char outside the char dict"] += 1
+            elif not (_balanced(piece) and _ascii_balanced(piece)) or DOUBLE_MARK.search(piece):
+                stats["modern: pieces dropped: brackets or double marks"] += 1
+            elif (kind := kind_of(piece)) is None:
+                stats["modern: pieces dropped: too few hanzi"] += 1
             else:
-                seen[text] = None
-    return list(seen), stats
+                pieces.append((piece, kind))
+    return pieces
 
 
-def load_songci_core(path: Path) -> str:
-    """The Song ci corpus, one line per line, each line without punctuation (see :func:`core`)."""
-    if not path.is_file():
-        raise PrerequisiteError(f"{path}: the training corpus is missing (tools/build_corpus.py)")
-    return "\n".join(core(line) for line in path.read_text(encoding="utf-8").splitlines())
+# -------------------------------------------------------------------------------------- text sources
+@dataclass(frozen=True)
+class TextSources:
+    """The raw texts the set is cut from, and where they came from.
+
+    Attributes:
+        classical: paragraphs of the Yuan qu collection.
+        modern: paragraphs of modern text (the man pages, by :func:`roff_paragraphs`).
+        provenance: JSON-ready description of the sources (packages, versions, licences, sha256).
+    """
+
+    classical: Sequence[str]
+    modern: Sequence[str]
+    provenance: dict
 
 
-def select_texts(candidates: Sequence[str], count: int, seed: int, songci_core: str,
-                 faces: Sequence[FontFace], stats: Counter) -> list[str]:
-    """Shuffle the candidates with ``default_rng([seed, 0])`` and return the first ``count`` that are
-    not in the Song ci corpus (by :func:`core`) and that at least one face covers."""
-    order = np.random.default_rng([seed, 0]).permutation(len(candidates))
-    for key in ("texts checked", "texts dropped: in the Song ci corpus",
-                "texts dropped: no font covers all chars"):
-        stats[key] += 0  # listed in the summary even when 0
-    chosen: list[str] = []
-    for k in order:
-        text = candidates[int(k)]
-        stats["texts checked"] += 1
-        if core(text) in songci_core:
-            stats["texts dropped: in the Song ci corpus"] += 1
-            continue
-        if not any(face.covers(text) for face in faces):
-            stats["texts dropped: no font covers all chars"] += 1
-            continue
-        chosen.append(text)
-        if len(chosen) == count:
-            break
-    if len(chosen) < count:
-        raise RuntimeError(f"only {len(chosen)} usable texts for the {count} asked for")
-    return chosen
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# ----------------------------------------------------------------------------------------- fonts
-def _family_index(path: Path, family: str) -> int:
-    """Index of the face of ``path`` (a collection or a single font) whose family name is ``family``."""
-    from fontTools.ttLib import TTCollection, TTFont
-
-    with path.open("rb") as fh:
-        is_collection = fh.read(4) == b"ttcf"
-    if is_collection:
-        coll = TTCollection(str(path), lazy=True)
-        try:
-            names = [face["name"].getBestFamilyName() for face in coll.fonts]
-        finally:
-            coll.close()
-    else:
-        font = TTFont(str(path), lazy=True)
-        try:
-            names = [font["name"].getBestFamilyName()]
-        finally:
-            font.close()
-    if family not in names:
-        raise PrerequisiteError(f"{path}: no face with family name {family!r} (faces: {names})")
-    return names.index(family)
+def _copyright_licences(text: str) -> tuple[str | None, list[str]]:
+    """The ``License:`` of the ``Files: *`` paragraph of a Debian copyright file, and every licence
+    name its ``Files:`` paragraphs give."""
+    main, names = None, []
+    for paragraph in re.split(r"\n\s*\n", text):
+        files = re.search(r"^Files:\s*(.*(?:\n[ \t].*)*)", paragraph, re.MULTILINE)
+        licence = re.search(r"^License:\s*(.+)$", paragraph, re.MULTILINE)
+        if files and licence:
+            name = licence.group(1).strip()
+            names.append(name)
+            if files.group(1).split() == ["*"]:
+                main = name
+    return main, sorted(set(names))
 
 
-def find_fonts() -> list[tuple[EvalFont, FontFace]]:
-    """Locate and load the held-out faces.
+def read_manpages(deb: Path) -> tuple[list[tuple[str, str]], dict]:
+    """The zh_CN man pages of a ``manpages-zh`` ``.deb``, as ``(member name, roff source)`` sorted by
+    name, and the package's provenance (name, version, sha256, licences of its copyright file).
 
     Raises:
-        PrerequisiteError: naming the Debian package to install, if a font file is missing.
+        PrerequisiteError: if ``dpkg-deb`` is missing or the file is not that package.
     """
-    found = []
-    missing = []
-    for font in EVAL_FONTS:
-        paths = sorted(FONT_DIR.rglob(font.file_name)) if FONT_DIR.is_dir() else []
-        if not paths:
-            missing.append(font)
-            continue
-        index = _family_index(paths[0], font.family)
-        found.append((font, load_font(f"{paths[0]}:{index}")))
-    if missing:
-        listing = "; ".join(f"{f.file_name} ({f.family}) from package {f.package}" for f in missing)
-        raise PrerequisiteError(
-            f"font file(s) not found under {FONT_DIR}: {listing}. Install with: apt-get install "
-            + " ".join(f.package for f in missing))
-    return found
+    if shutil.which("dpkg-deb") is None:
+        raise PrerequisiteError("dpkg-deb not found: install the Debian package dpkg")
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version"], capture_output=True,
+                            text=True, check=False)
+    info = dict(line.split(": ", 1) for line in fields.stdout.splitlines() if ": " in line)
+    if fields.returncode != 0 or info.get("Package") != MANPAGES_PACKAGE:
+        raise PrerequisiteError(f"{deb}: not a {MANPAGES_PACKAGE} package ({fields.stderr.strip()})")
+    tar_bytes = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True,
+                               check=True).stdout
+    pages: list[tuple[str, str]] = []
+    copyright_text = ""
+    undecodable = 0
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            if MANPAGES_DIR.match(member.name):
+                data = gzip.decompress(tar.extractfile(member).read())
+                try:
+                    pages.append((member.name, data.decode("utf-8")))
+                except UnicodeDecodeError:
+                    undecodable += 1
+            elif member.name == MANPAGES_COPYRIGHT:
+                copyright_text = tar.extractfile(member).read().decode("utf-8")
+    pages.sort()
+    main, names = _copyright_licences(copyright_text)
+    provenance = {"package": MANPAGES_PACKAGE, "version": info.get("Version"), "deb_sha256": _sha256(deb),
+                  "licence": main, "licences_in_copyright_file": names,
+                  "copyright_file": MANPAGES_COPYRIGHT.lstrip("./"), "pages": len(pages),
+                  "pages_not_utf8": undecodable, "members": "usr/share/man/zh_CN/man[1-9]/*.gz"}
+    return pages, provenance
 
 
-def dpkg_version(package: str) -> str | None:
-    """The installed version of a Debian package, or None if unknown."""
-    try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True,
-                             text=True, check=False)
-    except OSError:
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
+def fetch_manpages(workdir: Path) -> Path:
+    """``apt-get download manpages-zh`` into ``workdir``; return the ``.deb``.
+
+    Raises:
+        PrerequisiteError: if apt-get is missing or the download fails.
+    """
+    if shutil.which("apt-get") is None:
+        raise PrerequisiteError(f"apt-get not found: pass --manpages-deb (a {MANPAGES_PACKAGE} .deb)")
+    done = subprocess.run(["apt-get", "download", MANPAGES_PACKAGE], cwd=workdir, capture_output=True,
+                          text=True, check=False)
+    debs = sorted(workdir.glob(f"{MANPAGES_PACKAGE}_*.deb"))
+    if done.returncode != 0 or not debs:
+        raise PrerequisiteError(f"apt-get download {MANPAGES_PACKAGE} failed ({done.stderr.strip()}); "
+                                f"run apt-get update, or pass --manpages-deb")
+    return debs[0]
+
+
+def fetch_sources(package_tgz: Path | None, manpages_deb: Path | None) -> TextSources:
+    """Fetch (or read the given) chinese-poetry tarball and manpages-zh package; return the texts.
+
+    Raises:
+        PrerequisiteError: naming what to install or pass when a download or a file is missing.
+    """
+    with tempfile.TemporaryDirectory(prefix="build_eval_set.") as tmp:
+        if package_tgz is None:
+            if shutil.which("npm") is None:
+                raise PrerequisiteError(f"npm not found: install the Debian package npm, or pass "
+                                        f"--package-tgz (npm pack {PACKAGE}@{VERSION})")
+            package_tgz = fetch_package(Path(tmp))
+        elif not package_tgz.is_file():
+            raise PrerequisiteError(f"--package-tgz {package_tgz}: no such file")
+        paragraphs, members = read_yuanqu(package_tgz)
+        classical = {"package": f"{PACKAGE}@{VERSION}", "licence": "MIT", "tarball_sha256": _sha256(package_tgz),
+                     "members": members, "paragraphs": len(paragraphs)}
+        if manpages_deb is None:
+            manpages_deb = fetch_manpages(Path(tmp))
+        elif not manpages_deb.is_file():
+            raise PrerequisiteError(f"--manpages-deb {manpages_deb}: no such file")
+        pages, modern = read_manpages(manpages_deb)
+    modern_paragraphs = [p for _, source in pages for p in roff_paragraphs(source)]
+    modern["paragraphs"] = len(modern_paragraphs)
+    return TextSources(paragraphs, modern_paragraphs, {"classical": classical, "modern_and_mixed": modern})
+
+
+def candidate_pools(sources: TextSources, charset: Charset) -> tuple[dict[str, list[str]], Counter]:
+    """The distinct candidate texts of each kind, in source order, and the drop counts."""
+    classical, stats = candidate_texts(sources.classical, charset)
+    stats = Counter({f"classical: {k}": v for k, v in stats.items()})
+    pools: dict[str, list[str]] = {"classical": classical, "modern": [], "mixed": []}
+    seen = set(classical)
+    for paragraph in sources.modern:
+        for text, kind in cut_modern(paragraph, charset, stats):
+            if text in seen:
+                stats["modern: pieces dropped: duplicate"] += 1
+                continue
+            seen.add(text)
+            pools[kind].append(text)
+    return pools, stats
+
+
+class TrainingText:
+    """The training corpora, without punctuation: ``text in training`` if the chars of ``text``
+    (by :func:`build_yuanqu_eval_set.core`) occur in one of their lines."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.paths = list(paths)
+        lines = []
+        for path in self.paths:
+            if not path.is_file():
+                raise PrerequisiteError(f"{path}: a training corpus is missing (tools/build_corpus.py, "
+                                        f"tools/build_poetry.py, tools/build_modern.py)")
+            lines.extend(core(normalize_text(line)) for line in path.read_text(encoding="utf-8").splitlines())
+        self._core = "\n".join(lines)
+
+    def __contains__(self, text: object) -> bool:
+        return isinstance(text, str) and core(normalize_text(text)) in self._core
+
+
+# ------------------------------------------------------------------------------------------- faces
+@dataclass(frozen=True)
+class EvalFace:
+    """A held-out face: the loaded face, its family name (for fontconfig and CSS) and its style."""
+
+    face: FontFace
+    family: str
+    style: str
+
+    @property
+    def file_name(self) -> str:
+        return self.face.path.name
+
+
+def heldout_faces(manifest: Path = FONT_MANIFEST) -> list[EvalFace]:
+    """Load the faces that ``fonts/fonts.json`` marks held out, in manifest order.
+
+    Raises:
+        PrerequisiteError: if the manifest lists none, or a held-out entry lies outside
+            ``fonts/heldout/`` (a training face must never be an evaluation face).
+    """
+    heldout_dir = manifest.parent / "heldout"
+    entries = [e for e in read_manifest(manifest) if e.heldout]
+    if not entries:
+        raise PrerequisiteError(f"{manifest}: no face marked heldout")
+    for e in entries:
+        if e.path.parent != heldout_dir.resolve():
+            raise PrerequisiteError(f"{manifest}: held-out face {e.path} is not in {heldout_dir}")
+    return [EvalFace(load_font(f"{e.path}:{e.index}", style=e.style), e.family, e.style) for e in entries]
+
+
+def _fonts_conf(font_dir: Path, cache_dir: Path) -> str:
+    return ('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n<fontconfig>\n'
+            f"  <dir>{html.escape(str(font_dir))}</dir>\n  <cachedir>{html.escape(str(cache_dir))}</cachedir>\n"
+            "</fontconfig>\n")
+
+
+def font_sandbox(faces: Sequence[EvalFace], root: Path) -> dict[str, str]:
+    """Write, under ``root``, a folder with a plain copy of each face and a ``fonts.conf`` that lists
+    only that folder; return the environment that points fontconfig at it (``FONTCONFIG_FILE``).
+
+    Raises:
+        PrerequisiteError: if fc-list is missing, or fontconfig lists other faces than these, or
+            resolves a family to another file.
+    """
+    for tool in ("fc-list", "fc-match"):
+        if shutil.which(tool) is None:
+            raise PrerequisiteError(f"{tool} not found: install the Debian package fontconfig")
+    font_dir, cache_dir = root / "fonts", root / "cache"
+    font_dir.mkdir(parents=True)
+    cache_dir.mkdir()
+    copies = {}
+    for k, f in enumerate(faces):
+        copy = font_dir / f"{k}-{f.face.path.stem}{f.face.render_path.suffix}"
+        shutil.copyfile(f.face.render_path, copy)
+        copies[f.family] = copy
+    conf = root / "fonts.conf"
+    conf.write_text(_fonts_conf(font_dir, cache_dir), encoding="utf-8")
+    env = {**os.environ, "FONTCONFIG_FILE": str(conf)}
+    listed = subprocess.run(["fc-list", "--format", "%{file}\n"], capture_output=True, text=True,
+                            env=env, check=True).stdout.split()
+    if sorted(Path(p).resolve() for p in listed) != sorted(p.resolve() for p in copies.values()):
+        raise PrerequisiteError(f"fontconfig with {conf} lists {sorted(set(listed))}, expected exactly "
+                                f"{sorted(map(str, copies.values()))}")
+    for family, copy in copies.items():
+        got = subprocess.run(["fc-match", "-f", "%{file}", family], capture_output=True, text=True, env=env,
+                             check=True).stdout
+        if Path(got).resolve() != copy.resolve():
+            raise PrerequisiteError(f"fontconfig resolves {family!r} to {got}, not {copy}")
+    return env
+
+
+# -------------------------------------------------------------------------------------- line plan
+@dataclass(frozen=True)
+class PlannedLine:
+    """One line of the set before it is drawn."""
+
+    renderer: str
+    index: int
+    text: str
+    kind: str
+    face: int  # index into the faces
+
+
+def plan_lines(pools: dict[str, Sequence[str]], faces: Sequence[FontFace], num_lines: int, seed: int,
+               is_training: Callable[[str], bool], stats: Counter) -> dict[str, list[PlannedLine]]:
+    """Give every line of every renderer its kind, face and text (see the module docstring).
+
+    Args:
+        pools: candidate texts per kind (:data:`KINDS`).
+        faces: the faces, in the order lines cycle through them.
+        num_lines: lines per renderer.
+        seed: the set's seed.
+        is_training: True for a text of the training corpora (dropped).
+        stats: counts the texts checked and dropped.
+
+    Raises:
+        RuntimeError: if a kind runs out of texts for a face (the message names both).
+    """
+    orders = {kind: [pools[kind][int(k)] for k in np.random.default_rng([seed, 0, n]).permutation(len(pools[kind]))]
+              for n, kind in enumerate(KINDS)}
+    used: set[str] = set()
+    verdict: dict[str, bool] = {}  # text -> held out
+    start = dict.fromkeys(KINDS, 0)  # every text of a kind before it is used or dropped
+    stats["texts dropped: in the training corpora"] += 0  # listed in the summary even when 0
+
+    def usable(text: str) -> bool:
+        if text in used:
+            return False
+        if text not in verdict:
+            verdict[text] = not is_training(text)
+            stats["texts checked against the training corpora"] += 1
+            if not verdict[text]:
+                stats["texts dropped: in the training corpora"] += 1
+        return verdict[text]
+
+    plan: dict[str, list[PlannedLine]] = {}
+    for renderer in RENDERERS:
+        plan[renderer] = []
+        for i in range(num_lines):
+            kind, face = KINDS[i % len(KINDS)], (i // len(KINDS)) % len(faces)
+            order = orders[kind]
+            while start[kind] < len(order) and not usable(order[start[kind]]):
+                start[kind] += 1
+            chosen = next((t for t in order[start[kind]:] if usable(t) and faces[face].covers(t)), None)
+            if chosen is None:
+                raise RuntimeError(f"kind {kind}: no text left that face {faces[face].name} covers "
+                                   f"({len(order)} candidates); lower --num-lines")
+            used.add(chosen)
+            plan[renderer].append(PlannedLine(renderer, i, chosen, kind, face))
+    return plan
+
+
+# ------------------------------------------------------------------------------------------ rows
+@dataclass(frozen=True)
+class Row:
+    """One drawn line: its image (relative to the output folder), label and metadata."""
+
+    rel: str
+    label: str
+    renderer: str
+    family: str
+    style: str
+    kind: str
+
+
+def _row(line: PlannedLine, rel: str, face: EvalFace) -> Row:
+    return Row(rel, line.text, line.renderer, face.family, face.style, line.kind)
 
 
 # ---------------------------------------------------------------------------------------- pillow
-def render_pillow(texts: Sequence[str], fonts: Sequence[tuple[EvalFont, FontFace]], seed: int,
-                  out_dir: Path) -> list[tuple[str, str, str]]:
-    """Render part pillow; return ``(relative path, label, family)`` per line."""
+def render_pillow(lines: Sequence[PlannedLine], faces: Sequence[EvalFace], seed: int, out_dir: Path,
+                  stats: Counter) -> list[Row]:
+    """Draw the pillow lines with :func:`toolkit.synth.render_line` and :data:`PILLOW_SETTINGS`."""
     rows = []
-    target = out_dir / "pillow"
-    target.mkdir(parents=True)
-    for i, text in enumerate(tqdm(texts, desc="pillow", unit="line")):
-        rng = np.random.default_rng([seed, PART_STREAM["pillow"], i])
-        covering = [(f, face) for f, face in fonts if face.covers(text)]
-        font, face = covering[int(rng.integers(len(covering)))]
-        image = render_line(text, face, rng, PILLOW_CONFIG)
-        quality = int(rng.integers(PILLOW_CONFIG.jpeg_quality[0], PILLOW_CONFIG.jpeg_quality[1] + 1))
-        rel = f"pillow/{i:05d}.jpg"
+    (out_dir / "pillow").mkdir(parents=True)
+    for line in tqdm(lines, desc="pillow", unit="line"):
+        rng = np.random.default_rng([seed, RENDER_STREAM["pillow"], line.index])
+        face = faces[line.face]
+        image = render_line(line.text, face.face, rng, PILLOW_SETTINGS)
+        quality = int(rng.integers(PILLOW_SETTINGS.jpeg_quality[0], PILLOW_SETTINGS.jpeg_quality[1] + 1))
+        rel = f"pillow/{line.index:05d}.jpg"
         image.save(out_dir / rel, format="JPEG", quality=quality)
-        rows.append((rel, text, font.family))
+        rows.append(_row(line, rel, face))
     return rows
 
 
 # ----------------------------------------------------------------------------------------- pango
-def pango_version() -> str:
-    """``pango-view --version`` output.
-
-    Raises:
-        PrerequisiteError: if pango-view is not installed.
-    """
-    if shutil.which("pango-view") is None:
-        raise PrerequisiteError("pango-view not found: install the Debian package pango1.0-tools "
-                                "(apt-get install pango1.0-tools), or build only --parts pillow")
-    out = subprocess.run(["pango-view", "--version"], capture_output=True, text=True, check=True)
-    return out.stdout.strip()
-
-
-def check_fontconfig(fonts: Sequence[tuple[EvalFont, FontFace]]) -> None:
-    """Check that fontconfig resolves each family name to the file and face used for coverage.
-
-    Raises:
-        PrerequisiteError: if fc-match is missing or resolves a family elsewhere.
-    """
-    if shutil.which("fc-match") is None:
-        raise PrerequisiteError("fc-match not found: install the Debian package fontconfig")
-    for font, face in fonts:
-        out = subprocess.run(["fc-match", "-f", "%{file}\t%{index}", font.family],
-                             capture_output=True, text=True, check=True).stdout
-        path, _, index = out.partition("\t")
-        if Path(path).resolve() != face.path.resolve() or index.strip() != str(face.index):
-            raise PrerequisiteError(
-                f"fontconfig resolves {font.family!r} to {path}:{index}, not {face.spec}; reinstall "
-                f"{font.package} or run fc-cache -f")
+def _pango_params(rng: np.random.Generator) -> tuple[dict, tuple[int, int, int], bool, int]:
+    s = PANGO_SETTINGS
+    names = [name for name, _ in s["antialias"]]
+    probs = np.array([p for _, p in s["antialias"]])
+    params = {
+        "font_px": _draw(rng, s["font_px"]),
+        "foreground_grey": _draw(rng, s["foreground_grey"]),
+        "background_grey": _draw(rng, s["background_grey"]),
+        "hinting": s["hinting"][int(rng.integers(len(s["hinting"])))],
+        "hint_metrics": s["hint_metrics"][int(rng.integers(len(s["hint_metrics"])))],
+        "antialias": names[int(rng.choice(len(names), p=probs / probs.sum()))],
+        "subpixel_order": s["subpixel_order"][int(rng.integers(len(s["subpixel_order"])))],
+    }
+    margins = (_draw(rng, s["margin_top_px"]), _draw(rng, s["margin_side_px"]), _draw(rng, s["margin_bottom_px"]))
+    return params, margins, bool(rng.random() < s["jpeg_prob"]), _draw(rng, s["jpeg_quality"])
 
 
-def _grey_hex(level: int) -> str:
-    return "#" + f"{level:02x}" * 3
+def render_pango(lines: Sequence[PlannedLine], faces: Sequence[EvalFace], seed: int, out_dir: Path,
+                 stats: Counter, env: dict[str, str]) -> list[Row]:
+    """Draw the pango lines with pango-view under the font sandbox ``env`` (:func:`font_sandbox`).
 
-
-def _draw(rng: np.random.Generator, pair: tuple[int, int]) -> int:
-    return int(rng.integers(pair[0], pair[1] + 1))
-
-
-def _pango_once(text: str, family: str, params: dict, margins: tuple[int, int, int],
-                workdir: Path) -> tuple[Image.Image, list[str], int]:
-    """Run pango-view once; return the grey image, the font descriptions of the layout's runs and the
-    number of unknown glyphs."""
-    png, layout = workdir / "line.png", workdir / "line.json"
-    command = [
-        "pango-view", "--no-display", "--pixels",
-        f"--text={text}",
-        f"--font={family}, {params['font_px']}",  # the comma ends the family list
-        f"--margin={margins[0]} {margins[1]} {margins[2]}",
-        f"--foreground={_grey_hex(params['foreground_grey'])}",
-        f"--background={_grey_hex(params['background_grey'])}",
-        f"--hinting={params['hinting']}",
-        f"--hint-metrics={params['hint_metrics']}",
-        f"--antialias={params['antialias']}",
-        f"--language={PANGO_SETTINGS['language']}",
-        f"--output={png}",
-        f"--serialize-to={layout}",
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"pango-view failed ({done.returncode}) for {text!r}: {done.stderr.strip()}")
-    with open_image(png) as im:
-        image = im.convert("L")
-    serialized = json.loads(layout.read_text(encoding="utf-8"))
-    output = serialized.get("output", {})
-    descriptions = [run["font"]["description"] for line in output.get("lines", [])
-                    for run in line.get("runs", [])]
-    if len(output.get("lines", [])) != 1:
-        raise RuntimeError(f"pango-view laid {text!r} out on {len(output.get('lines', []))} lines")
-    return image, descriptions, int(output.get("unknown-glyphs", 0))
-
-
-def _is_family(description: str, family: str) -> bool:
-    """True if a Pango font description (``"WenQuanYi Zen Hei Medium 24"``) names ``family``, in any
-    of the weights the held-out faces report, at any size."""
-    name = description.rsplit(" ", 1)[0]
-    return name == family or (name.startswith(family + " ")
-                              and name[len(family) + 1:] in _PANGO_STYLE_WORDS)
-
-
-def _ink_touches_edge(image: Image.Image, foreground: int, background: int) -> bool:
-    pixels = np.asarray(image, dtype=np.int16)
-    dark = pixels < background - (background - foreground) * 0.3
-    return bool(dark[0].any() or dark[-1].any() or dark[:, 0].any() or dark[:, -1].any())
-
-
-def render_pango(texts: Sequence[str], fonts: Sequence[tuple[EvalFont, FontFace]], seed: int,
-                 out_dir: Path, stats: Counter) -> list[tuple[str, str, str]]:
-    """Render part pango with pango-view; return ``(relative path, label, family)`` per line.
-
-    A line is tried with the covering faces in a random order until Pango draws every run with the
-    requested family and no unknown glyph; a line no face passes is skipped (counted in ``stats``).
+    A line whose serialized layout shows a run in another family or an unknown glyph is skipped and
+    counted in ``stats``; a line whose ink touches the image edge is drawn again with wider margins.
     """
     rows = []
-    target = out_dir / "pango"
-    target.mkdir(parents=True)
-    s = PANGO_SETTINGS
-    for key in ("pango: lines skipped (every covering font fell back)",
+    (out_dir / "pango").mkdir(parents=True)
+    for key in ("pango: lines skipped (another family or an unknown glyph)",
                 "pango: re-rendered with wider margins (ink on the edge)"):
-        stats[key] += 0  # listed in the summary even when 0
-    with tempfile.TemporaryDirectory(prefix="build_eval_set.") as tmp:
-        for i, text in enumerate(tqdm(texts, desc="pango", unit="line")):
-            rng = np.random.default_rng([seed, PART_STREAM["pango"], i])
-            covering = [(f, face) for f, face in fonts if face.covers(text)]
-            order = [covering[int(k)] for k in rng.permutation(len(covering))]
-            params = {
-                "font_px": _draw(rng, s["font_px"]),
-                "foreground_grey": _draw(rng, s["foreground_grey"]),
-                "background_grey": _draw(rng, s["background_grey"]),
-                "hinting": s["hinting"][int(rng.integers(len(s["hinting"])))],
-                "hint_metrics": s["hint_metrics"][int(rng.integers(len(s["hint_metrics"])))],
-                "antialias": "none" if rng.random() < s["antialias_none_prob"] else "gray",
-            }
-            margins = (_draw(rng, s["margin_top_px"]), _draw(rng, s["margin_side_px"]),
-                       _draw(rng, s["margin_bottom_px"]))
-            jpeg = rng.random() < s["jpeg_prob"]
-            quality = _draw(rng, s["jpeg_quality"])
-            drawn = None
-            for font, _face in order:
-                image, descriptions, unknown = _pango_once(text, font.family, params, margins, Path(tmp))
-                if unknown or not all(_is_family(d, font.family) for d in descriptions):
-                    stats[f"pango: {font.family} fell back to {sorted(set(descriptions))}"] += 1
-                    continue
-                widened = margins
-                for _ in range(_PANGO_EDGE_RETRIES):
-                    if not _ink_touches_edge(image, params["foreground_grey"], params["background_grey"]):
-                        break
-                    stats["pango: re-rendered with wider margins (ink on the edge)"] += 1
-                    widened = tuple(m + 4 for m in widened)
-                    image, _, _ = _pango_once(text, font.family, params, widened, Path(tmp))
-                drawn = font
-                break
-            if drawn is None:
-                stats["pango: lines skipped (every covering font fell back)"] += 1
+        stats[key] += 0
+    with tempfile.TemporaryDirectory(prefix="build_eval_set.pango.") as tmp:
+        for line in tqdm(lines, desc="pango", unit="line"):
+            rng = np.random.default_rng([seed, RENDER_STREAM["pango"], line.index])
+            face = faces[line.face]
+            params, margins, jpeg, quality = _pango_params(rng)
+            image, descriptions, unknown = _pango_once(line.text, face.family, params, margins, Path(tmp), env)
+            if unknown or not all(_is_family(d, face.family) for d in descriptions):
+                stats["pango: lines skipped (another family or an unknown glyph)"] += 1
+                stats[f"pango: {face.family} drew {sorted(set(descriptions))}, {unknown} unknown"] += 1
                 continue
-            rel = f"pango/{i:05d}.{'jpg' if jpeg else 'png'}"
+            for _ in range(_PANGO_EDGE_RETRIES):
+                if not _ink_touches_edge(image, params["foreground_grey"], params["background_grey"]):
+                    break
+                stats["pango: re-rendered with wider margins (ink on the edge)"] += 1
+                margins = tuple(m + 4 for m in margins)
+                image, _, _ = _pango_once(line.text, face.family, params, margins, Path(tmp), env)
+            rel = f"pango/{line.index:05d}.{'jpg' if jpeg else 'png'}"
             if jpeg:
                 image.save(out_dir / rel, format="JPEG", quality=quality)
             else:
                 image.save(out_dir / rel, format="PNG")
-            rows.append((rel, text, drawn.family))
+            rows.append(_row(line, rel, face))
     return rows
 
 
-# ---------------------------------------------------------------------------------------- output
-OWNED_FILES = ("labels.txt", "pillow.txt", "pango.txt", "eval_config.json")
-
-
-def _earlier_output(out_dir: Path, overwrite: bool) -> list[Path]:
-    """The paths of an earlier run's output in ``out_dir``.
+# -------------------------------------------------------------------------------------- chromium
+def chromium_path() -> str:
+    """The Chromium executable (``$CHROMIUM``, else ``chromium`` or ``chromium-browser`` on PATH).
 
     Raises:
-        FileExistsError: if there are some and ``overwrite`` is False.
+        PrerequisiteError: naming the Debian package when there is none, or Playwright when it is
+            not installed.
     """
-    existing = [out_dir / name for name in OWNED_FILES + PARTS if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds an evaluation set "
-                              f"({', '.join(map(str, existing))}); pass --overwrite or another directory")
-    return existing
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        raise PrerequisiteError("Playwright is not installed: pip install -e '.[test]' (or pip install "
+                                "playwright), or build only --renderers pillow,pango") from err
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise PrerequisiteError("chromium not found: install the Debian package chromium (apt-get install "
+                                "chromium), or build only --renderers pillow,pango")
+    return path
 
 
-def prepare_output(out_dir: Path, overwrite: bool) -> None:
-    """Create ``out_dir``; refuse (or, with ``overwrite``, remove) an earlier run's output."""
-    for path in _earlier_output(out_dir, overwrite):
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _rgb(colour: Sequence[int]) -> str:
+    return f"rgb({colour[0]},{colour[1]},{colour[2]})"
 
 
-def _stats_of(rows: Sequence[tuple[str, str, str]]) -> dict:
-    labels = [label for _, label, _ in rows]
+def _pick(rng: np.random.Generator, items: Sequence):
+    return items[int(rng.integers(len(items)))]
+
+
+def _background_css(kind: str, rng: np.random.Generator) -> str:
+    """The CSS ``background`` of a page of the given kind (see ``CHROMIUM_SETTINGS["backgrounds"]``)."""
+    s = CHROMIUM_SETTINGS
+    paper, other = _pick(rng, PAPERS), _pick(rng, PAPERS)
+    if kind == "plain":
+        grey = int(rng.integers(244, 256))
+        return _rgb((grey, grey, grey))
+    if kind == "tinted":
+        return _rgb(paper)
+    if kind == "linear-gradient":
+        return f"linear-gradient({int(rng.integers(0, 360))}deg, {_rgb(paper)}, {_rgb(other)})"
+    if kind == "radial-gradient":
+        x, y = int(rng.integers(0, 101)), int(rng.integers(0, 101))
+        return f"radial-gradient(circle at {x}% {y}%, {_rgb(paper)}, {_rgb(other)})"
+    opacity = float(rng.uniform(*s["noise_opacity"]))
+    frequency = float(rng.uniform(*s["noise_base_frequency"]))
+    svg = ("<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><filter id='n'>"
+           f"<feTurbulence type='fractalNoise' baseFrequency='{frequency:.3f}' numOctaves='3' "
+           f"seed='{int(rng.integers(1, 1000))}' stitchTiles='stitch'/><feColorMatrix type='saturate' "
+           f"values='0'/></filter><rect width='100%' height='100%' filter='url(#n)' "
+           f"opacity='{opacity:.3f}'/></svg>")
+    return f"url(\"data:image/svg+xml,{svg.replace('#', '%23')}\"), {_rgb(paper)}"
+
+
+def _page_html(texts: Sequence[str], font_file: str, params: dict) -> str:
+    lines, paragraph = [], []
+    for k, text in enumerate(texts):
+        paragraph.append(f'<div class="line"><span class="l" id="l{k}">{html.escape(text)}</span></div>')
+        if len(paragraph) >= params["paragraph_lines"][len(lines) % len(params["paragraph_lines"])]:
+            lines.append("<p>" + "".join(paragraph) + "</p>")
+            paragraph = []
+    if paragraph:
+        lines.append("<p>" + "".join(paragraph) + "</p>")
+    spacing = f"letter-spacing: {params['letter_spacing_em']:.3f}em;" if params["letter_spacing_em"] else ""
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><style>
+@font-face {{ font-family: "heldout"; src: url("{font_file}") format("woff2"); }}
+html {{ background: {params['background']}; min-height: 100%; }}
+body {{ margin: {params['body_margin']}px; font-family: "heldout"; font-size: {params['font_px']}px;
+       line-height: {params['line_height']:.2f}; color: {params['ink']}; {spacing} }}
+p {{ margin: 0 0 {params['paragraph_gap']:.2f}em 0; }}
+.line {{ white-space: pre; }}
+</style></head><body>{''.join(lines)}</body></html>
+"""
+
+
+def _chromium_page_params(rng: np.random.Generator) -> dict:
+    s = CHROMIUM_SETTINGS
+    ink = _pick(rng, INKS)
     return {
-        "lines": len(rows),
-        "per_font": dict(sorted(Counter(family for _, _, family in rows).items())),
-        "per_format": dict(sorted(Counter(Path(rel).suffix[1:] for rel, _, _ in rows).items())),
-        "distinct_chars": len({ch for label in labels for ch in label}),
-        "mean_length": round(float(np.mean([len(label) for label in labels])), 2) if labels else 0.0,
-        "min_length": min((len(label) for label in labels), default=0),
-        "max_length": max((len(label) for label in labels), default=0),
+        "font_px": _draw(rng, s["font_css_px"]),
+        "device_scale": 2 if rng.random() < s["device_scale_2_prob"] else 1,
+        "line_height": float(rng.uniform(*s["line_height"])),
+        "paragraph_lines": [_draw(rng, s["paragraph_lines"]) for _ in range(4)],
+        "paragraph_gap": float(rng.uniform(0.3, 1.2)),
+        "letter_spacing_em": float(rng.uniform(*s["letter_spacing_em"])) if rng.random() < s["letter_spacing_prob"]
+        else 0.0,
+        "ink": _rgb(tuple(int(c + rng.integers(-10, 11)) for c in ink)),
+        "background_kind": (kind := _pick(rng, s["backgrounds"])),
+        "background": _background_css(kind, rng),
+        "body_margin": int(rng.integers(8, 41)),
     }
 
 
-def write_labels(path: Path, rows: Sequence[tuple[str, str, str]]) -> None:
-    atomic_write_text(path, "".join(f"{rel}\t{label}\n" for rel, label, _ in rows))
+def _chromium_pages(lines: Sequence[PlannedLine]) -> list[list[PlannedLine]]:
+    """The lines grouped into pages: by face, in line order, ``lines_per_page`` at most per page."""
+    by_face: dict[int, list[PlannedLine]] = {}
+    for line in lines:
+        by_face.setdefault(line.face, []).append(line)
+    n = CHROMIUM_SETTINGS["lines_per_page"]
+    return [group[k:k + n] for face in sorted(by_face) for group in [by_face[face]]
+            for k in range(0, len(group), n)]
 
 
-def verify_labels(path: Path, rows: Sequence[tuple[str, str, str]]) -> None:
+_BOXES_JS = """() => Array.from(document.querySelectorAll('span.l')).map(s => {
+    const r = s.getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height];
+})"""
+
+
+def _serve(texts_html: str, fonts: dict[str, bytes]):
+    """A Playwright route handler serving the page and the web fonts from memory under
+    :data:`PAGE_ORIGIN` (no file:// access, no network)."""
+
+    def handler(route, request) -> None:
+        path = request.url[len(PAGE_ORIGIN):]
+        if path == "/page.html":
+            route.fulfill(body=texts_html, content_type="text/html; charset=utf-8")
+        elif path in fonts:
+            route.fulfill(body=fonts[path], content_type="font/woff2")
+        else:
+            route.abort()
+
+    return handler
+
+
+PAGE_ORIGIN = "http://eval.invalid"
+
+
+def render_chromium(lines: Sequence[PlannedLine], faces: Sequence[EvalFace], seed: int, out_dir: Path,
+                    stats: Counter, env: dict[str, str]) -> tuple[list[Row], dict]:
+    """Draw the chromium lines as pages in headless Chromium and cut the screenshots into lines.
+
+    Chromium runs under the font sandbox ``env`` (:func:`font_sandbox`) and gets each page's face as a
+    web font (the WOFF2 file); a line that DevTools reports drawn with any other font (a system copy
+    of another held-out face standing in for a missing glyph) is skipped and counted in ``stats``.
+
+    Returns:
+        The rows, and ``{"version": Chromium's version, "pages": [settings of each page]}``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    rows: list[Row] = []
+    (out_dir / "chromium").mkdir(parents=True)
+    s = CHROMIUM_SETTINGS
+    fonts = {f"/face{k}.woff2": f.face.path.read_bytes() for k, f in enumerate(faces)}
+    stats["chromium: lines skipped (another font, or no box)"] += 0
+    pages = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, env=env, args=["--no-sandbox"])
+        version = browser.version
+        try:
+            for p, page_lines in enumerate(tqdm(_chromium_pages(lines), desc="chromium", unit="page")):
+                rng = np.random.default_rng([seed, RENDER_STREAM["chromium"], p])
+                params = _chromium_page_params(rng)
+                face = faces[page_lines[0].face]
+                pages.append({"lines": [f"chromium/{ln.index:05d}" for ln in page_lines], "face": face.family,
+                              **{k: v for k, v in params.items() if k != "paragraph_lines"}})
+                text = _page_html([ln.text for ln in page_lines], f"/face{page_lines[0].face}.woff2", params)
+                width, height = s["viewport_css_px"]
+                context = browser.new_context(viewport={"width": width, "height": height},
+                                              device_scale_factor=params["device_scale"])
+                try:
+                    context.route(PAGE_ORIGIN + "/**", _serve(text, fonts))
+                    page = context.new_page()
+                    page.goto(PAGE_ORIGIN + "/page.html")
+                    status = page.evaluate("() => document.fonts.ready.then(() => "
+                                           "Array.from(document.fonts).map(f => f.status))")
+                    if status != ["loaded"]:
+                        raise RuntimeError(f"chromium: the web font {face.file_name} did not load ({status})")
+                    used_fonts = _platform_fonts(context, page, len(page_lines))
+                    boxes = page.evaluate(_BOXES_JS)
+                    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+                finally:
+                    context.close()
+                for line, box, used in zip(page_lines, boxes, used_fonts):
+                    crop_rng = np.random.default_rng([seed, RENDER_STREAM["chromium"], p, line.index])
+                    if used != [(face.family, True)] or box[2] <= 0 or box[3] <= 0:
+                        stats["chromium: lines skipped (another font, or no box)"] += 1
+                        stats[f"chromium: {face.family} line drawn with {used}"] += 1
+                        continue
+                    image = _crop(shot, box, params["device_scale"], crop_rng)
+                    jpeg = crop_rng.random() < s["jpeg_prob"]
+                    rel = f"chromium/{line.index:05d}.{'jpg' if jpeg else 'png'}"
+                    if jpeg:
+                        image.save(out_dir / rel, format="JPEG", quality=_draw(crop_rng, s["jpeg_quality"]))
+                    else:
+                        image.save(out_dir / rel, format="PNG")
+                    rows.append(_row(line, rel, face))
+                    stats[f"chromium: background {params['background_kind']}"] += 1
+                    stats[f"chromium: device scale {params['device_scale']}"] += 1
+        finally:
+            browser.close()
+    rows.sort(key=lambda r: r.rel)
+    return rows, {"version": version, "pages": pages}
+
+
+def _platform_fonts(context, page, count: int) -> list[list[tuple[str, bool]]]:
+    """For each of the page's ``count`` line spans, the fonts Chromium drew it with (DevTools'
+    ``CSS.getPlatformFontsForNode``): ``(family name, is a web font)`` pairs."""
+    cdp = context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    out = []
+    for k in range(count):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f"#l{k}"})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        out.append([(f["familyName"], bool(f.get("isCustomFont"))) for f in fonts])
+    cdp.detach()
+    return out
+
+
+def _crop(shot: Image.Image, box: Sequence[float], scale: int, rng: np.random.Generator) -> Image.Image:
+    """Cut a line's box (CSS px) out of the screenshot (device px), with a random margin."""
+    s = CHROMIUM_SETTINGS
+    mx, my = _draw(rng, s["crop_margin_x_css_px"]), _draw(rng, s["crop_margin_y_css_px"])
+    x, y, w, h = box
+    left = max(0, int(np.floor((x - mx) * scale)))
+    top = max(0, int(np.floor((y - my) * scale)))
+    right = min(shot.width, int(np.ceil((x + w + mx) * scale)))
+    bottom = min(shot.height, int(np.ceil((y + h + my) * scale)))
+    return shot.crop((left, top, right, bottom))
+
+
+# ---------------------------------------------------------------------------------------- output
+def label_files(rows: Sequence[Row], faces: Sequence[EvalFace]) -> dict[str, list[Row]]:
+    """The label files of the set and the rows each names: ``labels.txt``, one per renderer built,
+    ``style-<style>.txt`` per style of the faces and ``kind-<kind>.txt`` per kind."""
+    files = {"labels.txt": list(rows)}
+    for renderer in RENDERERS:
+        part = [r for r in rows if r.renderer == renderer]
+        if part:
+            files[f"{renderer}.txt"] = part
+    for style in dict.fromkeys(f.style for f in faces):
+        files[f"style-{style}.txt"] = [r for r in rows if r.style == style]
+    for kind in KINDS:
+        files[f"kind-{kind}.txt"] = [r for r in rows if r.kind == kind]
+    return files
+
+
+def write_labels(path: Path, rows: Sequence[Row]) -> None:
+    atomic_write_text(path, "".join(f"{r.rel}\t{r.label}\n" for r in rows))
+
+
+def verify_labels(path: Path, rows: Sequence[Row]) -> None:
     """Read a label file back with the toolkit's reader; raise if it disagrees with ``rows``."""
     entries, problems = read_label_file(path, path.parent)
     if problems:
         raise RuntimeError(f"{path}: the toolkit's reader reports {problems[:3]}")
-    if [(e.name, e.label) for e in entries] != [(rel, label) for rel, label, _ in rows]:
+    if [(e.name, e.label) for e in entries] != [(r.rel, normalize_text(r.label)) for r in rows]:
         raise RuntimeError(f"{path}: the toolkit's reader does not read back the labels written")
 
 
-def format_summary(out_dir: Path, part_stats: dict[str, dict], all_stats: dict, text_stats: Counter,
-                   num_candidates: int) -> str:
-    lines = [f"evaluation set in {out_dir}",
-             f"candidate texts (distinct, 4-{MAX_CHARS} chars, in char dict): {num_candidates}"]
-    for key, value in sorted(text_stats.items()):
-        lines.append(f"  {key}: {value}")
-    for part, st in part_stats.items():
-        lines.append(f"part {part}: {st['lines']} lines, {st['distinct_chars']} distinct chars, "
-                     f"mean length {st['mean_length']} (min {st['min_length']}, max {st['max_length']}), "
-                     f"formats {st['per_format']}")
-        for family, n in st["per_font"].items():
-            lines.append(f"  {n:5d}  {family}")
-    lines.append(f"all: {all_stats['lines']} lines, {all_stats['distinct_chars']} distinct chars, "
-                 f"mean length {all_stats['mean_length']}")
-    return "\n".join(lines)
+def _owned(out_dir: Path) -> list[Path]:
+    names = [*RENDERERS, "labels.txt", "eval_config.json", *(f"{r}.txt" for r in RENDERERS)]
+    found = [out_dir / n for n in names if (out_dir / n).exists()]
+    return found + sorted(out_dir.glob("style-*.txt")) + sorted(out_dir.glob("kind-*.txt"))
 
 
-def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], package_tgz: Path | None,
-          overwrite: bool) -> dict:
-    """Build the set (see the module docstring) and return the ``eval_config.json`` content."""
-    _earlier_output(out_dir, overwrite)  # fail before the slow steps
-    fonts = find_fonts()
-    pango = pango_version() if "pango" in parts else None
-    if pango is not None:
-        check_fontconfig(fonts)
-    charset = Charset.load(REPO_ROOT / "char_dict")
-    songci_path = REPO_ROOT / "corpora" / "songci.txt"
-    songci_core = load_songci_core(songci_path)
+def prepare_output(out_dir: Path, overwrite: bool, remove: bool) -> None:
+    """Refuse an earlier set in ``out_dir`` (unless ``overwrite``); with ``remove``, delete it and
+    create the folder.
 
-    with tempfile.TemporaryDirectory(prefix="build_eval_set.npm.") as tmp:
-        tgz = package_tgz if package_tgz is not None else fetch_package(Path(tmp))
-        if not tgz.is_file():
-            raise PrerequisiteError(f"--package-tgz {tgz}: no such file")
-        tgz_sha256 = hashlib.sha256(tgz.read_bytes()).hexdigest()
-        paragraphs, members = read_yuanqu(tgz)
-    candidates, text_stats = candidate_texts(paragraphs, charset)
-    faces = [face for _, face in fonts]
-    texts = select_texts(candidates, num_lines * len(PARTS), seed, songci_core, faces, text_stats)
-    part_texts = {part: texts[k * num_lines:(k + 1) * num_lines] for k, part in enumerate(PARTS)}
+    Raises:
+        FileExistsError: if an earlier set is there and ``overwrite`` is False.
+    """
+    existing = _owned(out_dir) if out_dir.is_dir() else []
+    if existing and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds an evaluation set ({', '.join(map(str, existing[:4]))} "
+                              f"...); pass --overwrite or another directory")
+    if remove:
+        for path in existing:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        out_dir.mkdir(parents=True, exist_ok=True)
 
-    prepare_output(out_dir, overwrite)
-    rows: dict[str, list[tuple[str, str, str]]] = {}
+
+def _stats(rows: Sequence[Row]) -> dict:
+    labels = [r.label for r in rows]
+    return {
+        "lines": len(rows),
+        "per_renderer": dict(Counter(r.renderer for r in rows)),
+        "per_style": dict(Counter(r.style for r in rows)),
+        "per_kind": dict(Counter(r.kind for r in rows)),
+        "per_format": dict(sorted(Counter(Path(r.rel).suffix[1:] for r in rows).items())),
+        "distinct_chars": len({ch for label in labels for ch in label}),
+        "mean_length": round(float(np.mean([len(x) for x in labels])), 2) if labels else 0.0,
+        "min_length": min((len(x) for x in labels), default=0),
+        "max_length": max((len(x) for x in labels), default=0),
+    }
+
+
+def _versions(renderers: Sequence[str], chromium_version: str | None) -> dict:
+    import fontTools
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__,
+           "fonttools": fontTools.version}
+    if "pango" in renderers:
+        out["pango-view"] = pango_version()
+        out["pango1.0-tools"] = dpkg_version("pango1.0-tools")
+        out["fontconfig"] = dpkg_version("fontconfig")
+    if "chromium" in renderers:
+        from importlib.metadata import version
+
+        out["chromium"] = chromium_version
+        out["chromium_deb"] = dpkg_version("chromium")
+        out["playwright"] = version("playwright")
+    return out
+
+
+def build_set(out_dir: Path, sources: TextSources, faces: Sequence[EvalFace], num_lines: int, seed: int,
+              renderers: Sequence[str], charset: Charset, is_training: Callable[[str], bool],
+              overwrite: bool = False, training_files: Sequence[Path] = ()) -> dict:
+    """Build the set from given texts and faces (see the module docstring) into ``out_dir``; return
+    the ``eval_config.json`` content.
+
+    Raises:
+        PrerequisiteError: if a renderer's tool is missing (before anything is written).
+        FileExistsError: if ``out_dir`` holds a set and ``overwrite`` is False.
+        RuntimeError: if there are not enough texts, or a label file does not read back.
+    """
+    prepare_output(out_dir, overwrite, remove=False)
+    if "pango" in renderers:
+        pango_version()
+    if "chromium" in renderers:
+        chromium_path()
+    pools, text_stats = candidate_pools(sources, charset)
+    plan = plan_lines(pools, [f.face for f in faces], num_lines, seed, is_training, text_stats)
+    prepare_output(out_dir, overwrite, remove=True)
     render_stats: Counter = Counter()
-    for part in PARTS:
-        if part not in parts:
-            continue
-        if part == "pillow":
-            rows[part] = render_pillow(part_texts[part], fonts, seed, out_dir)
-        else:
-            rows[part] = render_pango(part_texts[part], fonts, seed, out_dir, render_stats)
-        write_labels(out_dir / f"{part}.txt", rows[part])
-        verify_labels(out_dir / f"{part}.txt", rows[part])
-    all_rows = [row for part in rows for row in rows[part]]
-    write_labels(out_dir / "labels.txt", all_rows)
-    verify_labels(out_dir / "labels.txt", all_rows)
-
-    part_stats = {part: _stats_of(r) for part, r in rows.items()}
+    rows: list[Row] = []
+    chromium_info: dict = {}
+    with tempfile.TemporaryDirectory(prefix="build_eval_set.fonts.") as tmp:
+        env = font_sandbox(faces, Path(tmp)) if {"pango", "chromium"} & set(renderers) else None
+        for renderer in RENDERERS:
+            if renderer not in renderers:
+                continue
+            if renderer == "pillow":
+                rows += render_pillow(plan[renderer], faces, seed, out_dir, render_stats)
+            elif renderer == "pango":
+                rows += render_pango(plan[renderer], faces, seed, out_dir, render_stats, env)
+            else:
+                chromium_rows, chromium_info = render_chromium(plan[renderer], faces, seed, out_dir,
+                                                               render_stats, env)
+                rows += chromium_rows
+    files = label_files(rows, faces)
+    for name, file_rows in files.items():
+        write_labels(out_dir / name, file_rows)
+        verify_labels(out_dir / name, file_rows)
     config = {
         "format_version": FORMAT_VERSION,
         "seed": seed,
-        "num_lines_per_part": num_lines,
-        "parts": list(rows),
-        "text_source": {
-            "package": f"{PACKAGE}@{VERSION}",
-            "tarball_sha256": tgz_sha256,
-            "members": members,
-            "paragraphs": len(paragraphs),
-            "candidate_texts": len(candidates),
-            "min_chars": MIN_CHARS,
-            "max_chars": MAX_CHARS,
-            "held_out_against": str(songci_path.relative_to(REPO_ROOT)),
-            "char_dict_sha256": charset.sha256,
-            "filter_counts": dict(sorted(text_stats.items())),
-        },
-        "fonts": [
-            {"package": f.package, "package_version": dpkg_version(f.package), "family": f.family,
-             "path": str(face.path), "index": face.index, "face_name": face.name,
-             "num_codepoints": len(face.codepoints),
-             "lines": {part: sum(1 for _, _, fam in r if fam == f.family) for part, r in rows.items()}}
-            for f, face in fonts
-        ],
-        "counts": {"parts": part_stats, "all": _stats_of(all_rows),
+        "num_lines_per_renderer": num_lines,
+        "renderers": [r for r in RENDERERS if r in renderers],
+        "parts": [r for r in RENDERERS if r in renderers],  # as the regression set names them
+        "kinds": list(KINDS),
+        "styles": list(dict.fromkeys(f.style for f in faces)),
+        "label_files": {name: len(r) for name, r in files.items()},
+        "text_sources": {**sources.provenance,
+                         "candidates": {kind: len(p) for kind, p in pools.items()},
+                         "min_chars": MIN_CHARS, "max_chars": MAX_CHARS, "min_hanzi": MIN_HANZI,
+                         "held_out_against": [{"file": str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT)
+                                               else str(p), "sha256": _sha256(p)} for p in training_files],
+                         "char_dict_sha256": charset.sha256,
+                         "filter_counts": dict(sorted(text_stats.items()))},
+        "faces": [{"family": f.family, "style": f.style, "file": str(f.face.path.relative_to(REPO_ROOT))
+                   if f.face.path.is_relative_to(REPO_ROOT) else str(f.face.path),
+                   "sha256": _sha256(f.face.path), "num_codepoints": len(f.face.codepoints),
+                   "lines": sum(1 for r in rows if r.family == f.family)} for f in faces],
+        "counts": {"all": _stats(rows),
+                   "renderers": {r: _stats([x for x in rows if x.renderer == r]) for r in RENDERERS if r in renderers},
                    "render": dict(sorted(render_stats.items()))},
-        "font_of_line": {rel: family for rel, _, family in all_rows},
-        "pillow": {"renderer": "toolkit.synth.render_line", "config": PILLOW_CONFIG.to_dict(),
-                   "format": "jpg"},
-        "pango": {"renderer": "pango-view", "version": pango,
-                  "pango1.0-tools": dpkg_version("pango1.0-tools") if pango else None,
-                  "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in PANGO_SETTINGS.items()}},
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "pillow": PIL.__version__},
+        "lines": {r.rel: {"renderer": r.renderer, "face": r.family, "style": r.style, "kind": r.kind} for r in rows},
+        "font_of_line": {r.rel: r.family for r in rows},
+        "settings": {
+            "pillow": {"renderer": "toolkit.synth.render_line", "config": PILLOW_SETTINGS.to_dict()},
+            "pango": {k: list(v) if isinstance(v, tuple) else v for k, v in PANGO_SETTINGS.items()},
+            "chromium": {k: list(v) if isinstance(v, tuple) else v for k, v in CHROMIUM_SETTINGS.items()},
+        },
+        "chromium_pages": chromium_info.get("pages", []),
+        "versions": _versions(renderers, chromium_info.get("version")),
     }
     atomic_write_json(out_dir / "eval_config.json", config)
-    print(format_summary(out_dir, part_stats, config["counts"]["all"],
-                         Counter({**text_stats, **render_stats}), len(candidates)))
+    print(format_summary(out_dir, config, text_stats, render_stats))
     return config
 
 
-def parse_parts(value: str) -> list[str]:
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown or not parts:
-        raise argparse.ArgumentTypeError(f"--parts must be a comma-separated subset of "
-                                         f"{','.join(PARTS)}, got {value!r}")
-    return parts
+def format_summary(out_dir: Path, config: dict, text_stats: Counter, render_stats: Counter) -> str:
+    counts = config["counts"]
+    lines = [f"evaluation set in {out_dir}: {counts['all']['lines']} lines, "
+             f"{counts['all']['distinct_chars']} distinct chars, mean length {counts['all']['mean_length']}",
+             "candidates: " + ", ".join(f"{k} {v}" for k, v in config["text_sources"]["candidates"].items())]
+    lines += [f"  {key}: {value}" for key, value in sorted({**text_stats, **render_stats}.items())]
+    for name, n in config["label_files"].items():
+        lines.append(f"  {n:5d}  {name}")
+    return "\n".join(lines)
+
+
+def build(out_dir: Path, num_lines: int, seed: int, renderers: Sequence[str], package_tgz: Path | None,
+          manpages_deb: Path | None, overwrite: bool) -> dict:
+    """Fetch the sources, load the held-out faces and the training corpora, and build the set."""
+    prepare_output(out_dir, overwrite, remove=False)  # fail before the slow steps
+    if "pango" in renderers:
+        pango_version()
+    if "chromium" in renderers:
+        chromium_path()
+    faces = heldout_faces()
+    charset = Charset.load(REPO_ROOT / "char_dict")
+    training_files = [REPO_ROOT / p for p in TRAINING_CORPORA]
+    training = TrainingText(training_files)
+    sources = fetch_sources(package_tgz, manpages_deb)
+    return build_set(out_dir, sources, faces, num_lines, seed, renderers, charset, training.__contains__,
+                     overwrite, training_files)
+
+
+def parse_renderers(value: str) -> list[str]:
+    names = [p.strip() for p in value.split(",") if p.strip()]
+    unknown = [p for p in names if p not in RENDERERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--renderers must be a comma-separated subset of "
+                                         f"{','.join(RENDERERS)}, got {value!r}")
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Build a held-out evaluation set of Chinese line images (Yuan qu text, unseen "
-                    "fonts; Pillow and pango-view renderings). Prerequisites: " + APT_COMMAND)
+        description="Build the general held-out evaluation set of Chinese line images (classical, modern "
+                    "and mixed text; the held-out faces of fonts/heldout/; Pillow, pango-view and "
+                    "Chromium renderings). Prerequisites: " + APT_COMMAND)
     parser.add_argument("--output-dir", type=Path, required=True, help="where the set is written")
-    parser.add_argument("--num-lines", type=int, default=300, help="lines per part (default 300)")
+    parser.add_argument("--num-lines", type=int, default=200, help="lines per renderer (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--renderers", type=parse_renderers, default=list(RENDERERS),
+                        help="comma-separated renderers to build (default pillow,pango,chromium)")
     parser.add_argument("--package-tgz", type=Path, default=None,
                         help=f"a tarball from 'npm pack {PACKAGE}@{VERSION}' (default: run npm pack)")
-    parser.add_argument("--parts", type=parse_parts, default=list(PARTS),
-                        help="comma-separated parts to build (default pillow,pango)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier set in --output-dir")
+    parser.add_argument("--manpages-deb", type=Path, default=None,
+                        help=f"a {MANPAGES_PACKAGE} .deb (default: apt-get download {MANPAGES_PACKAGE})")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier set in --output-dir")
     args = parser.parse_args(argv)
     if args.num_lines < 1:
         parser.error(f"--num-lines must be >= 1, got {args.num_lines}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     try:
-        build(args.output_dir, args.num_lines, args.seed, args.parts, args.package_tgz, args.overwrite)
+        build(args.output_dir, args.num_lines, args.seed, args.renderers, args.package_tgz, args.manpages_deb,
+              args.overwrite)
     except (PrerequisiteError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

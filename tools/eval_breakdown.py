@@ -1,6 +1,7 @@
 """Where a model's errors on the held-out set come from: CER by part, font, ink height and length.
 
-Usage (from the repository root, after ``python tools/build_eval_set.py --output-dir eval``)::
+Usage (from the repository root, after ``python tools/build_yuanqu_eval_set.py --output-dir eval``
+or ``python tools/build_eval_set.py --output-dir eval``: both write ``font_of_line`` and ``parts``)::
 
     python tools/eval_breakdown.py --eval-dir eval --weights-path runs/release/model
 
@@ -89,7 +90,8 @@ def format_table(table: list[tuple[str, str, int, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--eval-dir", type=Path, required=True, help="made by tools/build_eval_set.py")
+    p.add_argument("--eval-dir", type=Path, required=True,
+                   help="made by tools/build_yuanqu_eval_set.py or tools/build_eval_set.py")
     p.add_argument("--weights-path", required=True, help="checkpoint, model directory or export")
     p.add_argument("--output", type=Path, help="also write the table here (Markdown)")
     args = p.parse_args(argv)
