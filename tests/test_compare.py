@@ -69,3 +69,28 @@ def test_compare_cli_with_the_toolkit_engine(tmp_path, tiny_dataset, tiny_model)
     r = CliRunner().invoke(main, ["compare", "--labels", str(bad), "--engines", "toolkit",
                                   "--weights-path", str(tiny_model)])
     assert r.exit_code != 0 and "bad.txt:1" in r.output and "missing.png" in r.output
+
+
+def test_images_shared_by_several_sets_are_read_once(monkeypatch, tmp_path, tiny_dataset):
+    path, labels = _labelled_set(tmp_path, tiny_dataset)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    (tmp_path / "even.txt").write_text("".join(f"{x}\n" for x in lines[::2]), encoding="utf-8")
+    (tmp_path / "odd.txt").write_text("".join(f"{x}\n" for x in lines[1::2]), encoding="utf-8")
+    calls = []
+
+    def recognize(images):
+        calls.append(len(images))
+        return ["春"] * len(images)
+
+    monkeypatch.setattr(cmp, "make_engine", lambda name, weights=None: cmp.Engine(name, "", recognize))
+    results = cmp.compare([path, tmp_path / "even.txt", tmp_path / "odd.txt"], ["fake"],
+                          latency_lines=2)
+    assert calls[1] == len(lines)  # after the 2-line warm-up: one batch call on the 12 distinct images
+    assert len(calls) == 1 + 1 + 2  # warm-up, batch, two single-line latency calls: no per-set call
+    for name, subset in (("set", labels), ("even", labels[::2]), ("odd", labels[1::2])):
+        [result] = results[name]
+        assert result.scores.count == len(subset) == len(result.predictions)
+        expected = cmp.Scores()
+        for label in subset:
+            expected.add(cmp.normalize(label), "春")
+        assert result.scores.edits == expected.edits and result.scores.cer == expected.cer

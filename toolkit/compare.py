@@ -211,6 +211,18 @@ def load_labelled_set(label_file: str | os.PathLike, base_dir: str | os.PathLike
         ValueError: naming the file and line for a bad line or a missing image, or if the file holds no
             line; :class:`toolkit.predict.ImageError` for an unreadable image.
     """
+    entries = _read_entries(label_file, base_dir)
+    return ([e.name for e in entries], [load_image(e.image_path) for e in entries],
+            [e.label for e in entries])
+
+
+def _read_entries(label_file: str | os.PathLike, base_dir: str | os.PathLike | None = None):
+    """The entries of a label file (:func:`load_labelled_set`'s reading, images not decoded).
+
+    Raises:
+        ValueError: naming the file and line for a bad line or a missing image, or if the file
+            holds no line.
+    """
     label_file = Path(label_file)
     base = Path(base_dir) if base_dir is not None else label_file.parent
     entries, problems = read_label_file(label_file, base, keep_spaces=True)  # see normalize
@@ -219,8 +231,7 @@ def load_labelled_set(label_file: str | os.PathLike, base_dir: str | os.PathLike
         raise ValueError(problems[0] + more)
     if not entries:
         raise ValueError(f"{label_file}: no labelled line")
-    return ([e.name for e in entries], [load_image(e.image_path) for e in entries],
-            [e.label for e in entries])
+    return entries
 
 
 def run_engine(engine: Engine, images: Sequence[np.ndarray], labels: Sequence[str],
@@ -274,6 +285,12 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
             latency_lines: int = 20) -> dict[str, list[EngineResult]]:
     """Score each engine on each labelled set.
 
+    An image named by several label files (a held-out set's per-renderer, per-style and per-kind
+    files name the same images) is decoded once and read once per engine: each engine makes one
+    batch call on all distinct images of all sets, and each set is scored on its own lines' texts.
+    With one label file this is :func:`run_engine` on that file; with several, lines/s and latency
+    are those of the one call on all distinct images and the same in every set's row.
+
     Args:
         label_files: label files (each one set, named after the file's stem); images relative to the
             label file's directory.
@@ -281,7 +298,7 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
         weights_path: the toolkit model (default: the bundled one).
         skip_unavailable: leave out (with a warning) engines whose dependency is missing instead of
             raising.
-        latency_lines: single-line calls timed per set for the latency.
+        latency_lines: single-line calls timed per engine for the latency.
 
     Returns:
         ``{set name: [EngineResult per engine]}``.
@@ -298,15 +315,34 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
             if not skip_unavailable:
                 raise
             logger.warning("skipping %s", e)
-    out: dict[str, list[EngineResult]] = {}
+    index: dict[Path, int] = {}  # resolved image path -> position in ``images``
+    images: list[np.ndarray] = []
+    labels: list[str] = []  # the label of each distinct image's first occurrence
+    sets: dict[str, tuple[list[int], list[str]]] = {}
     for label_file in label_files:
         set_name = Path(label_file).stem
-        _, images, labels = load_labelled_set(label_file)
-        logger.info("%s: %d lines", set_name, len(images))
-        out[set_name] = []
-        for engine in built:
-            result = run_engine(engine, images, labels, latency_lines)
-            logger.info("%s / %s: %s, %.1f lines/s", set_name, engine.name, result.scores.format(),
+        entries = _read_entries(label_file)
+        positions = []
+        for entry in entries:
+            key = entry.image_path.resolve()
+            if key not in index:
+                index[key] = len(images)
+                images.append(load_image(entry.image_path))
+                labels.append(entry.label)
+            positions.append(index[key])
+        sets[set_name] = (positions, [e.label for e in entries])
+        logger.info("%s: %d lines", set_name, len(entries))
+    out: dict[str, list[EngineResult]] = {name: [] for name in sets}
+    for engine in built:
+        whole = run_engine(engine, images, labels, latency_lines)
+        for set_name, (positions, set_labels) in sets.items():
+            predictions = [whole.predictions[i] for i in positions]
+            scores = Scores()
+            for gt, pred in zip(set_labels, predictions):
+                scores.add(normalize(gt), pred)
+            result = EngineResult(engine, scores, whole.lines_per_second, whole.latency_ms,
+                                  predictions)
+            logger.info("%s / %s: %s, %.1f lines/s", set_name, engine.name, scores.format(),
                         result.lines_per_second)
             out[set_name].append(result)
     return out
