@@ -121,6 +121,20 @@ def test_resume_continues_at_same_step_with_same_weights(tmp_path, tiny_records,
     assert r4.step == 12 and r4.resumed_from.endswith("ckpt-10")
 
 
+def test_time_limit_stops_with_a_checkpoint_and_resumes(tmp_path, tiny_records, tiny_char_dict):
+    md = tmp_path / "m"
+    with pytest.raises(ValueError, match="time_limit must be > 0"):
+        train(tiny_records, tiny_char_dict, md, model_preset="tiny", progress=False,
+              config=TrainConfig(steps=50, **TINY_TRAIN), time_limit=0)
+    r1 = train(tiny_records, tiny_char_dict, md, model_preset="tiny", progress=False,
+               config=TrainConfig(steps=50, **TINY_TRAIN), time_limit=1e-6)
+    assert r1.step == 1  # the limit was past before the first step ended: one step, saved
+    assert latest_checkpoint(md).endswith("ckpt-1") and r1.checkpoint.endswith("ckpt-1")
+    r2 = train(tiny_records, tiny_char_dict, md, progress=False,
+               config=TrainConfig(steps=4, **TINY_TRAIN), time_limit=3600)
+    assert r2.step == 4 and r2.resumed_from.endswith("ckpt-1")
+
+
 def test_checkpoint_with_other_char_dict_refused(tmp_path, tiny_model, tiny_records):
     from toolkit.records import DatasetError
 

@@ -404,11 +404,15 @@ def verify_cmd(dataset_dir, char_dict_dir, model_dir):
               help="Hold a stage fixed: 'cnn' trains the BiLSTMs and the classifier only.")
 @click.option("--worker-timeout", default=600, show_default=True, type=click.FloatRange(min=0),
               help="Multi-worker: seconds to wait for every task of TF_CONFIG to start.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="MINUTES",
+              help="Stop after this many minutes of wall time with a checkpoint (the same command "
+                   "again resumes); not under multi-worker.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
                         checkpoint_every, eval_every, seed, strategy, init_from, freeze,
-                        worker_timeout):
+                        worker_timeout, time_limit):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS
     from toolkit.train import TrainConfig, resolve_precision, train  # a stage module: see the module docstring
@@ -424,7 +428,8 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
                          freeze=freeze)
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
                    config=config, model_preset=model_size, strategy=strategy, init_from=init_from,
-                   worker_timeout=worker_timeout)
+                   worker_timeout=worker_timeout,
+                   time_limit=None if time_limit is None else time_limit * 60)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     if result.finetune:
@@ -433,6 +438,9 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
     val = (f"; validation CER {v['cer']:.4f}, line accuracy {v['line_accuracy']:.4f}"
            if v else "")
     click.echo(f"step {result.step}, loss {result.loss:.4f}{val}; checkpoint {result.checkpoint}")
+    if result.step < steps:
+        click.echo(f"stopped by --time-limit at step {result.step} of {steps}: run the same "
+                   f"command again to resume")
 
 
 @main.command("test-shadownet")

@@ -594,9 +594,10 @@ class _Validator:
 
 
 def _train_loop(state: _TrainState, train_step, train_ds, config: TrainConfig, validator: _Validator,
-                writer, bar) -> tuple[int, float]:
+                writer, bar, deadline: float | None = None) -> tuple[int, float]:
     """Run training steps until ``config.steps``, logging the loss and learning rate every 10 steps,
-    saving every ``checkpoint_every`` and validating every ``eval_every``.
+    saving every ``checkpoint_every`` and validating every ``eval_every``; with ``deadline`` (a
+    ``time.monotonic()`` value), stop after the first step that ends past it, saving a checkpoint.
 
     Returns:
         ``(step, last loss)`` (``nan`` if no step ran).
@@ -627,11 +628,17 @@ def _train_loop(state: _TrainState, train_step, train_ds, config: TrainConfig, v
             validator.run(step)
         if step >= config.steps:
             break
+        if deadline is not None and time.monotonic() >= deadline:
+            state.save(step)
+            logger.info("time limit reached at step %d (of --steps %d): saved a checkpoint; run "
+                        "the same command again to resume", step, config.steps)
+            break
     return step, float(loss)
 
 
 def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainConfig,
-                      validator: _Validator, writer, bar, dataset_dir) -> tuple[int, float]:
+                      validator: _Validator, writer, bar, dataset_dir,
+                      deadline: float | None = None) -> tuple[int, float]:
     """:func:`_train_loop`, saving a checkpoint at the current step when it is interrupted
     (Ctrl-C, SIGTERM) or stops on damaged records (not under multi-worker, where saving is
     collective and the other workers are gone or stuck)."""
@@ -640,7 +647,7 @@ def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainCon
     dist = state.dist
     with _sigterm_as_interrupt():
         try:
-            return _train_loop(state, train_step, train_ds, config, validator, writer, bar)
+            return _train_loop(state, train_step, train_ds, config, validator, writer, bar, deadline)
         except KeyboardInterrupt:
             bar.close()
             if dist.kind == "multi-worker":
@@ -686,7 +693,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           config: TrainConfig = TrainConfig(), model_preset: str | None = None,
           progress: bool = True, strategy: str = "auto",
           init_from: str | os.PathLike | None = None,
-          worker_timeout: float = DEFAULT_STARTUP_TIMEOUT_S) -> TrainResult:
+          worker_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
+          time_limit: float | None = None) -> TrainResult:
     """Train (or resume training) a ShadowNet on a record set.
 
     Args:
@@ -710,6 +718,10 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             The caller picks the learning rate (``FINETUNE_LEARNING_RATE`` is the measured
             default of the CLI).
         worker_timeout: multi-worker: how long to wait for the other tasks to start, seconds.
+        time_limit: seconds of wall time, counted from the call, after which training stops at
+            the end of the current step with a checkpoint (the run returns normally, short of
+            ``config.steps``; the same call again resumes). A time-boxed session on a shared
+            machine. Not under multi-worker (the workers would stop at different steps).
 
     Returns:
         A :class:`TrainResult`.
@@ -732,9 +744,16 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         DistributeError: for a bad ``TF_CONFIG``, a strategy that cannot start, or workers that
             did not start within ``worker_timeout``.
         ValueError: if ``config.batch_size`` is not a multiple of the number of replicas, or
-            both ``weights_path`` and ``init_from`` are given.
+            both ``weights_path`` and ``init_from`` are given, or for a ``time_limit`` that is
+            not positive or is given under multi-worker.
     """
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    if time_limit is not None and time_limit <= 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
     dist = create_distribution(strategy, worker_timeout)
+    if deadline is not None and dist.kind == "multi-worker":
+        raise ValueError("a time limit is not supported under multi-worker (each worker would "
+                         "stop at another step); stop the job with SIGTERM instead")
     import keras
     import tensorflow as tf
     from tqdm import tqdm
@@ -770,7 +789,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         validator = _Validator(plan, dataset_dir, state.model, writer, bar, dist.is_chief)
         t0 = time.perf_counter()
         step, last_loss = _train_until_done(state, train_step, train_ds, config, validator, writer,
-                                            bar, dataset_dir)
+                                            bar, dataset_dir, deadline)
         bar.close()
         elapsed = time.perf_counter() - t0
         path = state.final_checkpoint(step, model_dir)
