@@ -47,6 +47,26 @@ def test_table_and_report(bench):
     assert "`python tools/benchmark.py --quick`" in report
     assert f"{bench.cpu_model()}" in report and "logical cores" in report
     assert "under load" in report and table in report
+    assert report.startswith("## input, synth, tfrecords\n")  # no sections given: those of the rows
+
+
+def test_report_parts_are_replaced_by_sections(bench):
+    rows = [bench.Row("synth", "render", 10.0, "images/s")]
+    first = bench.merge_report(None, bench.markdown_report(rows, "cmd a", sections=["synth"]))
+    assert first.startswith(bench.REPORT_TITLE) and first.count("\n## ") == 1
+    ft = bench.markdown_report([bench.Row("finetune", "fine-tune, 5 min", 0.2, "CER")], "cmd b",
+                               sections=["finetune"])
+    both = bench.merge_report(first, ft)
+    assert both.count("\n## ") == 2 and "cmd a" in both and "cmd b" in both
+    again = bench.markdown_report([bench.Row("synth", "render", 20.0, "images/s")], "cmd c",
+                                  sections=["synth"])
+    merged = bench.merge_report(both, again)
+    assert merged.count("\n## ") == 2 and "cmd a" not in merged and "cmd c" in merged
+    assert merged.index("## synth") < merged.index("## finetune")  # replaced in place
+    assert "| 20" in merged and "| 10" not in merged
+    full = bench.markdown_report([bench.Row("synth", "render", 30.0, "images/s")], "cmd d",
+                                 sections=list(bench.SECTIONS))
+    assert bench.merge_report(merged, full).count("\n## ") == 1  # a full run replaces every part
 
 
 def test_parse_sections(bench):

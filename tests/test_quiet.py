@@ -4,7 +4,6 @@ CRNN_TOOLKIT_VERBOSE) asks for them."""
 from __future__ import annotations
 
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -113,9 +112,11 @@ def test_a_real_command_prints_no_tensorflow_log_lines(tmp_path, tiny_model, tin
     verbose = _run_demo(tmp_path, tiny_model, image, "--verbose")
     assert verbose.returncode == 0, verbose.stderr
     assert "TF_CPP_MIN_LOG_LEVEL=unset" in verbose.stdout  # not forced
-    if platform.machine() in ("x86_64", "AMD64") and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0":
-        # x86 builds log their oneDNN notice while loading, before absl is initialized
-        assert "oneDNN custom operations are on" in verbose.stderr, verbose.stderr
+    # Which lines TensorFlow logs while loading depends on the CPU (the oneDNN notice only where
+    # oneDNN is on by default, i.e. CPUs with AVX-512 VNNI/BF16 or AMX) and on CUDA; a CPU-only
+    # build logs at least its CUDA probe. Under --verbose those lines reach stderr untouched.
+    shown = [line for line in verbose.stderr.splitlines() if NOISE.search(line)]
+    assert shown, verbose.stderr
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])

@@ -420,6 +420,19 @@ def test_render_line_height_mode_and_width_grows(face: FontFace) -> None:
         assert long.width > 2.5 * short.width
 
 
+def test_render_line_gives_every_label_its_ctc_time_steps(face: FontFace) -> None:
+    # Equal neighbours need a blank between them: 20 of one char need 39 time steps, more than a
+    # line condensed to a quarter of its width gives (34 or so without the widening).
+    from toolkit import preprocess
+
+    condensed = SynthConfig(stretch=(0.25, 0.25))
+    for text in ("风" * 20, "风风，" * 6):
+        for seed in range(8):
+            image = render_line(text, face, np.random.default_rng(seed), condensed)
+            need = preprocess.ctc_min_steps(list(text))
+            assert preprocess.time_steps(image.width, image.height) >= need, (text, seed, image.size)
+
+
 def test_render_line_is_deterministic(face: FontFace) -> None:
     a = render_line("明月，山水。", face, np.random.default_rng(7), SynthConfig())
     b = render_line("明月，山水。", face, np.random.default_rng(7), SynthConfig())

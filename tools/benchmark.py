@@ -56,6 +56,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,17 +149,23 @@ def git_commit() -> str:
     return head + (" + uncommitted changes" if dirty else "")
 
 
-def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
-    """The ``BENCHMARKS.md`` text: command, machine, table."""
+REPORT_TITLE = "# Benchmarks"
+REPORT_INTRO = ("Written by `tools/benchmark.py`, one part per run (a run of `--only` some sections "
+                "replaces the part of the same sections and keeps the others); every comparison "
+                "was run side by side in one run on the same inputs.")
+
+
+def markdown_report(rows: list[Row], command: str, note: str = "",
+                    sections: Sequence[str] = ()) -> str:
+    """One run's part of ``BENCHMARKS.md``: a heading naming its sections, command, machine, table."""
     cores = os.cpu_count()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = cores
+    names = list(sections) or sorted({r.section for r in rows})
     head = [
-        "# Benchmarks",
-        "",
-        "Written by `tools/benchmark.py`; every comparison was run side by side in one run on the same inputs.",
+        f"## {', '.join(names)}",
         "",
         f"- Command: `{command}`",
         f"- CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
@@ -169,6 +176,35 @@ def markdown_report(rows: list[Row], command: str, note: str = "") -> str:
     if note:
         head.append(f"- Note: {note}")
     return "\n".join(head) + "\n\n" + format_table(rows) + "\n"
+
+
+def merge_report(existing: str | None, part: str) -> str:
+    """``BENCHMARKS.md`` with ``part`` (a :func:`markdown_report`) in it.
+
+    Every existing part whose sections (its ``## a, b`` heading) are all among ``part``'s is
+    dropped, and ``part`` takes the place of the first of them (appended when none is dropped): a
+    full run replaces everything, ``--only finetune`` only the ``finetune`` part. A part that shares
+    only some sections with ``part`` is kept as it was. Text before the first ``## `` heading is
+    replaced by the title and the intro.
+    """
+    def sections_of(text: str) -> set[str]:
+        return {name.strip() for name in text.split("\n", 1)[0].removeprefix("## ").split(",")}
+
+    new_sections = sections_of(part)
+    parts: list[str] = []
+    placed = False
+    chunks = existing.split("\n## ")[1:] if existing else []
+    for chunk in chunks:
+        old = "## " + chunk.strip("\n") + "\n"
+        if sections_of(old) <= new_sections:
+            if not placed:
+                parts.append(part)
+                placed = True
+        else:
+            parts.append(old)
+    if not placed:
+        parts.append(part)
+    return REPORT_TITLE + "\n\n" + REPORT_INTRO + "\n\n" + "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -1177,7 +1213,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
             tmp_ctx.cleanup()
     print(format_table(rows))
     if not args.no_output:
-        args.output.write_text(markdown_report(rows, command.strip(), args.note), encoding="utf-8")
+        existing = args.output.read_text(encoding="utf-8") if args.output.exists() else None
+        part = markdown_report(rows, command.strip(), args.note, args.only)
+        args.output.write_text(merge_report(existing, part), encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
     return rows
 

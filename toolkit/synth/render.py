@@ -15,6 +15,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from toolkit import preprocess
 from toolkit.fonts import FontFace
 from toolkit.synth import degrade
 from toolkit.synth.config import SynthConfig, draw_integer, draw_uniform
@@ -308,6 +309,16 @@ def _ink_on_paper(line: Image.Image, rng: np.random.Generator, config: SynthConf
     return pixels
 
 
+def ctc_min_width(text: str, height: int) -> int:
+    """The narrowest width in px, at ``height`` px, at which ShadowNet gives ``text`` the CTC time
+    steps it needs (:func:`toolkit.preprocess.ctc_min_steps` of its chars, spaces included: one per
+    char plus a blank between equal neighbours; the image is scaled to
+    :data:`toolkit.preprocess.HEIGHT` px and gives one time step per
+    :data:`toolkit.preprocess.WIDTH_MULTIPLE` px)."""
+    steps = preprocess.ctc_min_steps(list(text))
+    return math.ceil(steps * preprocess.WIDTH_MULTIPLE * height / preprocess.HEIGHT)
+
+
 def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
     """Render one text line as a grey image.
 
@@ -334,7 +345,8 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
 
     Returns:
         A mode ``"L"`` image of height ``config.height`` px, width proportional to the rendered text
-        (at least 1 px), dark ink on light paper.
+        and at least :func:`ctc_min_width` (a narrower rendering is stretched horizontally to it, so
+        every label fits the CTC time steps write-tfrecords checks), dark ink on light paper.
 
     Raises:
         ValueError: if ``text`` is empty or whitespace only, or ``face`` lacks a glyph of ``text`` (it
@@ -361,6 +373,9 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
     height = config.height
     stretch = draw_uniform(rng, config.stretch) if config.stretch != (1.0, 1.0) else 1.0
     line = fit_height(line, height, stretch, slope, angle, None if screen is None else screen.resample)
+    min_width = ctc_min_width(text, height)
+    if line.width < min_width:  # a condensed, tiny or tall rendering: widen it until CTC can fit
+        line = line.resize((min_width, height), Image.Resampling.BILINEAR)
     width = line.width
     if rng.random() < config.blur_prob:
         line = line.filter(ImageFilter.GaussianBlur(draw_uniform(rng, config.blur_radius)))
