@@ -22,12 +22,14 @@ Sections (``--only``, comma separated):
   busy-loop ceiling and trdg (on a quarter of the lines) run in 3 rounds; each ratio is taken within
   a round and the median over rounds is the result.
 - ``tfrecords``: images/s of ``write_tfrecords`` on a freshly generated set.
-- ``input``: images/s of the release recipe's train step (small preset, mixed_bfloat16, batch 32) fed
+- ``input``: images/s of the release recipe's train step (small preset, mixed_bfloat16 where the
+  hardware runs it natively, else float32; batch 32) fed
   from the TFRecord pipeline train-shadownet uses, against exactly the batches it gave, replayed from
   memory (alternating blocks of 5 steps).
 - ``precision``: images/s of that step and of the default ShadowNet's in float32 and mixed_bfloat16 on
   the same batches, and the validation CER of ``train()`` (small preset, a 10-char set) after the same
-  steps in both, two seeds each (their spread is the noise).
+  steps in both, two seeds each (their spread is the noise). Without native bfloat16 (no
+  AVX512-BF16/AMX, no GPU) only float32 is measured and the bfloat16 rows say why.
 - ``inference``: lines/s of :class:`toolkit.predict.Recognizer` (batched by width) against PP-OCRv4's
   recognizer through rapidocr-onnxruntime, both through :mod:`toolkit.compare` engines on the same
   decoded images, plus the median single-line latency. Needs ``--weights-path``.
@@ -666,6 +668,19 @@ def _quality_records(ws: Workspace, args) -> tuple[Path, Path]:
     return rec, char_dict
 
 
+def _bf16_native() -> bool:
+    """Whether mixed_bfloat16 runs natively here: a GPU, or a CPU with AVX512-BF16 or AMX
+    (:func:`toolkit.train.cpu_supports_bfloat16`)."""
+    import tensorflow as tf
+
+    from toolkit.train import cpu_supports_bfloat16
+
+    return bool(tf.config.list_physical_devices("GPU")) or cpu_supports_bfloat16()
+
+
+NO_BF16 = "not timed: no native bfloat16 here (no AVX512-BF16/AMX, no GPU); emulated it is far slower"
+
+
 def section_precision(ws: Workspace, args) -> list[Row]:
     """float32 against mixed_bfloat16: (a) images/s of the train step of the release model (small
     preset) and of the default ShadowNet, batch 32, on the same in-memory batches, both compiled and
@@ -685,7 +700,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
         ds = _train_batches(record_dir, timed)
         batches = list(ds)
         steps = {}
-        for precision in ("float32", "mixed_bfloat16"):
+        for precision in ("float32", "mixed_bfloat16") if args.bf16_native else ("float32",):
             step, restore = _make_step(precision, preset, charset.num_classes, charset.blank_index,
                                        ds.element_spec)
             restore()  # the model keeps its policy; the global one must not leak into the next
@@ -701,6 +716,12 @@ def section_precision(ws: Workspace, args) -> list[Row]:
         rows += [Row("precision", f"train step, {preset}, {p}", statistics.median(r), "images/s",
                      note=f"batch 32, {timed} steps, median of {len(r)} interleaved rounds")
                  for p, r in rates.items()]
+        if not args.bf16_native:
+            rows += [Row("precision", f"train step, {preset}, mixed_bfloat16", None, "images/s",
+                         note=NO_BF16),
+                     Row("precision", f"{preset}: mixed_bfloat16 / float32 images/s", None, "x",
+                         ">= 1.4x", note=NO_BF16)]
+            continue
         rows.append(median_ratio_row("precision", f"{preset}: mixed_bfloat16 / float32 images/s",
                                      [b / f for f, b in zip(rates["float32"], rates["mixed_bfloat16"])],
                                      1.4))
@@ -708,7 +729,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
     rec, char_dict = _quality_records(ws, args)
     cers: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
     losses: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
-    for precision in cers:
+    for precision in cers if args.bf16_native else ("float32",):
         for seed in (0, 1):
             config = TrainConfig(steps=args.quality_steps, warmup_steps=20, checkpoint_every=10**6,
                                  eval_every=10**6, eval_batches=0, precision=precision, seed=seed,
@@ -719,12 +740,20 @@ def section_precision(ws: Workspace, args) -> list[Row]:
                            progress=False)
             cers[precision].append(result.validation["cer"])
             losses[precision].append(result.loss)
+    if not args.bf16_native:
+        rows.append(Row("precision", f"validation CER after {args.quality_steps} steps, mixed_bfloat16",
+                        None, "CER", note=NO_BF16))
+        cers.pop("mixed_bfloat16")
     for precision, values in cers.items():
         rows.append(Row("precision", f"validation CER after {args.quality_steps} steps, {precision}",
                         sum(values) / len(values), "CER",
                         note=f"{args.quality_preset} preset, 10-char set, seeds 0/1: "
                              + " / ".join(f"{v:.3f}" for v in values)
                              + "; final loss " + " / ".join(f"{v:.2f}" for v in losses[precision])))
+    if not args.bf16_native:
+        rows.append(Row("precision", "CER bfloat16 - float32 (mean of seeds)", None, "CER",
+                        target="<= seed spread", note=NO_BF16))
+        return rows
     f32, bf16 = cers["float32"], cers["mixed_bfloat16"]
     noise = max(max(f32) - min(f32), max(bf16) - min(bf16), 0.01)
     diff = sum(bf16) / len(bf16) - sum(f32) / len(f32)
@@ -1176,7 +1205,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.inference_lines = 100 if args.quick else 1000
     args.latency_lines = 10 if args.quick else 50
     args.train_steps = 3 if args.quick else 20
-    args.input_precision = "mixed_bfloat16"
+    # bfloat16 only where the hardware runs it natively: emulated it is tens of times slower than
+    # float32 and would time the emulation, not the pipeline.
+    args.bf16_native = _bf16_native()
+    args.input_precision = "mixed_bfloat16" if args.bf16_native else "float32"
     args.quality_images = 200 if args.quick else 3000
     args.quality_steps = 10 if args.quick else 300
     args.precision_rounds = 1 if args.quick else 5
