@@ -669,16 +669,16 @@ def _quality_records(ws: Workspace, args) -> tuple[Path, Path]:
 
 
 def _bf16_native() -> bool:
-    """Whether mixed_bfloat16 runs natively here: a GPU, or a CPU with AVX512-BF16 or AMX
-    (:func:`toolkit.train.cpu_supports_bfloat16`)."""
-    import tensorflow as tf
+    """Whether mixed_bfloat16 runs natively here: what train-shadownet's ``--precision auto``
+    picks (:func:`toolkit.train.resolve_precision`: a GPU of compute capability 8.0 or newer, or a
+    CPU with AVX512-BF16 or AMX)."""
+    from toolkit.train import resolve_precision
 
-    from toolkit.train import cpu_supports_bfloat16
-
-    return bool(tf.config.list_physical_devices("GPU")) or cpu_supports_bfloat16()
+    return resolve_precision("auto") == "mixed_bfloat16"
 
 
-NO_BF16 = "not timed: no native bfloat16 here (no AVX512-BF16/AMX, no GPU); emulated it is far slower"
+NO_BF16 = ("not timed: no native bfloat16 here (no AVX512-BF16/AMX, no GPU of compute capability "
+           "8.0+); emulated it is far slower")
 
 
 def section_precision(ws: Workspace, args) -> list[Row]:
@@ -693,6 +693,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
 
     record_dir = ws.records()
     charset = Charset.load(ws.char_dict())
+    precisions = ("float32", "mixed_bfloat16") if args.bf16_native else ("float32",)
     rows = []
     # The release recipe's model, and the default (full) ShadowNet with half the steps (its step is
     # about 3x slower).
@@ -700,7 +701,7 @@ def section_precision(ws: Workspace, args) -> list[Row]:
         ds = _train_batches(record_dir, timed)
         batches = list(ds)
         steps = {}
-        for precision in ("float32", "mixed_bfloat16") if args.bf16_native else ("float32",):
+        for precision in precisions:
             step, restore = _make_step(precision, preset, charset.num_classes, charset.blank_index,
                                        ds.element_spec)
             restore()  # the model keeps its policy; the global one must not leak into the next
@@ -727,9 +728,9 @@ def section_precision(ws: Workspace, args) -> list[Row]:
                                      1.4))
 
     rec, char_dict = _quality_records(ws, args)
-    cers: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
-    losses: dict[str, list[float]] = {"float32": [], "mixed_bfloat16": []}
-    for precision in cers if args.bf16_native else ("float32",):
+    cers: dict[str, list[float]] = {p: [] for p in precisions}
+    losses: dict[str, list[float]] = {p: [] for p in precisions}
+    for precision in precisions:
         for seed in (0, 1):
             config = TrainConfig(steps=args.quality_steps, warmup_steps=20, checkpoint_every=10**6,
                                  eval_every=10**6, eval_batches=0, precision=precision, seed=seed,
@@ -740,10 +741,6 @@ def section_precision(ws: Workspace, args) -> list[Row]:
                            progress=False)
             cers[precision].append(result.validation["cer"])
             losses[precision].append(result.loss)
-    if not args.bf16_native:
-        rows.append(Row("precision", f"validation CER after {args.quality_steps} steps, mixed_bfloat16",
-                        None, "CER", note=NO_BF16))
-        cers.pop("mixed_bfloat16")
     for precision, values in cers.items():
         rows.append(Row("precision", f"validation CER after {args.quality_steps} steps, {precision}",
                         sum(values) / len(values), "CER",
@@ -751,9 +748,11 @@ def section_precision(ws: Workspace, args) -> list[Row]:
                              + " / ".join(f"{v:.3f}" for v in values)
                              + "; final loss " + " / ".join(f"{v:.2f}" for v in losses[precision])))
     if not args.bf16_native:
-        rows.append(Row("precision", "CER bfloat16 - float32 (mean of seeds)", None, "CER",
-                        target="<= seed spread", note=NO_BF16))
-        return rows
+        return rows + [
+            Row("precision", f"validation CER after {args.quality_steps} steps, mixed_bfloat16", None,
+                "CER", note=NO_BF16),
+            Row("precision", "CER bfloat16 - float32 (mean of seeds)", None, "CER",
+                target="<= seed spread", note=NO_BF16)]
     f32, bf16 = cers["float32"], cers["mixed_bfloat16"]
     noise = max(max(f32) - min(f32), max(bf16) - min(bf16), 0.01)
     diff = sum(bf16) / len(bf16) - sum(f32) / len(f32)
@@ -1207,7 +1206,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.train_steps = 3 if args.quick else 20
     # bfloat16 only where the hardware runs it natively: emulated it is tens of times slower than
     # float32 and would time the emulation, not the pipeline.
-    args.bf16_native = _bf16_native()
+    args.bf16_native = bool({"input", "precision"} & set(args.only)) and _bf16_native()
     args.input_precision = "mixed_bfloat16" if args.bf16_native else "float32"
     args.quality_images = 200 if args.quick else 3000
     args.quality_steps = 10 if args.quick else 300
