@@ -344,6 +344,27 @@ def test_11_checkpoint_of_another_model_config(tmp_path, tiny_model, tiny_record
     failed(r, "ckpt-10: the checkpoint does not match the model configured in")
 
 
+def test_11_mix_of_another_char_dict_or_a_bad_weight(tmp_path, tiny_dataset, tiny_records,
+                                                     tiny_char_dict):
+    from toolkit.charset import Charset
+
+    cd = tmp_path / "cd"
+    Charset.from_chars("春风明月天人山水花云江河雪").save(cd)
+    assert write(tiny_dataset, cd, tmp_path / "rec").exit_code == 0
+    base = ("train-shadownet", "--dataset-dir", tiny_records, "--char-dict-dir", tiny_char_dict,
+            "--model-dir", tmp_path / "m", "--steps", 5, "--model-size", "tiny")
+    failed(run(*base, "--mix", f"{tmp_path / 'rec'}:0.3"), str(tmp_path / "rec"),
+           "another char dict")
+    for value, fragments in [((f"{tiny_records}:1.5",), ("1.5", "between 0 and 1")),
+                             ((f"{tiny_records}",), ("give DIR:WEIGHT",)),
+                             ((f"{tmp_path / 'nowhere'}:0.2",), ("nowhere", "not found")),
+                             ((f"{tiny_records}:0.6", f"{tiny_records}:0.5"), ("sum to 1.1",))]:
+        r = run(*base, *(a for v in value for a in ("--mix", v)))
+        assert r.exit_code == 2 and "Invalid value for '--mix'" in r.output, r.output
+        assert all(f in r.output for f in fragments), (fragments, r.output)
+    assert not (tmp_path / "m" / "checkpoints").exists()
+
+
 # -- 12: damaged shards --------------------------------------------------------------------------
 
 def test_12_truncated_shard(tmp_path, tiny_records, tiny_char_dict, tiny_model):
@@ -368,6 +389,22 @@ def test_12_corrupt_shard(tmp_path, tiny_records, tiny_model):
     shard.write_bytes(bytes(data))
     r = run("test-shadownet", "--dataset-dir", rec, "--weights-path", tiny_model)
     failed(r, f"{shard}: record ", "the record set is damaged", "crnn-toolkit verify")
+
+
+def test_12_corrupt_shard_of_a_mix_set(tmp_path, tiny_records, tiny_char_dict):
+    """A damaged record in a --mix set stops training with a checkpoint and an error naming
+    that set's shard (so the mix set is read while training)."""
+    rec = tmp_path / "rec"
+    shutil.copytree(tiny_records, rec)
+    for name in json.loads((rec / "metadata.json").read_text())["shards"]["train"]:
+        data = bytearray((rec / name).read_bytes())
+        data[len(data) // 2] ^= 0xFF  # same size, bad CRC
+        (rec / name).write_bytes(bytes(data))
+    r = run("train-shadownet", "--dataset-dir", tiny_records, "--char-dict-dir", tiny_char_dict,
+            "--model-dir", tmp_path / "m", "--steps", 200, "--model-size", "tiny",
+            "--batch-size", 8, "--mix", f"{rec}:0.5")
+    failed(r, f"{rec}/", "the record set is damaged", f"verify --dataset-dir {rec}")
+    assert (tmp_path / "m" / "checkpoints" / "checkpoint").is_file()
 
 
 # -- 13: output directory holding another dataset ------------------------------------------------

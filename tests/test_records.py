@@ -177,3 +177,48 @@ def test_odd_modes_are_stored_as_grey_png(tmp_path, tiny_char_dict):
     assert sorted(r["name"] for r in rows) == ["a.png", "p.png"]
     transparent = next(r for r in rows if r["name"] == "a.png")
     assert (transparent["image"] == 255).all()  # transparency composited on white paper
+
+
+@pytest.fixture(scope="module")
+def other_records(tmp_path_factory, tiny_dataset, tiny_char_dict):
+    """A second record set whose train split holds the texts of ``tiny_records``' test split
+    (the same images), so a batch shows which set each line came from."""
+    ds = tmp_path_factory.mktemp("other") / "data"
+    for split in ("Train", "Test"):
+        (ds / split).mkdir(parents=True)
+        (ds / split / "sample.txt").write_bytes((tiny_dataset / "Test" / "sample.txt").read_bytes())
+    (ds / "images").symlink_to(tiny_dataset / "images")
+    out = ds.parent / "tfrecords"
+    write_tfrecords(ds, tiny_char_dict, out, validation_fraction=0.0, progress=False)
+    return out
+
+
+def _share_of_texts(dataset, texts: set, batches: int) -> float:
+    seen = [t.decode() for b in dataset.take(batches) for t in b["texts"].numpy()]
+    return sum(t in texts for t in seen) / len(seen)
+
+
+def test_mix_draws_each_set_by_its_weight(tiny_records, other_records):
+    other = {r["text"] for r in decode_images_np(other_records, "train")}
+    own = {r["text"] for r in decode_images_np(tiny_records, "train")}
+    assert other and not own & other
+    plain = make_dataset(tiny_records, "train", 8, training=True, seed=3)
+    assert _share_of_texts(plain, other, 30) == 0
+    mixed = make_dataset(tiny_records, "train", 8, training=True, seed=3,
+                         mix=[(other_records, 0.25)])
+    assert 0.15 < _share_of_texts(mixed, other, 60) < 0.35
+    mostly = make_dataset(tiny_records, "train", 8, training=True, seed=3,
+                          mix=[(other_records, 0.75)])
+    assert 0.65 < _share_of_texts(mostly, other, 60) < 0.85
+
+
+def test_mix_refuses_bad_weights_and_evaluation(tiny_records, other_records):
+    with pytest.raises(ValueError, match="sum to 1.2"):
+        make_dataset(tiny_records, "train", 8, training=True,
+                     mix=[(other_records, 0.6), (other_records, 0.6)])
+    with pytest.raises(ValueError, match="must be > 0"):
+        make_dataset(tiny_records, "train", 8, training=True, mix=[(other_records, 0)])
+    with pytest.raises(ValueError, match="training only"):
+        make_dataset(tiny_records, "test", 8, training=False, mix=[(other_records, 0.5)])
+    with pytest.raises(DatasetError, match="has no records"):
+        make_dataset(tiny_records, "validation", 8, training=True, mix=[(other_records, 0.5)])

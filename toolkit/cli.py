@@ -179,6 +179,28 @@ def _corpus_sources(ctx, param, values):
         raise click.BadParameter(str(e)) from None
 
 
+def _mix_sets(ctx, param, values):
+    """Click callback: ``--mix DIR:WEIGHT`` -> ``[(Path, weight), ...]``."""
+    mix = []
+    for value in values:
+        head, sep, tail = value.rpartition(":")
+        try:
+            weight = float(tail) if sep else None
+        except ValueError:
+            weight = None
+        if weight is None or not 0 < weight < 1:
+            raise click.BadParameter(f"{value!r}: give DIR:WEIGHT, WEIGHT a share of the "
+                                     f"training examples between 0 and 1 (e.g. general:0.3)")
+        if not Path(head).is_dir():
+            raise click.BadParameter(f"{value!r}: record directory {head!r} not found")
+        mix.append((Path(head), weight))
+    total = sum(w for _, w in mix)
+    if total >= 1:
+        raise click.BadParameter(f"the --mix weights sum to {total:g}: they must leave "
+                                 f"--dataset-dir a share (1 minus their sum) above 0")
+    return mix
+
+
 @main.command("gen-images")
 @click.option("--corpus", "corpus", multiple=True, callback=_corpus_sources,
               help="Corpus text file: plain lines or 'phrase<TAB>freq', as FILE or FILE:WEIGHT "
@@ -408,11 +430,16 @@ def verify_cmd(dataset_dir, char_dict_dir, model_dir):
               metavar="MINUTES",
               help="Stop after this many minutes of wall time with a checkpoint (the same command "
                    "again resumes); not under multi-worker.")
+@click.option("--mix", multiple=True, callback=_mix_sets, metavar="DIR:WEIGHT",
+              help="Also train on this record set (same char dict), WEIGHT being its share of "
+                   "the training examples; --dataset-dir gets the rest and is the one validated "
+                   "(repeatable). E.g. fine-tune on your lines with a general set at 0.3 so the "
+                   "model keeps reading what it read.")
 @_user_errors
 def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, steps, batch_size,
                         learning_rate, warmup_steps, decay_steps, model_size, precision,
                         checkpoint_every, eval_every, seed, strategy, init_from, freeze,
-                        worker_timeout, time_limit):
+                        worker_timeout, time_limit, mix):
     """Train ShadowNet (CNN + BiLSTM + CTC) on a record set; resumes where it stopped."""
     from toolkit.checkpoints import FINETUNE_LEARNING_RATE, FINETUNE_WARMUP_STEPS
     from toolkit.train import TrainConfig, resolve_precision, train  # a stage module: see the module docstring
@@ -429,7 +456,7 @@ def train_shadownet_cmd(dataset_dir, char_dict_dir, model_dir, weights_path, ste
     result = train(dataset_dir, char_dict_dir, model_dir, weights_path=weights_path,
                    config=config, model_preset=model_size, strategy=strategy, init_from=init_from,
                    worker_timeout=worker_timeout,
-                   time_limit=None if time_limit is None else time_limit * 60)
+                   time_limit=None if time_limit is None else time_limit * 60, mix=mix)
     if result.resumed_from:
         click.echo(f"resumed from {result.resumed_from}")
     if result.finetune:

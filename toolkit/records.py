@@ -785,7 +785,8 @@ WIDTH_BUCKETS = tuple(range(32, 512, 16)) + (576, 640, 768, 1024, 1536)
 def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
                  training: bool, seed: int = 0, shuffle_buffer: int = 2000,
                  repeat: bool | None = None, input_shard: tuple[int, int] | None = None,
-                 keys: Sequence[str] | None = None):
+                 keys: Sequence[str] | None = None,
+                 mix: Sequence[tuple[str | os.PathLike, float]] = ()):
     """A ``tf.data.Dataset`` of padded batches from a record split.
 
     Args:
@@ -802,6 +803,13 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
             worker then reads every file; a warning says so).
         keys: keep only these keys of each batch (e.g. what a train step reads), dropped right after
             parsing so nothing runs on them and no extra map runs after the prefetch.
+        mix: other record directories and their weights, ``[(dir, weight), ...]``: examples are
+            drawn from ``record_dir`` and from each of them at random in proportion to the
+            weights, ``record_dir`` weighing ``1 - sum(weights)`` (``tf.data.Dataset.
+            sample_from_datasets``, seeded by ``seed``), before batching, so a batch mixes the
+            sets. Each set is read, shuffled and repeated on its own, so a small set repeats
+            more often than a large one. Only with ``training`` (a mixed evaluation would hide
+            which set a score belongs to).
 
     Returns:
         Batches as dicts: ``images`` float32 ``(batch, 32, W, 1)`` padded with 0, ``widths`` int32
@@ -810,8 +818,38 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
 
     Raises:
         ValueError: if ``keys`` names a key batches do not have (or misses ``widths``, which
-            batching by width needs), or ``input_shard`` is out of range.
+            batching by width needs), or ``input_shard`` is out of range, or for ``mix`` without
+            ``training``, a weight <= 0 or weights that leave ``record_dir`` nothing (sum >= 1).
+        DatasetError: if a directory of ``mix`` has no records in ``split``.
     """
+    import tensorflow as tf
+
+    mix = [(Path(d), float(w)) for d, w in mix]
+    if mix:
+        if not training:
+            raise ValueError("mix (other record sets drawn with record_dir) is for training only")
+        bad = [(str(d), w) for d, w in mix if not w > 0]
+        if bad:
+            raise ValueError(f"mix weights must be > 0, got {bad}")
+        if sum(w for _, w in mix) >= 1:
+            raise ValueError(f"mix weights sum to {sum(w for _, w in mix):g}: they must leave "
+                             f"{record_dir} (weighing 1 minus their sum) a share > 0")
+    streams = [_example_stream(record_dir, split, training, seed, shuffle_buffer, repeat,
+                               input_shard)]
+    streams += [_example_stream(d, split, training, seed + 1 + i, shuffle_buffer, repeat,
+                                input_shard) for i, (d, _) in enumerate(mix)]
+    if mix:
+        weights = [1.0 - sum(w for _, w in mix)] + [w for _, w in mix]
+        ds = tf.data.Dataset.sample_from_datasets(streams, weights=weights, seed=seed)
+    else:
+        ds = streams[0]
+    return _parse_and_batch(ds, batch_size, training, keys)
+
+
+def _example_stream(record_dir, split: str, training: bool, seed: int, shuffle_buffer: int,
+                    repeat: bool | None, input_shard: tuple[int, int] | None):
+    """The serialized examples of one record split for :func:`make_dataset`: this input
+    pipeline's shard files, shuffled, interleaved and repeated when training."""
     import tensorflow as tf
 
     files = shard_paths(record_dir, split)
@@ -840,6 +878,13 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
         ds = ds.repeat()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
+    return ds
+
+
+def _parse_and_batch(ds, batch_size: int, training: bool, keys: Sequence[str] | None):
+    """Parse serialized examples and batch them by width for :func:`make_dataset`."""
+    import tensorflow as tf
+
     padded_shapes = {"images": [preprocess.HEIGHT, None, 1], "widths": [], "labels": [None],
                      "label_length": [], "texts": [], "names": []}
     padding_values = {"images": 0.0, "widths": 0, "labels": -1, "label_length": 0,

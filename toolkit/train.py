@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -333,8 +334,8 @@ def _step_of(optimizer) -> int:
     return int(optimizer.iterations.numpy())
 
 
-def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: int):
-    """The training batches, as the strategy wants them.
+def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: int, mix=()):
+    """The training batches, as the strategy wants them (``mix``: see :func:`train`).
 
     One device: batches of ``config.batch_size``. Distributed: each worker's input pipeline reads
     its own part of the train shard files (file-level sharding) and makes per-replica batches
@@ -343,13 +344,15 @@ def _train_dataset(dist: Distribution, dataset_dir, config: TrainConfig, seed: i
     """
     if not dist.distributed:
         return records.make_dataset(dataset_dir, "train", config.batch_size, training=True,
-                                    seed=seed, shuffle_buffer=config.shuffle_buffer, keys=TRAIN_KEYS)
+                                    seed=seed, shuffle_buffer=config.shuffle_buffer, keys=TRAIN_KEYS,
+                                    mix=mix)
 
     def dataset_fn(context):
         return records.make_dataset(
             dataset_dir, "train", context.get_per_replica_batch_size(config.batch_size),
             training=True, seed=seed, shuffle_buffer=config.shuffle_buffer,
-            input_shard=(context.input_pipeline_id, context.num_input_pipelines), keys=TRAIN_KEYS)
+            input_shard=(context.input_pipeline_id, context.num_input_pipelines), keys=TRAIN_KEYS,
+            mix=mix)
 
     return dist.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -433,12 +436,20 @@ def _resumed_config(spec: ModelSpec, resume_prefix: str, charset: Charset, char_
 
 def _plan_training(dataset_dir, char_dict_dir, model_dir: Path, weights_path, config: TrainConfig,
                    model_preset: str | None, dist: Distribution,
-                   init_from: str | os.PathLike | None = None) -> _TrainPlan:
-    """Read the char dict and the record metadata, find what to resume, resolve the configs and
-    check the batch against the replicas (errors: see :func:`train`)."""
+                   init_from: str | os.PathLike | None = None, mix=()) -> _TrainPlan:
+    """Read the char dict and the record metadata (of ``dataset_dir`` and of ``mix``'s sets),
+    find what to resume, resolve the configs and check the batch against the replicas (errors:
+    see :func:`train`)."""
     charset = Charset.load(char_dict_dir)
     meta = records.read_metadata(dataset_dir)
     records.check_charset(meta, charset, dataset_dir)
+    for mix_dir, weight in mix:
+        mix_meta = records.read_metadata(mix_dir)
+        records.check_charset(mix_meta, charset, mix_dir)
+        if not mix_meta["counts"].get("train"):
+            raise records.DatasetError(f"{mix_dir}: no train records to mix in")
+        logger.info("mixing in %s: %.0f%% of the training examples (%d train records)", mix_dir,
+                    100 * weight, mix_meta["counts"]["train"])
     if weights_path and init_from:
         raise ValueError("give either weights_path (resume a run) or init_from (fine-tune into a "
                          "new model directory), not both")
@@ -637,11 +648,12 @@ def _train_loop(state: _TrainState, train_step, train_ds, config: TrainConfig, v
 
 
 def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainConfig,
-                      validator: _Validator, writer, bar, dataset_dir,
+                      validator: _Validator, writer, bar, dataset_dirs: Sequence,
                       deadline: float | None = None) -> tuple[int, float]:
     """:func:`_train_loop`, saving a checkpoint at the current step when it is interrupted
     (Ctrl-C, SIGTERM) or stops on damaged records (not under multi-worker, where saving is
-    collective and the other workers are gone or stuck)."""
+    collective and the other workers are gone or stuck); ``dataset_dirs``: the record sets it
+    reads (``dataset_dir`` first, then the mix), for the error that names a damaged record."""
     import tensorflow as tf
 
     dist = state.dist
@@ -665,7 +677,11 @@ def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainCon
             else:
                 path = state.save(state.step)
                 logger.warning("stopped on damaged records: saved %s at step %d", path, state.step)
-            raise records.damaged_records_error(dataset_dir, ("train", "validation"), err) from None
+            # dataset_dir, or the first set of the mix that holds the damaged record
+            damaged = next((d for d in dataset_dirs
+                            if records.find_damaged_record(d, ("train", "validation"))),
+                           dataset_dirs[0])
+            raise records.damaged_records_error(damaged, ("train", "validation"), err) from None
 
 
 def _holding_model_dir_lock(train_fn):
@@ -694,7 +710,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
           progress: bool = True, strategy: str = "auto",
           init_from: str | os.PathLike | None = None,
           worker_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
-          time_limit: float | None = None) -> TrainResult:
+          time_limit: float | None = None,
+          mix: Sequence[tuple[str | os.PathLike, float]] = ()) -> TrainResult:
     """Train (or resume training) a ShadowNet on a record set.
 
     Args:
@@ -722,13 +739,19 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             the end of the current step with a checkpoint (the run returns normally, short of
             ``config.steps``; the same call again resumes). A time-boxed session on a shared
             machine. Not under multi-worker (the workers would stop at different steps).
+        mix: other record sets to train on with ``dataset_dir``, ``[(dir, weight), ...]``, each
+            weight the share of training examples drawn from that set (``dataset_dir`` gets the
+            rest; see :func:`toolkit.records.make_dataset`). Rehearsal: a fine-tune that mixes in
+            data like the source model's keeps reading what it read. Written with the same char
+            dict; validation stays on ``dataset_dir``.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         DirectoryInUseError: if another run holds ``model_dir`` (see :mod:`toolkit.locks`).
-        DatasetError: if the records were written with another char dict.
+        DatasetError: if the records (``dataset_dir``'s or a ``mix`` set's) were written with
+            another char dict, or a ``mix`` set has no train records.
         CheckpointError: if the checkpoint to resume was made with another charset or another model
             configuration, or its variables do not fit the model its ``shadownet.json`` describes,
             or ``model_dir`` holds checkpoints but none is complete (damaged newer ones are
@@ -745,7 +768,8 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
             did not start within ``worker_timeout``.
         ValueError: if ``config.batch_size`` is not a multiple of the number of replicas, or
             both ``weights_path`` and ``init_from`` are given, or for a ``time_limit`` that is
-            not positive or is given under multi-worker.
+            not positive or is given under multi-worker, or for ``mix`` weights that are not
+            > 0 or sum to 1 or more.
     """
     deadline = None if time_limit is None else time.monotonic() + time_limit
     if time_limit is not None and time_limit <= 0:
@@ -759,8 +783,12 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     from tqdm import tqdm
 
     model_dir = Path(model_dir)
+    mix = [(Path(d), float(w)) for d, w in mix]
+    if any(not w > 0 for _, w in mix) or sum(w for _, w in mix) >= 1:
+        raise ValueError(f"mix weights must each be > 0 and sum to less than 1 (the rest is "
+                         f"{dataset_dir}'s share), got {[w for _, w in mix]}")
     plan = _plan_training(dataset_dir, char_dict_dir, model_dir, weights_path, config, model_preset,
-                          dist, init_from)
+                          dist, init_from, mix)
     config = plan.config
     if dist.is_chief:
         ModelSpec(model_dir=model_dir, model_config=plan.model_config, charset=plan.charset,
@@ -774,7 +802,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     keras.utils.set_random_seed(config.seed)
     try:
         state = _TrainState(plan, dist, model_dir)
-        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + state.step)
+        train_ds = _train_dataset(dist, dataset_dir, config, config.seed + state.step, mix)
         train_step = make_train_step(dist.strategy, state.model, state.optimizer,
                                      plan.charset.blank_index, config.batch_size,
                                      element_spec=train_ds.element_spec)
@@ -789,7 +817,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
         validator = _Validator(plan, dataset_dir, state.model, writer, bar, dist.is_chief)
         t0 = time.perf_counter()
         step, last_loss = _train_until_done(state, train_step, train_ds, config, validator, writer,
-                                            bar, dataset_dir, deadline)
+                                            bar, [dataset_dir, *(d for d, _ in mix)], deadline)
         bar.close()
         elapsed = time.perf_counter() - t0
         path = state.final_checkpoint(step, model_dir)

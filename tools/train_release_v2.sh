@@ -9,6 +9,12 @@
 # Every stage is skipped when its output exists; training resumes from the last checkpoint
 # (--init-from only applies to the first run into an empty model directory).
 #
+# Rehearsal: every stage also makes a set like v1's training data (the Song ci corpus, the four
+# Noto faces v1 was trained on, the robust preset with tools/release_phase6_synth.json, v1's last
+# stage) and trains on it as REHEARSAL of the examples (train-shadownet --mix), at a peak learning
+# rate of LR: a trial without either (3e-3, 80 minutes) read the new chars but had tripled v1's CER
+# on the Yuan qu regression set (0.063 -> 0.189).
+#
 # Stage 1: 150,000 images (seed 11), fine-tune from the bundled model, all layers trained, the
 #   fine-tuning peak learning rate and warm-up (toolkit.checkpoints.FINETUNE_LEARNING_RATE) over a
 #   40,000-step cosine schedule, stopped at step 15,000 for new data.
@@ -18,7 +24,8 @@
 # script does, when the run is released (tools/release_model.py writes RELEASE.json).
 #
 # Environment: R (run folder), STEPS (schedule length, stages at 3/8 and 3/4 of it), IMAGES (per
-# stage), PRECISION (default auto: see train-shadownet --precision), MINUTES (wall minutes this
+# stage, for each of the two sets), REHEARSAL (share of the rehearsal set, default 0.4), LR (peak
+# learning rate, default 1e-3), PRECISION (default auto: see train-shadownet --precision), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
 set -euo pipefail
@@ -26,16 +33,29 @@ R=${R:-runs/release_v2}
 STEPS=${STEPS:-40000}
 IMAGES=${IMAGES:-150000}
 MINUTES=${MINUTES:-}
+REHEARSAL=${REHEARSAL:-0.4}
+LR=${LR:-1e-3}
 mkdir -p "$R"
+V1_FONTS=(--font fonts/NotoSansSC-Regular.otf --font fonts/NotoSansSC-Bold.otf
+          --font fonts/NotoSerifSC-Regular.otf --font fonts/NotoSerifSC-Bold.otf)
 
-# data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, unless they exist.
+# data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, and $IMAGES rehearsal
+# images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist.
 data() {
   if [ ! -f "$R/data$1/gen_config.json" ]; then
     crnn-toolkit gen-images --output-dir "$R/data$1" --num-images "$IMAGES" --workers 2 --seed "$2" \
         --corpus-config corpora/mix.json --add-set all --augment real --max-chars 24
   fi
+  if [ ! -f "$R/rehearsal$1/gen_config.json" ]; then
+    crnn-toolkit gen-images --output-dir "$R/rehearsal$1" --num-images "$IMAGES" --workers 2 \
+        --seed $(( $2 + 10 )) --augment robust --config tools/release_phase6_synth.json "${V1_FONTS[@]}"
+  fi
   if [ ! -f "$R/rec$1/metadata.json" ]; then
     crnn-toolkit write-tfrecords --dataset-dir "$R/data$1" --char-dict-dir char_dict --save-dir "$R/rec$1"
+  fi
+  if [ ! -f "$R/rrec$1/metadata.json" ]; then
+    crnn-toolkit write-tfrecords --dataset-dir "$R/rehearsal$1" --char-dict-dir char_dict \
+        --save-dir "$R/rrec$1"
   fi
 }
 # train N END: train on $R/recN up to step END (resumes from the latest checkpoint); with MINUTES,
@@ -48,7 +68,8 @@ train() {
     limit=(--time-limit "$left")
   fi
   crnn-toolkit train-shadownet --dataset-dir "$R/rec$1" --char-dict-dir char_dict --model-dir "$R/model" \
-      --init-from bundled --model-size small --precision "${PRECISION:-auto}" --steps "$2" \
+      --mix "$R/rrec$1:$REHEARSAL" --init-from bundled --model-size small --learning-rate "$LR" \
+      --precision "${PRECISION:-auto}" --steps "$2" \
       --decay-steps "$STEPS" --checkpoint-every 250 --eval-every 1000 --seed 1 "${limit[@]}"
   local step
   step=$(sed -n 's/^model_checkpoint_path: "ckpt-\([0-9]*\)"$/\1/p' "$R/model/checkpoints/checkpoint")
