@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from toolkit.cli import main
 
@@ -134,6 +135,40 @@ def test_saved_model_serving_reads_image_bytes_like_the_keras_model(saved_model,
     # a batch of lines of different widths: one request, one text per image
     out = serve(image_bytes=tf.constant([_png(x["image"]) for x in lines]))
     assert out["text"].shape == (len(lines),) and out["confidence"].shape == (len(lines),)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "BMP", "JPEG"])
+def test_header_size_tf_reads_what_the_header_says(fmt):
+    import tensorflow as tf
+
+    from toolkit.export import header_size_tf
+    from toolkit.images import header_size
+
+    buf = io.BytesIO()
+    Image.new("L", (321, 47), 255).save(buf, fmt)
+    width, height = header_size_tf(tf.constant(buf.getvalue()))
+    assert (int(width), int(height)) == (321, 47)
+    if fmt != "JPEG":  # the Python reader knows no JPEG
+        assert header_size(buf.getvalue())[1:] == (321, 47)
+    assert [int(x) for x in header_size_tf(tf.constant(b"GIF8"))] == [0, 0]
+
+
+def test_saved_model_refuses_an_image_over_the_pixel_limit_before_decoding(saved_model):
+    """A valid 1-bit PNG of 8,000 x 7,000 px (56 M px, over MAX_PIXELS) is a few KB: the serving
+    signature fails naming its size instead of decoding it; a line image still reads."""
+    import tensorflow as tf
+
+    from toolkit.images import MAX_PIXELS
+
+    buf = io.BytesIO()
+    Image.new("1", (8000, 7000), 1).save(buf, "PNG")
+    assert MAX_PIXELS < 8000 * 7000 and len(buf.getvalue()) < 100_000
+    serve = tf.saved_model.load(str(saved_model)).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image too large"):
+        serve(image_bytes=tf.constant([buf.getvalue()]))
+    line = io.BytesIO()
+    Image.new("L", (200, 32), 255).save(line, "PNG")
+    assert serve(image_bytes=tf.constant([line.getvalue()]))["text"].shape == (1,)
 
 
 def test_test_shadownet_and_demo_run_on_a_saved_model(saved_model, random_model, tiny_records,

@@ -12,7 +12,10 @@ SavedModel (``export_saved_model``), a directory usable as a TensorFlow Serving 
 Signatures:
 
 - ``serving_default``: ``image_bytes`` string ``(batch,)`` (PNG, JPEG, BMP or GIF file bytes) ->
-  ``text`` string ``(batch,)`` (UTF-8) and ``confidence`` float32 ``(batch,)``. Each image is
+  ``text`` string ``(batch,)`` (UTF-8) and ``confidence`` float32 ``(batch,)``. An image whose
+  header gives more than :data:`toolkit.images.MAX_PIXELS` pixels is refused before it is decoded
+  (the call fails with ``InvalidArgumentError`` naming its size: a decompression bomb cannot make
+  the server allocate gigabytes), as ``serve`` and ``demo`` refuse it. Each image is
   decoded to grey and prepared by :func:`toolkit.preprocess.prepare_tf` (the training code) with
   ``trim=True`` (cropped to its ink rows first, like ``demo``); the batch is right-padded to its
   widest line.
@@ -57,6 +60,7 @@ from toolkit.export_format import (
     ExportError,
     tflite_json_path,
 )
+from toolkit.images import MAX_PIXELS
 from toolkit.io import atomic_write_bytes, atomic_write_json
 from toolkit.model import export_view, masked_forward
 from toolkit.quiet import hold_back_logs
@@ -151,7 +155,8 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
 
     def serving_default(image_bytes):
         def prepare(data):
-            grey = tf.io.decode_image(data, channels=1, expand_animations=False)
+            with tf.control_dependencies([check_pixels_tf(data)]):  # checked, then decoded
+                grey = tf.io.decode_image(data, channels=1, expand_animations=False)
             x = preprocess.prepare_tf(grey, trim=True)                       # (32, W, 1)
             return tf.transpose(x, [1, 0, 2])                                # (W, 32, 1)
 
@@ -194,6 +199,65 @@ def export_saved_model(weights_path: str | os.PathLike, output_dir: str | os.Pat
         raise
     logger.info("exported %s as a SavedModel to %s", prefix, out)
     return out
+
+
+def header_size_tf(data):
+    """``(width, height)`` int64 scalars read from the header of encoded image bytes (a string
+    scalar tensor), in graph ops: PNG (IHDR), GIF (logical screen), BMP (DIB header, height's sign
+    dropped) and JPEG (``tf.image.extract_jpeg_shape``); ``(0, 0)`` for another format or bytes
+    too short to say. The graph twin of :func:`toolkit.images.header_size`."""
+    import tensorflow as tf
+
+    def field(offset: int, length: int, little_endian: bool, signed: bool = False):
+        raw = tf.io.decode_raw(tf.strings.substr(data, offset, length), tf.uint8)
+        raw = tf.cast(raw, tf.int64)
+        if little_endian:
+            raw = tf.reverse(raw, [0])
+        value = tf.reduce_sum(raw * tf.bitwise.left_shift(
+            tf.constant(1, tf.int64), tf.range(8 * (length - 1), -1, -8, dtype=tf.int64)))
+        if signed:
+            value = tf.where(value >= 2 ** (8 * length - 1), value - 2 ** (8 * length), value)
+        return tf.abs(value)
+
+    def png():
+        return field(16, 4, False), field(20, 4, False)
+
+    def gif():
+        return field(6, 2, True), field(8, 2, True)
+
+    def bmp():
+        return field(18, 4, True, signed=True), field(22, 4, True, signed=True)
+
+    def jpeg():
+        shape = tf.cast(tf.image.extract_jpeg_shape(data), tf.int64)
+        return shape[1], shape[0]
+
+    def unknown():
+        return tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+
+    size = tf.strings.length(data)
+    head = tf.strings.substr(data, 0, 8)
+    return tf.case([
+        (tf.logical_and(tf.equal(head, b"\x89PNG\r\n\x1a\n"), size >= 24), png),
+        (tf.logical_and(tf.logical_or(tf.equal(tf.strings.substr(data, 0, 6), b"GIF87a"),
+                                      tf.equal(tf.strings.substr(data, 0, 6), b"GIF89a")),
+                        size >= 10), gif),
+        (tf.logical_and(tf.equal(tf.strings.substr(data, 0, 2), b"BM"), size >= 26), bmp),
+        (tf.logical_and(tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff"), size >= 4), jpeg),
+    ], default=unknown, exclusive=True)
+
+
+def check_pixels_tf(data, max_pixels: int = MAX_PIXELS):
+    """The assert op that fails with ``tf.errors.InvalidArgumentError`` ("image too large: W x H
+    px ...") if the header of the encoded image ``data`` (string scalar) gives more than
+    ``max_pixels`` pixels (:func:`header_size_tf`); make the decode it guards depend on it
+    (``tf.control_dependencies``). An image whose header cannot be read is left to its decoder."""
+    import tensorflow as tf
+
+    width, height = header_size_tf(data)
+    return tf.debugging.Assert(width * height <= max_pixels, [
+        "image too large:", width, "x", height, "px, over the limit of", max_pixels,
+        "px (a decompression bomb, or a page far larger than a line)"], summarize=8)
 
 
 # ---------------------------------------------------------------------------------- TFLite
