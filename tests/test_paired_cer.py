@@ -1,0 +1,39 @@
+"""tools/paired_cer.py: per-line errors and the paired bootstrap interval of a CER difference."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def paired():
+    spec = importlib.util.spec_from_file_location("paired_cer", ROOT / "tools" / "paired_cer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_line_errors_normalize_as_compare_does(paired):
+    errors, chars = paired.line_errors(["春风 明月", "ABC", ""], ["春风明月", "ＡＢＤ", "江河"])
+    assert errors.tolist() == [0, 1, 2] and chars.tolist() == [4, 3, 2]
+
+
+def test_interval_holds_zero_for_equal_models_and_not_for_a_clear_gap(paired):
+    rng = np.random.default_rng(1)
+    chars = rng.integers(8, 20, size=400)
+    a = rng.binomial(chars, 0.06)
+    same = paired.paired_bootstrap(a, a, chars)
+    assert same == (0.0, 0.0, 0.0)
+    noisy = paired.paired_bootstrap(a, rng.binomial(chars, 0.06), chars)
+    assert noisy[1] < 0 < noisy[2]  # two draws of the same error rate: within noise
+    worse = paired.paired_bootstrap(a, rng.binomial(chars, 0.12), chars)
+    assert 0.04 < worse[0] < 0.08 and worse[1] > 0
+    assert worse[1] <= worse[0] <= worse[2]
+    with pytest.raises(ValueError, match="same lines"):
+        paired.paired_bootstrap(a, a[:-1], chars)
