@@ -15,11 +15,18 @@
 # rate of LR: a trial without either (3e-3, 80 minutes) read the new chars but had tripled v1's CER
 # on the Yuan qu regression set (0.063 -> 0.189).
 #
-# Stage 1: 150,000 images (seed 11), fine-tune from the bundled model, all layers trained, the
-#   fine-tuning peak learning rate and warm-up (toolkit.checkpoints.FINETUNE_LEARNING_RATE) over a
-#   40,000-step cosine schedule, stopped at step 15,000 for new data.
-# Stage 2: 150,000 new images (seed 12), same schedule, to step 30,000.
-# Stage 3: 150,000 new images (seed 13), same schedule, to step 40,000.
+# Release v2.0 (model/shadownet/RELEASE.json) is stages 1-2 of
+#   R=runs/release_v2 IMAGES=40000 STEPS=8000 STAGES=2 PRECISION=float32 bash tools/train_release_v2.sh
+# (40,000 images per set and stage; stage 1 to step 3,000, stage 2 to 6,000, the learning rate then
+# at 15% of its peak), on a 2-core Intel Xeon with AMX, float32, 1.6 hours. It started from v1,
+# which is no longer the bundled model: to reproduce it, start from v1 as it was committed:
+#   git worktree add /tmp/v1 e1fd2ad && INIT=/tmp/v1/model/shadownet R=... bash tools/train_release_v2.sh
+# (INIT, default bundled: the model the first stage fine-tunes from.)
+#
+# Stage 1: IMAGES images (seed 11) and IMAGES rehearsal images (seed 21), fine-tune from INIT, all
+#   layers trained, warm-up 50 steps, a STEPS-step cosine schedule, to step 3/8 STEPS.
+# Stage 2: new images (seeds 12, 22), same schedule, to step 3/4 STEPS.
+# Stage 3: new images (seeds 13, 23), same schedule, to STEPS.
 # The stage boundaries are plans: record where each stage really stopped in this header, as the v1
 # script does, when the run is released (tools/release_model.py writes RELEASE.json).
 #
@@ -28,7 +35,7 @@
 # learning rate, default 1e-3), PRECISION (default float32: on a CPU with AMX-BF16, mixed_bfloat16,
 # which --precision auto picks there, made this fine-tune collapse to empty output between steps
 # 700 and 1,000 (validation CER 1.0 at step 1,000; float32 with the same data, seed and settings:
-# 0.638), MINUTES (wall minutes this
+# 0.638), STAGES (how many stages to run, default 3), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
 set -euo pipefail
@@ -36,6 +43,8 @@ R=${R:-runs/release_v2}
 STEPS=${STEPS:-40000}
 IMAGES=${IMAGES:-150000}
 MINUTES=${MINUTES:-}
+STAGES=${STAGES:-3}
+INIT=${INIT:-bundled}
 REHEARSAL=${REHEARSAL:-0.4}
 LR=${LR:-1e-3}
 mkdir -p "$R"
@@ -71,7 +80,7 @@ train() {
     limit=(--time-limit "$left")
   fi
   crnn-toolkit train-shadownet --dataset-dir "$R/rec$1" --char-dict-dir char_dict --model-dir "$R/model" \
-      --mix "$R/rrec$1:$REHEARSAL" --init-from bundled --model-size small --learning-rate "$LR" \
+      --mix "$R/rrec$1:$REHEARSAL" --init-from "$INIT" --model-size small --learning-rate "$LR" \
       --precision "${PRECISION:-float32}" --steps "$2" \
       --decay-steps "$STEPS" --checkpoint-every 250 --eval-every 1000 --seed 1 "${limit[@]}"
   local step
@@ -85,6 +94,7 @@ data 1 11
 data 2 12
 touch "$R/stage2.started"
 [ -f "$R/stage3.started" ] || train 2 $((STEPS * 3 / 4))
+if [ "$STAGES" -le 2 ]; then echo "STAGES=$STAGES: stopped after stage 2"; exit 0; fi
 data 3 13
 touch "$R/stage3.started"
 train 3 "$STEPS"
