@@ -194,11 +194,12 @@ def _mix_sets(ctx, param, values):
         if not Path(head).is_dir():
             raise click.BadParameter(f"{value!r}: record directory {head!r} not found")
         mix.append((Path(head), weight))
-    total = sum(w for _, w in mix)
-    if total >= 1:
-        raise click.BadParameter(f"the --mix weights sum to {total:g}: they must leave "
-                                 f"--dataset-dir a share (1 minus their sum) above 0")
-    return mix
+    from toolkit.records import check_mix
+
+    try:
+        return check_mix("--dataset-dir", mix)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @main.command("gen-images")

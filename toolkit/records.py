@@ -770,10 +770,18 @@ def find_damaged_record(record_dir: str | os.PathLike,
 
 
 def damaged_records_error(record_dir: str | os.PathLike, splits: tuple[str, ...],
-                          err: Exception) -> DatasetError:
+                          err: Exception, also: Sequence[str | os.PathLike] = ()) -> DatasetError:
     """The error to raise when reading records failed with a ``tf.errors.DataLossError``: names the
-    damaged shard and record (see :func:`find_damaged_record`) and what to do."""
-    where = find_damaged_record(record_dir, splits) or f"{record_dir}: {err}"
+    damaged shard and record (see :func:`find_damaged_record`) and what to do. ``also``: other
+    record sets the failed read drew from (a training ``mix``), searched after ``record_dir``;
+    the message names the first that holds a damaged record."""
+    where = None
+    for directory in (record_dir, *also):
+        where = find_damaged_record(directory, splits)
+        if where:
+            record_dir = directory
+            break
+    where = where or f"{record_dir}: {err}"
     return DatasetError(f"{where}: the record set is damaged (corrupt or truncated TFRecord data); "
                         f"check it with 'crnn-toolkit verify --dataset-dir {record_dir}' and write "
                         f"it again with write-tfrecords")
@@ -824,16 +832,9 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
     """
     import tensorflow as tf
 
-    mix = [(Path(d), float(w)) for d, w in mix]
-    if mix:
-        if not training:
-            raise ValueError("mix (other record sets drawn with record_dir) is for training only")
-        bad = [(str(d), w) for d, w in mix if not w > 0]
-        if bad:
-            raise ValueError(f"mix weights must be > 0, got {bad}")
-        if sum(w for _, w in mix) >= 1:
-            raise ValueError(f"mix weights sum to {sum(w for _, w in mix):g}: they must leave "
-                             f"{record_dir} (weighing 1 minus their sum) a share > 0")
+    mix = check_mix(record_dir, mix)
+    if mix and not training:
+        raise ValueError("mix (other record sets drawn with record_dir) is for training only")
     streams = [_example_stream(record_dir, split, training, seed, shuffle_buffer, repeat,
                                input_shard)]
     streams += [_example_stream(d, split, training, seed + 1 + i, shuffle_buffer, repeat,
@@ -844,6 +845,25 @@ def make_dataset(record_dir: str | os.PathLike, split: str, batch_size: int,
     else:
         ds = streams[0]
     return _parse_and_batch(ds, batch_size, training, keys)
+
+
+def check_mix(record_dir: str | os.PathLike, mix: Sequence[tuple[str | os.PathLike, float]],
+              ) -> list[tuple[Path, float]]:
+    """``mix`` (see :func:`make_dataset`) as ``[(Path, float), ...]``.
+
+    Raises:
+        ValueError: for a weight that is not > 0, or weights that sum to 1 or more (leaving
+            ``record_dir`` no share).
+    """
+    mix = [(Path(d), float(w)) for d, w in mix]
+    bad = [(str(d), w) for d, w in mix if not w > 0]
+    if bad:
+        raise ValueError(f"mix weights must be > 0, got {bad}")
+    total = sum(w for _, w in mix)
+    if total >= 1:
+        raise ValueError(f"mix weights sum to {total:g}: they must leave {record_dir} (weighing "
+                         f"1 minus their sum) a share > 0")
+    return mix
 
 
 def _example_stream(record_dir, split: str, training: bool, seed: int, shuffle_buffer: int,

@@ -677,11 +677,8 @@ def _train_until_done(state: _TrainState, train_step, train_ds, config: TrainCon
             else:
                 path = state.save(state.step)
                 logger.warning("stopped on damaged records: saved %s at step %d", path, state.step)
-            # dataset_dir, or the first set of the mix that holds the damaged record
-            damaged = next((d for d in dataset_dirs
-                            if records.find_damaged_record(d, ("train", "validation"))),
-                           dataset_dirs[0])
-            raise records.damaged_records_error(damaged, ("train", "validation"), err) from None
+            raise records.damaged_records_error(dataset_dirs[0], ("train", "validation"), err,
+                                                also=dataset_dirs[1:]) from None
 
 
 def _holding_model_dir_lock(train_fn):
@@ -783,10 +780,7 @@ def train(dataset_dir: str | os.PathLike, char_dict_dir: str | os.PathLike,
     from tqdm import tqdm
 
     model_dir = Path(model_dir)
-    mix = [(Path(d), float(w)) for d, w in mix]
-    if any(not w > 0 for _, w in mix) or sum(w for _, w in mix) >= 1:
-        raise ValueError(f"mix weights must each be > 0 and sum to less than 1 (the rest is "
-                         f"{dataset_dir}'s share), got {[w for _, w in mix]}")
+    mix = records.check_mix(dataset_dir, mix)  # before anything is written into model_dir
     plan = _plan_training(dataset_dir, char_dict_dir, model_dir, weights_path, config, model_preset,
                           dist, init_from, mix)
     config = plan.config
