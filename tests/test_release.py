@@ -78,8 +78,10 @@ def test_bundled_model_matches_its_sums_and_reads_a_clean_line(tmp_path):
         assert hashlib.sha256((BUNDLED / name).read_bytes()).hexdigest() == digest, name
     text = "春风明月照江山"
     font = ImageFont.truetype(str(REPO / "fonts" / "NotoSansSC-Regular.otf"), 40)
-    image = Image.new("L", (int(font.getlength(text)) + 20, 52), 255)
-    ImageDraw.Draw(image).text((10, 2), text, font=font, fill=0)
+    # The ink box sets the canvas: 8 px of white on every side, nothing cut off.
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 16, bottom - top + 16), 255)
+    ImageDraw.Draw(image).text((8 - left, 8 - top), text, font=font, fill=0)
     path = tmp_path / "line.png"
     image.save(path)
     result = CliRunner().invoke(main, ["demo", "--image-path", str(path)])
