@@ -94,3 +94,20 @@ def test_images_shared_by_several_sets_are_read_once(monkeypatch, tmp_path, tiny
         for label in subset:
             expected.add(cmp.normalize(label), "春")
         assert result.scores.edits == expected.edits and result.scores.cer == expected.cer
+
+
+def test_label_files_with_the_same_name_keep_a_set_each(monkeypatch, tmp_path, tiny_dataset):
+    path, labels = _labelled_set(tmp_path, tiny_dataset)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for folder, part in (("general", lines[:4]), ("yuanqu", lines[4:10])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pillow.txt").write_text("".join(f"{x}\n" for x in part), encoding="utf-8")
+    a, b = tmp_path / "general" / "pillow.txt", tmp_path / "yuanqu" / "pillow.txt"
+    assert cmp.set_names([path, a, b]) == ["set", "general/pillow", "yuanqu/pillow"]
+    monkeypatch.setattr(cmp, "make_engine", lambda name, weights=None: cmp.Engine(
+        name, "", lambda images: ["春"] * len(images)))
+    results = cmp.compare([a, b], ["fake"], latency_lines=1)
+    assert {name: r[0].scores.count for name, r in results.items()} == {
+        "general/pillow": 4, "yuanqu/pillow": 6}
+    with pytest.raises(ValueError, match="pillow.txt.*pillow.txt.*'general/pillow'"):
+        cmp.set_names([a, a])

@@ -280,6 +280,36 @@ def markdown_report(results_by_set: dict[str, list[EngineResult]]) -> str:
     return markdown_table(results_by_set) + "\n\n" + notes + "\n"
 
 
+def set_names(label_files: Sequence[str | os.PathLike]) -> list[str]:
+    """The name of each label file's set in :func:`compare`'s result and table.
+
+    A set is named after its file's stem (``eval/pillow.txt`` -> ``pillow``); files whose stems
+    collide are named ``folder/stem`` instead (``eval-s1/pillow`` and ``eval-yuanqu/pillow``), so two
+    held-out sets with the same file names keep a row each.
+
+    Args:
+        label_files: label file paths, in order.
+
+    Returns:
+        One name per file, in the same order, all different.
+
+    Raises:
+        ValueError: if two files still get the same name (the same file given twice, or the same
+            folder name and stem in different places), naming both paths.
+    """
+    paths = [Path(f) for f in label_files]
+    stems = [p.stem for p in paths]
+    names = [p.stem if stems.count(p.stem) == 1 else f"{p.resolve().parent.name}/{p.stem}"
+             for p in paths]
+    seen: dict[str, Path] = {}
+    for path, name in zip(paths, names):
+        if name in seen:
+            raise ValueError(f"label files {seen[name]} and {path} would both be the set {name!r}: "
+                             "give each set once, from folders of different names")
+        seen[name] = path
+    return names
+
+
 def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
             weights_path: str | os.PathLike | None = None, skip_unavailable: bool = False,
             latency_lines: int = 20) -> dict[str, list[EngineResult]]:
@@ -292,8 +322,8 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
     are those of the one call on all distinct images and the same in every set's row.
 
     Args:
-        label_files: label files (each one set, named after the file's stem); images relative to the
-            label file's directory.
+        label_files: label files (each one set, named by :func:`set_names`: the file's stem, or
+            ``folder/stem`` where stems collide); images relative to the label file's directory.
         engines: engine names (:data:`ENGINES`).
         weights_path: the toolkit model (default: the bundled one).
         skip_unavailable: leave out (with a warning) engines whose dependency is missing instead of
@@ -305,8 +335,10 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
 
     Raises:
         EngineUnavailable: if an engine cannot run and ``skip_unavailable`` is False.
-        ValueError: for an unknown engine or a bad label file.
+        ValueError: for an unknown engine, a bad label file, or two label files that
+            :func:`set_names` cannot tell apart.
     """
+    names = set_names(label_files)
     built: list[Engine] = []
     for name in engines:
         try:
@@ -319,8 +351,7 @@ def compare(label_files: Sequence[str | os.PathLike], engines: Sequence[str],
     images: list[np.ndarray] = []
     labels: list[str] = []  # the label of each distinct image's first occurrence
     sets: dict[str, tuple[list[int], list[str]]] = {}
-    for label_file in label_files:
-        set_name = Path(label_file).stem
+    for label_file, set_name in zip(label_files, names):
         entries = _read_entries(label_file)
         positions = []
         for entry in entries:
