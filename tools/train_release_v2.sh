@@ -15,11 +15,12 @@
 # rate of LR: a trial without either (3e-3, 80 minutes) read the new chars but had tripled v1's CER
 # on the Yuan qu regression set (0.063 -> 0.189).
 #
-# Candidate v2.0 (not released: it misread a clean Noto line, tests/test_release.py) is stages 1-2 of
-#   R=runs/release_v2 IMAGES=40000 STEPS=8000 STAGES=2 PRECISION=float32 bash tools/train_release_v2.sh
-# (40,000 images per set and stage; stage 1 to step 3,000, stage 2 to 6,000, the learning rate then
-# at 15% of its peak), on a 2-core Intel Xeon with AMX, float32, 1.6 hours. It started from v1,
-# which is no longer the bundled model: to reproduce it, start from v1 as it was committed:
+# Release v2.0 (model/shadownet/RELEASE.json) is stages 1-3 of
+#   R=runs/release_v2 IMAGES=40000 STEPS=8000 STAGES=3 PRECISION=float32 bash tools/train_release_v2.sh
+# (40,000 images per set and stage; stage 1 stopped at step 3,000, stage 2 at 6,000, stage 3 at
+# 8,000, the end of the schedule), on a 2-core Intel Xeon with AMX, float32, about 2.4 hours. It
+# started from v1, which is no longer the bundled model: to reproduce it, start from v1 as it was
+# committed:
 #   git worktree add /tmp/v1 e1fd2ad && INIT=/tmp/v1/model/shadownet R=... bash tools/train_release_v2.sh
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
