@@ -211,3 +211,17 @@ def test_bundled_mix_config_reads(bundled_chars):
     assert {s.path.name for s in specs if s.path is not None} == {p.name for p in BUNDLED_CORPORA}
     assert {s.kind for s in specs if s.kind is not None} == set(KINDS)
     assert set(named_set_chars([ALL_SETS])) <= bundled_chars
+
+
+def test_identifier_kind_draws_letters_not_words():
+    from toolkit.textgen import LATIN_WORDS
+
+    rng = np.random.default_rng(5)
+    texts = [normalize_text(TextGenerator("identifier")(rng, 4, 16)) for _ in range(2000)]
+    tokens = [t for text in texts for t in re.split(r"[^a-z]+", text.lower()) if len(t) >= 3]
+    # Letters come from no word list: few tokens are English words, and every letter is seen,
+    # lower and upper case, beside digits and the marks of code.
+    assert sum(t in LATIN_WORDS for t in tokens) / len(tokens) < 0.05
+    seen = set("".join(texts))
+    assert set("abcdefghijklmnopqrstuvwxyz") <= seen and set("ILO") <= seen
+    assert set("_-/()") <= seen and seen & set("0123456789")

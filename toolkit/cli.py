@@ -209,7 +209,7 @@ def _mix_sets(ctx, param, values):
                    "Default: the bundled Song ci corpus.")
 @click.option("--generated", "generated", multiple=True, callback=_corpus_sources,
               help="Generated text as KIND:WEIGHT (repeatable); kinds: number, date, time, price, "
-                   "percent, phone, latin, mixed, punct, random (toolkit.textgen).")
+                   "percent, phone, latin, mixed, identifier, punct, random (toolkit.textgen).")
 @click.option("--corpus-config", default=None, type=EXISTING_FILE,
               help="JSON corpus mix: {\"format_version\": 1, \"sources\": [{\"file\": F, "
                    "\"weight\": W} or {\"generated\": KIND, \"weight\": W}, ...]}, files "

@@ -17,14 +17,18 @@ strings from a ``numpy.random.Generator`` only, so a seeded generator gives the 
   capitalized or upper case, acronyms, version strings, file names, e-mail and web addresses.
 - ``mixed``: Chinese words (:data:`CHINESE_WORDS`) with Latin words, digits and units:
   ``型号：AB-1234``, ``第3章 Python入门``, ``共12页``.
+- ``identifier``: letters drawn uniformly, not words, in the forms of code and commands:
+  ``snake_case``, ``CamelCase``, ``-x`` and ``--long-option``, ``call(arg)``, ``a/b/c`` paths,
+  upper-case codes and letter-digit strings, so Latin letters must be read by their shapes.
 - ``punct``: short Chinese or Latin phrases wrapped and separated by many marks:
   ``《报告》（草案）：说明！``, ``“为什么？”……``.
 - ``random``: chars drawn uniformly from a given char list (e.g. a charset), so that a model
   cannot read them with a language prior.
 
-Digits (and, in ``latin``, letters) are sometimes written in full-width forms (``２０２４``): the
-image then shows the wide glyphs while the label, folded by :func:`toolkit.charset.normalize_text`,
-holds ASCII. Every char a kind emits, once folded, lies in the bundled charset (``char_dict/``).
+Digits (and, in ``latin`` and ``identifier``, letters) are sometimes written in full-width
+forms (``２０２４``): the image then shows the wide glyphs while the label, folded by
+:func:`toolkit.charset.normalize_text`, holds ASCII. Every char a kind emits, once folded, lies
+in the bundled charset (``char_dict/``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 FULLWIDTH_PROB = 0.1
-"""Chance that a generated string's digits (and, for ``latin``, letters) are drawn full-width."""
+"""Chance that a generated string's digits (and, for ``latin`` and ``identifier``, letters) are
+drawn full-width."""
 
 LATIN_WORDS = tuple("""
 the of and to in is for on with as at by from or an be this that it are was not but all can
@@ -270,6 +275,33 @@ def _mixed(rng: np.random.Generator) -> str:
     return f"{cn}{_number(rng)}"
 
 
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _letters(rng: np.random.Generator, lo: int, hi: int) -> str:
+    return "".join(_pick(rng, _LOWER) for _ in range(_int(rng, lo, hi)))
+
+
+def _identifier(rng: np.random.Generator) -> str:
+    # Letter strings drawn uniformly (no word list, so no language prior: l, i, I, 1 and O, 0
+    # can only be told apart by their shapes) in the forms code, commands and names take.
+    form = _int(rng, 0, 6)
+    if form == 0:
+        return "_".join(_letters(rng, 1, 6) for _ in range(_int(rng, 1, 3)))
+    if form == 1:
+        return "".join(_letters(rng, 1, 5).capitalize() for _ in range(_int(rng, 1, 3)))
+    if form == 2:
+        return (f"-{_pick(rng, _LOWER + _LOWER.upper())}" if rng.random() < 0.4
+                else "--" + "-".join(_letters(rng, 2, 6) for _ in range(_int(rng, 1, 2))))
+    if form == 3:
+        return f"{_letters(rng, 2, 8)}({_letters(rng, 0, 4)})"
+    if form == 4:
+        return "/".join(_letters(rng, 1, 6) for _ in range(_int(rng, 2, 3)))
+    if form == 5:
+        return _letters(rng, 2, 8).upper()
+    return "".join(_pick(rng, _LOWER + _LOWER.upper() + "0123456789") for _ in range(_int(rng, 2, 8)))
+
+
 _PAIRS = ("《》", "（）", "【】", "“”", "‘’", "「」", "〔〕", "()", "[]", "<>", "\"\"", "''", "{}")
 _MARKS = "，。、；：！？……——·～/|-_=+*&#@^\\"
 
@@ -289,7 +321,8 @@ def _punct(rng: np.random.Generator) -> str:
 
 _MAKERS: dict[str, Callable[[np.random.Generator], str]] = {
     "number": _number, "date": _date, "time": _time, "price": _price, "percent": _percent,
-    "phone": _phone, "latin": _latin, "mixed": _mixed, "punct": _punct,
+    "phone": _phone, "latin": _latin, "mixed": _mixed, "identifier": _identifier,
+    "punct": _punct,
 }
 
 KINDS: tuple[str, ...] = (*_MAKERS, "random")
@@ -344,4 +377,4 @@ class TextGenerator:
         while len(text) < target:
             text += _pick(rng, _JOINERS) + make(rng)
         text = text[:max_chars].strip()
-        return _widen(text, letters=self.kind == "latin") if wide else text
+        return _widen(text, letters=self.kind in ("latin", "identifier")) if wide else text

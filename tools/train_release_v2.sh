@@ -19,9 +19,12 @@
 #   R=runs/release_v2 IMAGES=40000 STEPS=8000 STAGES=3 PRECISION=float32 bash tools/train_release_v2.sh
 # (40,000 images per set and stage; stage 1 stopped at step 3,000, stage 2 at 6,000, stage 3 at
 # 8,000, the end of the schedule), on a 2-core Intel Xeon with AMX, float32, about 2.4 hours. It
-# started from v1, which is no longer the bundled model: to reproduce it, start from v1 as it was
-# committed:
-#   git worktree add /tmp/v1 e1fd2ad && INIT=/tmp/v1/model/shadownet R=... bash tools/train_release_v2.sh
+# started from v1, and corpora/mix.json has changed since (the identifier kind): to reproduce it,
+# run this script as of the release commit, from v1 as it was committed:
+#   git worktree add /tmp/v2 d8a0a52 && git worktree add /tmp/v1 e1fd2ad && cd /tmp/v2 &&
+#   INIT=/tmp/v1/model/shadownet R=... IMAGES=40000 STEPS=8000 PRECISION=float32 bash tools/train_release_v2.sh
+# The next release continues from v2.0 (INIT=bundled) with a longer schedule, e.g.
+#   R=runs/release_v21 IMAGES=60000 STEPS=24000 bash tools/train_release_v2.sh
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed 11) and IMAGES rehearsal images (seed 21), fine-tune from INIT, all
