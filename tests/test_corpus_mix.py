@@ -25,7 +25,7 @@ from toolkit.corpus import (
     read_mix_config,
 )
 from toolkit.synth import SynthConfig, text_units
-from toolkit.textgen import KINDS, TextGenerator
+from toolkit.textgen import KINDS, LATIN_WORDS, TextGenerator
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS_A = ["春风明月天人山水花云" * 5, "江河日夜秋雨落长白" * 5]
@@ -214,8 +214,6 @@ def test_bundled_mix_config_reads(bundled_chars):
 
 
 def test_identifier_kind_draws_letters_not_words():
-    from toolkit.textgen import LATIN_WORDS
-
     rng = np.random.default_rng(5)
     texts = [normalize_text(TextGenerator("identifier")(rng, 4, 16)) for _ in range(2000)]
     tokens = [t for text in texts for t in re.split(r"[^a-z]+", text.lower()) if len(t) >= 3]

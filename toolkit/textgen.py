@@ -33,6 +33,7 @@ in the bundled charset (``char_dict/``).
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,8 @@ import numpy as np
 FULLWIDTH_PROB = 0.1
 """Chance that a generated string's digits (and, for ``latin`` and ``identifier``, letters) are
 drawn full-width."""
+
+_WIDE_LETTER_KINDS = frozenset({"latin", "identifier"})  # kinds whose letters FULLWIDTH_PROB widens
 
 LATIN_WORDS = tuple("""
 the of and to in is for on with as at by from or an be this that it are was not but all can
@@ -275,11 +278,8 @@ def _mixed(rng: np.random.Generator) -> str:
     return f"{cn}{_number(rng)}"
 
 
-_LOWER = "abcdefghijklmnopqrstuvwxyz"
-
-
 def _letters(rng: np.random.Generator, lo: int, hi: int) -> str:
-    return "".join(_pick(rng, _LOWER) for _ in range(_int(rng, lo, hi)))
+    return "".join(_pick(rng, string.ascii_lowercase) for _ in range(_int(rng, lo, hi)))
 
 
 def _identifier(rng: np.random.Generator) -> str:
@@ -291,7 +291,7 @@ def _identifier(rng: np.random.Generator) -> str:
     if form == 1:
         return "".join(_letters(rng, 1, 5).capitalize() for _ in range(_int(rng, 1, 3)))
     if form == 2:
-        return (f"-{_pick(rng, _LOWER + _LOWER.upper())}" if rng.random() < 0.4
+        return (f"-{_pick(rng, string.ascii_letters)}" if rng.random() < 0.4
                 else "--" + "-".join(_letters(rng, 2, 6) for _ in range(_int(rng, 1, 2))))
     if form == 3:
         return f"{_letters(rng, 2, 8)}({_letters(rng, 0, 4)})"
@@ -299,7 +299,7 @@ def _identifier(rng: np.random.Generator) -> str:
         return "/".join(_letters(rng, 1, 6) for _ in range(_int(rng, 2, 3)))
     if form == 5:
         return _letters(rng, 2, 8).upper()
-    return "".join(_pick(rng, _LOWER + _LOWER.upper() + "0123456789") for _ in range(_int(rng, 2, 8)))
+    return "".join(_pick(rng, string.ascii_letters + string.digits) for _ in range(_int(rng, 2, 8)))
 
 
 _PAIRS = ("《》", "（）", "【】", "“”", "‘’", "「」", "〔〕", "()", "[]", "<>", "\"\"", "''", "{}")
@@ -377,4 +377,4 @@ class TextGenerator:
         while len(text) < target:
             text += _pick(rng, _JOINERS) + make(rng)
         text = text[:max_chars].strip()
-        return _widen(text, letters=self.kind in ("latin", "identifier")) if wide else text
+        return _widen(text, letters=self.kind in _WIDE_LETTER_KINDS) if wide else text

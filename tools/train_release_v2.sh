@@ -22,7 +22,8 @@
 # started from v1, and corpora/mix.json has changed since (the identifier kind): to reproduce it,
 # run this script as of the release commit, from v1 as it was committed:
 #   git worktree add /tmp/v2 d8a0a52 && git worktree add /tmp/v1 e1fd2ad && cd /tmp/v2 &&
-#   INIT=/tmp/v1/model/shadownet R=... IMAGES=40000 STEPS=8000 PRECISION=float32 bash tools/train_release_v2.sh
+#   PYTHONPATH=/tmp/v2 INIT=/tmp/v1/model/shadownet R=... IMAGES=40000 STEPS=8000 PRECISION=float32 \
+#       bash tools/train_release_v2.sh     (PYTHONPATH: that commit's toolkit, not the installed one)
 # The next release continues from v2.0 (INIT=bundled) with a longer schedule, e.g.
 #   R=runs/release_v21 IMAGES=60000 STEPS=24000 bash tools/train_release_v2.sh
 # (INIT, default bundled: the model the first stage fine-tunes from.)
