@@ -37,3 +37,13 @@ def test_interval_holds_zero_for_equal_models_and_not_for_a_clear_gap(paired):
     assert worse[1] <= worse[0] <= worse[2]
     with pytest.raises(ValueError, match="same lines"):
         paired.paired_bootstrap(a, a[:-1], chars)
+
+
+def test_sets_that_cannot_be_told_apart_are_refused_before_any_model_loads(paired, tmp_path):
+    for top in ("a", "b"):
+        (tmp_path / top / "s1").mkdir(parents=True)
+        (tmp_path / top / "s1" / "pillow.txt").write_text("x.png 春风\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="would both be the set 's1/pillow'"):
+        paired.main(["--model-a", str(tmp_path / "no-model"), "--model-b", str(tmp_path / "no-model"),
+                     "--labels", str(tmp_path / "a" / "s1" / "pillow.txt"),
+                     "--labels", str(tmp_path / "b" / "s1" / "pillow.txt")])

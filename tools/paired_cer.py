@@ -13,7 +13,8 @@ Usage (from the repository root)::
         --labels eval-yuanqu/pillow.txt --labels eval-yuanqu/pango.txt --output paired.md
 
 Prints (and with ``--output`` writes) a Markdown table: set, lines, CER A, CER B, B - A and its
-interval, and the share of lines each model reads better.
+interval, and the share of lines each model reads better. Sets are named as ``compare`` names them
+(:func:`toolkit.compare.set_names`: the file's stem, or ``folder/stem`` where stems collide).
 """
 
 from __future__ import annotations
@@ -71,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
 
-    from toolkit.compare import load_labelled_set
+    from toolkit.compare import load_labelled_set, set_names
     from toolkit.predict import Recognizer
+
+    names = set_names(args.labels)
 
     models = {"A": Recognizer.from_weights(args.model_a), "B": Recognizer.from_weights(args.model_b)}
     rows = ["| set | lines | CER A | CER B | B - A (95% interval) | lines B better / worse |",
             "| --- | ---: | ---: | ---: | --- | --- |"]
-    for label_file in args.labels:
+    for name, label_file in zip(names, args.labels):
         _, images, labels = load_labelled_set(label_file)
         errs = {}
         for key, model in models.items():
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         cer = {k: e.sum() / chars.sum() for k, e in errs.items()}
         better = int((errs["B"] < errs["A"]).sum())
         worse = int((errs["B"] > errs["A"]).sum())
-        rows.append(f"| {Path(label_file).parent.name}/{Path(label_file).stem} | {len(labels)} | "
+        rows.append(f"| {name} | {len(labels)} | "
                     f"{cer['A']:.4f} | {cer['B']:.4f} | {diff:+.4f} ({low:+.4f} .. {high:+.4f}) | "
                     f"{better} / {worse} |")
     table = "\n".join([f"A = {args.model_a}, B = {args.model_b}", "", *rows]) + "\n"
