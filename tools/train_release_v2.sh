@@ -24,8 +24,10 @@
 #   git worktree add /tmp/v2 d8a0a52 && git worktree add /tmp/v1 e1fd2ad && cd /tmp/v2 &&
 #   PYTHONPATH=/tmp/v2 INIT=/tmp/v1/model/shadownet R=... IMAGES=40000 STEPS=8000 PRECISION=float32 \
 #       bash tools/train_release_v2.sh     (PYTHONPATH: that commit's toolkit, not the installed one)
-# The next release continues from v2.0 (INIT=bundled) with a longer schedule, e.g.
-#   R=runs/release_v21 IMAGES=60000 STEPS=24000 bash tools/train_release_v2.sh
+# Release v2.1 (the bundled model now) continued from v2.0 with the mix of commit 1b17b00:
+#   R=runs/release_v21 IMAGES=30000 STEPS=6000 LR=5e-4 PRECISION=float32 INIT=<v2.0> bash tools/train_release_v2.sh
+# (stage 1 stopped at step 2,250, stage 2 at 4,500, stage 3 at 6,000; 2-core AMD EPYC, float32,
+# about 2.1 hours with all data; RELEASE.json has the worktree commands that reproduce it).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed 11) and IMAGES rehearsal images (seed 21), fine-tune from INIT, all
