@@ -30,10 +30,10 @@
 # about 2.1 hours with all data; RELEASE.json has the worktree commands that reproduce it).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
-# Stage 1: IMAGES images (seed 11) and IMAGES rehearsal images (seed 21), fine-tune from INIT, all
-#   layers trained, warm-up 50 steps, a STEPS-step cosine schedule, to step 3/8 STEPS.
-# Stage 2: new images (seeds 12, 22), same schedule, to step 3/4 STEPS.
-# Stage 3: new images (seeds 13, 23), same schedule, to STEPS.
+# Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
+#   from INIT, all layers trained, warm-up 50 steps, a STEPS-step cosine schedule, to step 3/8 STEPS.
+# Stage 2: new images (seeds SEED+2, SEED+12), same schedule, to step 3/4 STEPS.
+# Stage 3: new images (seeds SEED+3, SEED+13), same schedule, to STEPS.
 # The stage boundaries are plans: record where each stage really stopped in this header, as the v1
 # script does, when the run is released (tools/release_model.py writes RELEASE.json).
 #
@@ -42,7 +42,9 @@
 # learning rate, default 1e-3), PRECISION (default float32: on a CPU with AMX-BF16, mixed_bfloat16,
 # which --precision auto picks there, made this fine-tune collapse to empty output between steps
 # 700 and 1,000 (validation CER 1.0 at step 1,000; float32 with the same data, seed and settings:
-# 0.638), STAGES (how many stages to run, default 3), MINUTES (wall minutes this
+# 0.638), CLEAN (share of a third set per stage: the corpus mix and faces of dataN in the `robust`
+# preset, without the `real` degradations, seed SEED+21.., default 0: none), SEED (seed base, default
+# 10), STAGES (how many stages to run, default 3), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
 set -euo pipefail
@@ -53,13 +55,17 @@ MINUTES=${MINUTES:-}
 STAGES=${STAGES:-3}
 INIT=${INIT:-bundled}
 REHEARSAL=${REHEARSAL:-0.4}
+CLEAN=${CLEAN:-0}
+SEED=${SEED:-10}
 LR=${LR:-1e-3}
 mkdir -p "$R"
 V1_FONTS=(--font fonts/NotoSansSC-Regular.otf --font fonts/NotoSansSC-Bold.otf
           --font fonts/NotoSerifSC-Regular.otf --font fonts/NotoSerifSC-Bold.otf)
 
 # data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, and $IMAGES rehearsal
-# images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist.
+# images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist; with CLEAN > 0, also
+# $IMAGES images of the same corpus mix and faces in the milder `robust` preset (seed SEED+20) in
+# $R/cleanN and $R/crecN.
 data() {
   if [ ! -f "$R/data$1/gen_config.json" ]; then
     crnn-toolkit gen-images --output-dir "$R/data$1" --num-images "$IMAGES" --workers 2 --seed "$2" \
@@ -68,6 +74,13 @@ data() {
   if [ ! -f "$R/rehearsal$1/gen_config.json" ]; then
     crnn-toolkit gen-images --output-dir "$R/rehearsal$1" --num-images "$IMAGES" --workers 2 \
         --seed $(( $2 + 10 )) --augment robust --config tools/release_phase6_synth.json "${V1_FONTS[@]}"
+  fi
+  if [ "$CLEAN" != 0 ] && [ ! -f "$R/clean$1/gen_config.json" ]; then
+    crnn-toolkit gen-images --output-dir "$R/clean$1" --num-images "$IMAGES" --workers 2 \
+        --seed $(( $2 + 20 )) --corpus-config corpora/mix.json --add-set all --augment robust --max-chars 24
+  fi
+  if [ "$CLEAN" != 0 ] && [ ! -f "$R/crec$1/metadata.json" ]; then
+    crnn-toolkit write-tfrecords --dataset-dir "$R/clean$1" --char-dict-dir char_dict --save-dir "$R/crec$1"
   fi
   if [ ! -f "$R/rec$1/metadata.json" ]; then
     crnn-toolkit write-tfrecords --dataset-dir "$R/data$1" --char-dict-dir char_dict --save-dir "$R/rec$1"
@@ -80,14 +93,15 @@ data() {
 # train N END: train on $R/recN up to step END (resumes from the latest checkpoint); with MINUTES,
 # for what is left of them, and the script ends there if the stage did not reach END.
 train() {
-  local limit=()
+  local limit=() clean=()
+  if [ "$CLEAN" != 0 ]; then clean=(--mix "$R/crec$1:$CLEAN"); fi
   if [ -n "$MINUTES" ]; then
     local left=$(( MINUTES - SECONDS / 60 ))
     if [ "$left" -le 0 ]; then echo "MINUTES=$MINUTES used up before stage $1: run again to resume"; exit 0; fi
     limit=(--time-limit "$left")
   fi
   crnn-toolkit train-shadownet --dataset-dir "$R/rec$1" --char-dict-dir char_dict --model-dir "$R/model" \
-      --mix "$R/rrec$1:$REHEARSAL" --init-from "$INIT" --model-size small --learning-rate "$LR" \
+      --mix "$R/rrec$1:$REHEARSAL" "${clean[@]}" --init-from "$INIT" --model-size small --learning-rate "$LR" \
       --precision "${PRECISION:-float32}" --steps "$2" \
       --decay-steps "$STEPS" --checkpoint-every 250 --eval-every 1000 --seed 1 "${limit[@]}"
   local step
@@ -96,12 +110,12 @@ train() {
     echo "stage $1 stopped at step ${step:-0} of $2 (MINUTES=$MINUTES): run again to resume"; exit 0
   fi
 }
-data 1 11
+data 1 $(( SEED + 1 ))
 [ -f "$R/stage2.started" ] || train 1 $((STEPS * 3 / 8))
-data 2 12
+data 2 $(( SEED + 2 ))
 touch "$R/stage2.started"
 [ -f "$R/stage3.started" ] || train 2 $((STEPS * 3 / 4))
 if [ "$STAGES" -le 2 ]; then echo "STAGES=$STAGES: stopped after stage 2"; exit 0; fi
-data 3 13
+data 3 $(( SEED + 3 ))
 touch "$R/stage3.started"
 train 3 "$STEPS"
