@@ -29,3 +29,47 @@ def test_init_vs_scratch_needs_labels_and_stage_one_records(tmp_path):
                                 env={**base, "LABELS": "x.txt"})
     assert no_records.returncode == 2 and f"{tmp_path / 'run'}/rec1: no records" in no_records.stderr
     assert not (tmp_path / "run").exists()  # nothing is trained or written before the check
+
+
+STUB = """#!/usr/bin/env bash
+# A stand-in for crnn-toolkit: logs its arguments and writes what the script reads back.
+echo "$@" >> "$STUB_LOG"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --model-dir) mkdir -p "$2/checkpoints"
+                 echo 'model_checkpoint_path: "ckpt-250"' > "$2/checkpoints/checkpoint"; shift ;;
+    --output) echo "| set | toolkit |" > "$2"; shift ;;
+  esac
+  shift
+done
+"""
+
+
+def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "crnn-toolkit").write_text(STUB)
+    (bin_dir / "crnn-toolkit").chmod(0o755)
+    run_dir = tmp_path / "run"
+    for d in ("rec1", "rrec1"):
+        (run_dir / d).mkdir(parents=True)
+        (run_dir / d / "metadata.json").write_text("{}")
+    out = run_dir / "init_vs_scratch"
+    out.mkdir()
+    (out / "finetune.seconds").write_text("600\n")  # 10 of its 12 minutes trained before a stop
+    (out / "scratch-large.done").touch()  # had all its time
+    (out / "scratch-large" / "checkpoints").mkdir(parents=True)
+    (out / "scratch-large" / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-900"\n')
+    log = tmp_path / "calls.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "R": str(run_dir), "MINUTES": "12",
+           "LABELS": "a.txt", "STUB_LOG": str(log)}
+    result = subprocess.run(["bash", str(TOOLS / "init_vs_scratch.sh")], capture_output=True,
+                            text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    trains = [line.split() for line in log.read_text().splitlines() if line.startswith("train-shadownet")]
+    limits = {t[t.index("--model-dir") + 1].rsplit("/", 1)[1]: t[t.index("--time-limit") + 1]
+              for t in trains}
+    assert limits == {"finetune": "2", "scratch-small": "12"}
+    assert int((out / "finetune.seconds").read_text()) >= 600
+    assert (out / "finetune.done").exists() and (out / "scratch-small.done").exists()
+    assert "## scratch-large: step 900 after 12 minutes" in result.stdout

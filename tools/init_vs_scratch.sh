@@ -10,6 +10,8 @@
 # each on every LABELS file (space-separated list of label files: the held-out sets).
 # Run from the repository root after stage 1's data exists, e.g.
 #   R=runs/release_v2 MINUTES=12 LABELS="eval/pillow.txt eval-yuanqu/pillow.txt" bash tools/init_vs_scratch.sh
+# Stopped part way (the machine went away), the same command resumes: each run continues from its
+# last checkpoint for what is left of its MINUTES (see run below).
 # Environment: R, MINUTES (default 12), STEPS (default 8000), REHEARSAL (default 0.4), INIT
 # (default bundled), LABELS (required), OUT (default $R/init_vs_scratch).
 set -euo pipefail
@@ -26,13 +28,30 @@ done
 mkdir -p "$OUT"
 common=(--dataset-dir "$R/rec1" --char-dict-dir char_dict --mix "$R/rrec1:$REHEARSAL"
         --precision float32 --steps "$STEPS" --decay-steps "$STEPS" --checkpoint-every 250
-        --eval-every 500 --seed 1 --time-limit "$MINUTES")
-run() {  # run NAME ARGS...: train unless NAME already reached its time (a .done marker)
+        --eval-every 500 --seed 1)
+# run NAME ARGS...: train NAME for what is left of its MINUTES. $OUT/NAME.seconds holds the wall
+# seconds it has trained so far (rewritten every 2 s while it runs, so a run killed with the
+# machine loses at most that much of its account), and a resumed run gets only the rest; NAME.done
+# marks a run that has had all its time.
+run() {
   local name=$1; shift
-  if [ ! -f "$OUT/$name.done" ]; then
-    crnn-toolkit train-shadownet --model-dir "$OUT/$name" "${common[@]}" "$@" > "$OUT/$name.log" 2>&1
-    touch "$OUT/$name.done"
+  [ -f "$OUT/$name.done" ] && return 0
+  local used=0
+  [ -f "$OUT/$name.seconds" ] && used=$(cat "$OUT/$name.seconds")
+  local left=$(( MINUTES * 60 - used ))
+  if [ "$left" -gt 0 ]; then
+    local start=$SECONDS
+    crnn-toolkit train-shadownet --model-dir "$OUT/$name" "${common[@]}" \
+        --time-limit "$(awk "BEGIN { print $left / 60 }")" "$@" >> "$OUT/$name.log" 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      echo $(( used + SECONDS - start )) > "$OUT/$name.seconds"
+      sleep 2
+    done
+    wait "$pid"
+    echo $(( used + SECONDS - start )) > "$OUT/$name.seconds"
   fi
+  touch "$OUT/$name.done"
 }
 run finetune --init-from "$INIT" --model-size small --learning-rate 1e-3
 run scratch-small --model-size small
