@@ -223,3 +223,13 @@ def test_identifier_kind_draws_letters_not_words():
     seen = set("".join(texts))
     assert set("abcdefghijklmnopqrstuvwxyz") <= seen and set("ILO") <= seen
     assert set("_-/()") <= seen and seen & set("0123456789")
+
+
+def test_mixed_kind_writes_half_width_punctuation_and_options_among_hanzi():
+    rng = np.random.default_rng(3)
+    texts = [TextGenerator("mixed")(rng, 4, 24) for _ in range(3000)]
+    hanzi = r"[\u4e00-\u9fff]"
+    # Technical Chinese prose puts ASCII marks right after hanzi and options between clauses.
+    assert {m for t in texts for m in re.findall(hanzi + r"([.,;:])", t)} == set(".,;:")
+    assert any(re.search(hanzi + r" --?[A-Za-z]", t) for t in texts)
+    assert any(re.search(hanzi + r" [a-z]+_[a-z]+ " + hanzi, t) for t in texts)

@@ -16,7 +16,8 @@ strings from a ``numpy.random.Generator`` only, so a seeded generator gives the 
 - ``latin``: English words (:data:`LATIN_WORDS`, a list made for this module) in lower,
   capitalized or upper case, acronyms, version strings, file names, e-mail and web addresses.
 - ``mixed``: Chinese words (:data:`CHINESE_WORDS`) with Latin words, digits and units:
-  ``型号：AB-1234``, ``第3章 Python入门``, ``共12页``.
+  ``型号：AB-1234``, ``第3章 Python入门``, ``共12页``; options and names inside a Chinese clause
+  (``文件使用 -x 选项``) and half-width ``.,;:`` after hanzi.
 - ``identifier``: letters drawn uniformly, not words, in the forms of code and commands:
   ``snake_case``, ``CamelCase``, ``-x`` and ``--long-option``, ``call(arg)``, ``a/b/c`` paths,
   upper-case codes and letter-digit strings, so Latin letters must be read by their shapes.
@@ -258,9 +259,12 @@ def _latin(rng: np.random.Generator) -> str:
     return f"www.{_pick(rng, LATIN_WORDS)}{_int(rng, 1, 99)}.{_pick(rng, ('com', 'cn', 'org', 'net'))}"
 
 
+_TECH_VERBS = ("使用", "用", "设置", "调用", "返回", "指定", "见", "或")
+
+
 def _mixed(rng: np.random.Generator) -> str:
     cn, latin = _pick(rng, CHINESE_WORDS), _pick(rng, LATIN_WORDS)
-    form = _int(rng, 0, 7)
+    form = _int(rng, 0, 9)
     if form == 0:
         return f"{cn}{_int(rng, 1, 999)}{_pick(rng, UNITS)}"
     if form == 1:
@@ -275,6 +279,12 @@ def _mixed(rng: np.random.Generator) -> str:
         return f"共{_int(rng, 2, 500)}{_pick(rng, ('页', '条', '项', '人', '件'))}"
     if form == 6:
         return f"{_pick(rng, ACRONYMS)}{cn}"
+    if form == 7:
+        # An option, a name or a code inside a Chinese clause, as technical prose writes them.
+        return f"{cn}{_pick(rng, _TECH_VERBS)} {_identifier(rng)} {_pick(rng, CHINESE_WORDS)}"
+    if form == 8:
+        # Half-width punctuation after hanzi, as much Chinese technical writing has it.
+        return f"{cn}{_pick(rng, CHINESE_WORDS)}{_pick(rng, '.,;:')}"
     return f"{cn}{_number(rng)}"
 
 
