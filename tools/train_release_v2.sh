@@ -62,32 +62,32 @@ mkdir -p "$R"
 V1_FONTS=(--font fonts/NotoSansSC-Regular.otf --font fonts/NotoSansSC-Bold.otf
           --font fonts/NotoSerifSC-Regular.otf --font fonts/NotoSerifSC-Bold.otf)
 
+# mix_images DIR SEED PRESET: $IMAGES images of corpora/mix.json in the training faces (fonts/),
+# drawn with the augmentation preset PRESET, unless DIR has them.
+mix_images() {
+  [ -f "$1/gen_config.json" ] || crnn-toolkit gen-images --output-dir "$1" --num-images "$IMAGES" \
+      --workers 2 --seed "$2" --corpus-config corpora/mix.json --add-set all --augment "$3" --max-chars 24
+}
+# records DIR OUT: the TFRecords of DIR's images in OUT, unless OUT has them.
+records() {
+  [ -f "$2/metadata.json" ] || crnn-toolkit write-tfrecords --dataset-dir "$1" --char-dict-dir char_dict \
+      --save-dir "$2"
+}
 # data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, and $IMAGES rehearsal
 # images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist; with CLEAN > 0, also
 # $IMAGES images of the same corpus mix and faces in the milder `robust` preset (seed SEED+20) in
 # $R/cleanN and $R/crecN.
 data() {
-  if [ ! -f "$R/data$1/gen_config.json" ]; then
-    crnn-toolkit gen-images --output-dir "$R/data$1" --num-images "$IMAGES" --workers 2 --seed "$2" \
-        --corpus-config corpora/mix.json --add-set all --augment real --max-chars 24
-  fi
+  mix_images "$R/data$1" "$2" real
   if [ ! -f "$R/rehearsal$1/gen_config.json" ]; then
     crnn-toolkit gen-images --output-dir "$R/rehearsal$1" --num-images "$IMAGES" --workers 2 \
         --seed $(( $2 + 10 )) --augment robust --config tools/release_phase6_synth.json "${V1_FONTS[@]}"
   fi
-  if [ "$CLEAN" != 0 ] && [ ! -f "$R/clean$1/gen_config.json" ]; then
-    crnn-toolkit gen-images --output-dir "$R/clean$1" --num-images "$IMAGES" --workers 2 \
-        --seed $(( $2 + 20 )) --corpus-config corpora/mix.json --add-set all --augment robust --max-chars 24
-  fi
-  if [ "$CLEAN" != 0 ] && [ ! -f "$R/crec$1/metadata.json" ]; then
-    crnn-toolkit write-tfrecords --dataset-dir "$R/clean$1" --char-dict-dir char_dict --save-dir "$R/crec$1"
-  fi
-  if [ ! -f "$R/rec$1/metadata.json" ]; then
-    crnn-toolkit write-tfrecords --dataset-dir "$R/data$1" --char-dict-dir char_dict --save-dir "$R/rec$1"
-  fi
-  if [ ! -f "$R/rrec$1/metadata.json" ]; then
-    crnn-toolkit write-tfrecords --dataset-dir "$R/rehearsal$1" --char-dict-dir char_dict \
-        --save-dir "$R/rrec$1"
+  records "$R/data$1" "$R/rec$1"
+  records "$R/rehearsal$1" "$R/rrec$1"
+  if [ "$CLEAN" != 0 ]; then
+    mix_images "$R/clean$1" $(( $2 + 20 )) robust
+    records "$R/clean$1" "$R/crec$1"
   fi
 }
 # train N END: train on $R/recN up to step END (resumes from the latest checkpoint); with MINUTES,
