@@ -24,10 +24,16 @@
 #   git worktree add /tmp/v2 d8a0a52 && git worktree add /tmp/v1 e1fd2ad && cd /tmp/v2 &&
 #   PYTHONPATH=/tmp/v2 INIT=/tmp/v1/model/shadownet R=... IMAGES=40000 STEPS=8000 PRECISION=float32 \
 #       bash tools/train_release_v2.sh     (PYTHONPATH: that commit's toolkit, not the installed one)
-# Release v2.1 (the bundled model now) continued from v2.0 with the mix of commit 1b17b00:
+# Release v2.1 continued from v2.0 with the mix of commit 1b17b00:
 #   R=runs/release_v21 IMAGES=30000 STEPS=6000 LR=5e-4 PRECISION=float32 INIT=<v2.0> bash tools/train_release_v2.sh
 # (stage 1 stopped at step 2,250, stage 2 at 4,500, stage 3 at 6,000; 2-core AMD EPYC, float32,
 # about 2.1 hours with all data; RELEASE.json has the worktree commands that reproduce it).
+# Release v2.2 (the bundled model now) continued from v2.1 with the code and mix of commit 44b7957:
+#   R=runs/release_v22 IMAGES=24000 STEPS=4500 LR=5e-4 REHEARSAL=0.25 CLEAN=0.3 SEED=30 PRECISION=float32 \
+#       INIT=<v2.1> bash tools/train_release_v2.sh
+# (first run with STEPS=6000, stopped at step 2,011 and resumed with STEPS=4500: stage 1 had passed
+# 1,687, stage 2 stopped at 3,375, stage 3 was stopped by MINUTES at step 4,254 of 4,500, the
+# release; 2-core AMD EPYC, float32, about 3.4 hours with all data; RELEASE.json has the commands).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
