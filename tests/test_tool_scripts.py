@@ -73,3 +73,47 @@ def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_pa
     assert int((out / "finetune.seconds").read_text()) >= 600
     assert (out / "finetune.done").exists() and (out / "scratch-small.done").exists()
     assert "## scratch-large: step 900 after 12 minutes" in result.stdout
+
+
+RELEASE_STUB = """#!/usr/bin/env bash
+# A stand-in for crnn-toolkit: logs its arguments, marks datasets and records done, and writes a
+# checkpoint at the stage's --steps so that train_release_v2.sh goes on to the next stage.
+echo "$@" >> "$STUB_LOG"
+steps=0; md=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --output-dir) mkdir -p "$2"; touch "$2/gen_config.json"; shift ;;
+    --save-dir) mkdir -p "$2"; touch "$2/metadata.json"; shift ;;
+    --model-dir) md=$2; shift ;;
+    --steps) steps=$2; shift ;;
+  esac
+  shift
+done
+if [ -n "$md" ]; then
+  mkdir -p "$md/checkpoints"; echo "model_checkpoint_path: \\"ckpt-$steps\\"" > "$md/checkpoints/checkpoint"
+fi
+"""
+
+
+@pytest.mark.parametrize("clean, third_set", [("0", False), ("0.0", False), ("0.00", False), ("0.3", True)])
+def test_train_release_v2_makes_the_clean_set_only_for_a_share_above_zero(tmp_path, clean, third_set):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "crnn-toolkit").write_text(RELEASE_STUB)
+    (bin_dir / "crnn-toolkit").chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "R": str(tmp_path / "run"), "STEPS": "800",
+           "IMAGES": "10", "CLEAN": clean, "STUB_LOG": str(log)}
+    result = subprocess.run(["bash", str(TOOLS / "train_release_v2.sh")], capture_output=True,
+                            text=True, env=env, cwd=TOOLS.parent)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    trains = [c.split() for c in calls if c.startswith("train-shadownet")]
+    assert [t[t.index("--steps") + 1] for t in trains] == ["300", "600", "800"]
+    clean_mixes = [t[i + 1] for t in trains for i, a in enumerate(t) if a == "--mix" and "crec" in t[i + 1]]
+    clean_sets = [c for c in calls if c.startswith("gen-images") and "/clean" in c]
+    if third_set:
+        assert clean_mixes == [f"{tmp_path}/run/crec{n}:{clean}" for n in (1, 2, 3)]
+        assert len(clean_sets) == 3
+    else:
+        assert clean_mixes == [] and clean_sets == []

@@ -79,6 +79,8 @@ records() {
   [ -f "$2/metadata.json" ] || crnn-toolkit write-tfrecords --dataset-dir "$1" --char-dict-dir char_dict \
       --save-dir "$2"
 }
+# clean_on: whether CLEAN is a share above 0 (CLEAN=0, 0.0 and 0.00 all mean no third set).
+clean_on() { awk -v c="$CLEAN" 'BEGIN { exit !(c + 0 > 0) }'; }
 # data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, and $IMAGES rehearsal
 # images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist; with CLEAN > 0, also
 # $IMAGES images of the same corpus mix and faces in the milder `robust` preset (seed SEED+20) in
@@ -91,7 +93,7 @@ data() {
   fi
   records "$R/data$1" "$R/rec$1"
   records "$R/rehearsal$1" "$R/rrec$1"
-  if [ "$CLEAN" != 0 ]; then
+  if clean_on; then
     mix_images "$R/clean$1" $(( $2 + 20 )) robust
     records "$R/clean$1" "$R/crec$1"
   fi
@@ -100,7 +102,7 @@ data() {
 # for what is left of them, and the script ends there if the stage did not reach END.
 train() {
   local limit=() clean=()
-  if [ "$CLEAN" != 0 ]; then clean=(--mix "$R/crec$1:$CLEAN"); fi
+  if clean_on; then clean=(--mix "$R/crec$1:$CLEAN"); fi
   if [ -n "$MINUTES" ]; then
     local left=$(( MINUTES - SECONDS / 60 ))
     if [ "$left" -le 0 ]; then echo "MINUTES=$MINUTES used up before stage $1: run again to resume"; exit 0; fi
