@@ -37,6 +37,40 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def edit_operations(ref: str, hyp: str) -> list[tuple[str, str | None, str | None]]:
+    """One minimal alignment of ``hyp`` to ``ref``, as edit operations in reading order.
+
+    Returns:
+        ``(op, ref_char, hyp_char)`` tuples: ``("match", c, c)``, ``("sub", r, h)``, ``("del", r,
+        None)`` (a reference char the hypothesis lacks) and ``("ins", None, h)`` (a char only the
+        hypothesis has). The non-match operations number :func:`edit_distance` ``(ref, hyp)``;
+        where several alignments are minimal, a substitution is preferred to a deletion and a
+        deletion to an insertion. Costs O(len(ref) * len(hyp)) time and memory.
+    """
+    n, m = len(ref), len(hyp)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    ops: list[tuple[str, str | None, str | None]] = []
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            ops.append(("match" if ref[i - 1] == hyp[j - 1] else "sub", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            ops.append(("del", ref[i - 1], None))
+            i -= 1
+        else:
+            ops.append(("ins", None, hyp[j - 1]))
+            j -= 1
+    return ops[::-1]
+
+
 def seed_char_accuracy(gt: str, pred: str) -> float:
     """The original projects' per-char accuracy of one line (positional match ratio)."""
     if not gt:
