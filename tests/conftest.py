@@ -1,9 +1,12 @@
 """Shared fixtures: a tiny font, a tiny corpus, and a tiny dataset / record set / model built once
-per test session (10-odd chars, 32 px lines, the ``tiny`` ShadowNet)."""
+per test session (10-odd chars, 32 px lines, the ``tiny`` ShadowNet); and ``load_tool``, which
+imports a script of ``tools/`` as a module."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +14,36 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DATA = Path(__file__).parent / "data"
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
 TINY_FONT = DATA / "tiny_cjk.otf"
 TINY_CHARS = "春风明月天人山水花云江河"
 TINY_LINES = [
     "春风明月天", "人山水花云", "江河明月", "天人花云水", "明月春风", "山水江河",
     "花云天人", "风月江山", "水天明", "河山春月花", "云水人天", "月明风春山",
 ]
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """A function ``name -> module`` that imports ``tools/NAME.py`` (as ``crnn_tool_NAME``, listed
+    in ``sys.modules`` so that dataclasses and pickling find it); the modules are dropped from
+    ``sys.modules`` at the end of the session."""
+    loaded = []
+
+    def load(name: str):
+        module_name = f"crnn_tool_{name}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, TOOLS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        loaded.append(module_name)
+        return module
+
+    yield load
+    for module_name in loaded:
+        sys.modules.pop(module_name, None)
 
 
 @pytest.fixture(autouse=True)

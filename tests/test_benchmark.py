@@ -4,23 +4,14 @@ No timing is asserted: the benchmark prints numbers, these tests check behaviour
 """
 
 import argparse
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("crnn_benchmark", ROOT / "tools" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crnn_benchmark"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("crnn_benchmark", None)
+def bench(load_tool):
+    return load_tool("benchmark")
 
 
 def test_ratio_row_pass_fail_and_unmeasured(bench):

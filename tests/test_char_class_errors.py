@@ -1,27 +1,16 @@
 """The alignment behind per-class error counts (toolkit.metrics.edit_operations) and
 tools/char_class_errors.py's classes, counts and table."""
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
 from toolkit.metrics import edit_distance, edit_operations
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("crnn_char_class_errors",
-                                                  ROOT / "tools" / "char_class_errors.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def tool(load_tool):
+    return load_tool("char_class_errors")
 
 
 def test_edit_operations_spell_out_both_strings_with_edit_distance_edits():

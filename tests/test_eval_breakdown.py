@@ -1,21 +1,12 @@
 """tools/eval_breakdown.py: the ink-fraction measure and the per-group CER table."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location("crnn_eval_breakdown",
-                                                  ROOT / "tools" / "eval_breakdown.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_tool):
+    return load_tool("eval_breakdown")
 
 
 def test_ink_fraction_is_the_share_of_rows_between_the_first_and_last_ink_row(tool):

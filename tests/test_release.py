@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,21 +12,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _release_module():
-    spec = importlib.util.spec_from_file_location("release_model", REPO / "tools" / "release_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def release_tool(load_tool):
+    return load_tool("release_model")
 
 
 def test_release_is_weights_only_loads_and_matches_its_sums(tmp_path, tiny_model, tiny_records,
-                                                             tiny_dataset):
+                                                             tiny_dataset, release_tool):
     from toolkit.predict import Recognizer, load_image
 
     commands = tmp_path / "commands.sh"
     commands.write_text("crnn-toolkit train-shadownet ...\n", encoding="utf-8")
     out = tmp_path / "release"
-    record = _release_module().release(tiny_model, out, tiny_records, commands, "test CPU", 0.01)
+    record = release_tool.release(tiny_model, out, tiny_records, commands, "test CPU", 0.01)
 
     assert record["step"] == 10 and record["images_seen"] == 10 * 8
     assert record["commands"].startswith("crnn-toolkit train-shadownet")
@@ -90,7 +87,7 @@ def test_bundled_model_matches_its_sums_and_reads_a_clean_line(tmp_path):
     assert printed and printed[-1].split("\t")[1] == text, result.output
 
 
-def test_last_validation_is_the_last_logged_at_or_before_the_step(tmp_path):
+def test_last_validation_is_the_last_logged_at_or_before_the_step(tmp_path, release_tool):
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(str(tmp_path))
@@ -100,7 +97,7 @@ def test_last_validation_is_the_last_logged_at_or_before_the_step(tmp_path):
             tf.summary.scalar("validation/line_accuracy", 1 - cer, step=step)
             tf.summary.scalar("loss", 9.0, step=step + 1)
     writer.close()
-    last_validation = _release_module().last_validation
+    last_validation = release_tool.last_validation
     found = last_validation(tmp_path, 12)
     assert found["step"] == 10 and found["cer"] == pytest.approx(0.4) \
         and found["line_accuracy"] == pytest.approx(0.6)
