@@ -28,12 +28,17 @@
 #   R=runs/release_v21 IMAGES=30000 STEPS=6000 LR=5e-4 PRECISION=float32 INIT=<v2.0> bash tools/train_release_v2.sh
 # (stage 1 stopped at step 2,250, stage 2 at 4,500, stage 3 at 6,000; 2-core AMD EPYC, float32,
 # about 2.1 hours with all data; RELEASE.json has the worktree commands that reproduce it).
-# Release v2.2 (the bundled model now) continued from v2.1 with the code and mix of commit 44b7957:
+# Release v2.2 continued from v2.1 with the code and mix of commit 44b7957:
 #   R=runs/release_v22 IMAGES=24000 STEPS=4500 LR=5e-4 REHEARSAL=0.25 CLEAN=0.3 SEED=30 PRECISION=float32 \
 #       INIT=<v2.1> bash tools/train_release_v2.sh
 # (first run with STEPS=6000, stopped at step 2,011 and resumed with STEPS=4500: stage 1 had passed
 # 1,687, stage 2 stopped at 3,375, stage 3 was stopped by MINUTES at step 4,254 of 4,500, the
 # release; 2-core AMD EPYC, float32, about 3.4 hours with all data; RELEASE.json has the commands).
+# Release v2.3 (the bundled model now) continued from v2.2 with the code and mix of commit d580b6a:
+#   R=runs/release_v23 IMAGES=20000 STEPS=4400 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=50 PRECISION=float32 \
+#       INIT=<v2.2> bash tools/train_release_v2.sh
+# (one invocation with MINUTES=118: stages to 1,650 / 3,300 / 4,400, all reached, ckpt-4400 the
+# release; 2-core AMD EPYC, float32, about 1.85 hours with all data; RELEASE.json has the commands).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
