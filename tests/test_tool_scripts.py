@@ -31,25 +31,37 @@ def test_init_vs_scratch_needs_labels_and_stage_one_records(tmp_path):
     assert not (tmp_path / "run").exists()  # nothing is trained or written before the check
 
 
-STUB = """#!/usr/bin/env bash
-# A stand-in for crnn-toolkit: logs its arguments and writes what the script reads back.
+STUB = r"""#!/usr/bin/env bash
+# A stand-in for crnn-toolkit: logs its arguments, marks datasets and records done, writes a
+# compare table for --output and, for --model-dir, a checkpoint at the run's --steps (0 without).
 echo "$@" >> "$STUB_LOG"
+steps=0; md=
 while [ $# -gt 0 ]; do
   case $1 in
-    --model-dir) mkdir -p "$2/checkpoints"
-                 echo 'model_checkpoint_path: "ckpt-250"' > "$2/checkpoints/checkpoint"; shift ;;
+    --output-dir) mkdir -p "$2"; touch "$2/gen_config.json"; shift ;;
+    --save-dir) mkdir -p "$2"; touch "$2/metadata.json"; shift ;;
     --output) echo "| set | toolkit |" > "$2"; shift ;;
+    --model-dir) md=$2; shift ;;
+    --steps) steps=$2; shift ;;
   esac
   shift
 done
+if [ -n "$md" ]; then
+  mkdir -p "$md/checkpoints"; echo "model_checkpoint_path: \"ckpt-$steps\"" > "$md/checkpoints/checkpoint"
+fi
 """
 
 
-def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_path):
+def _stub_path(tmp_path) -> str:
+    """A PATH whose crnn-toolkit is :data:`STUB`."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "crnn-toolkit").write_text(STUB)
     (bin_dir / "crnn-toolkit").chmod(0o755)
+    return f"{bin_dir}:/usr/bin:/bin"
+
+
+def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_path):
     run_dir = tmp_path / "run"
     for d in ("rec1", "rrec1"):
         (run_dir / d).mkdir(parents=True)
@@ -61,7 +73,7 @@ def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_pa
     (out / "scratch-large" / "checkpoints").mkdir(parents=True)
     (out / "scratch-large" / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-900"\n')
     log = tmp_path / "calls.log"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "R": str(run_dir), "MINUTES": "12",
+    env = {"PATH": _stub_path(tmp_path), "R": str(run_dir), "MINUTES": "12",
            "LABELS": "a.txt", "STUB_LOG": str(log)}
     result = subprocess.run(["bash", str(TOOLS / "init_vs_scratch.sh")], capture_output=True,
                             text=True, env=env)
@@ -75,34 +87,10 @@ def test_init_vs_scratch_gives_a_resumed_run_only_the_rest_of_its_minutes(tmp_pa
     assert "## scratch-large: step 900 after 12 minutes" in result.stdout
 
 
-RELEASE_STUB = """#!/usr/bin/env bash
-# A stand-in for crnn-toolkit: logs its arguments, marks datasets and records done, and writes a
-# checkpoint at the stage's --steps so that train_release_v2.sh goes on to the next stage.
-echo "$@" >> "$STUB_LOG"
-steps=0; md=
-while [ $# -gt 0 ]; do
-  case $1 in
-    --output-dir) mkdir -p "$2"; touch "$2/gen_config.json"; shift ;;
-    --save-dir) mkdir -p "$2"; touch "$2/metadata.json"; shift ;;
-    --model-dir) md=$2; shift ;;
-    --steps) steps=$2; shift ;;
-  esac
-  shift
-done
-if [ -n "$md" ]; then
-  mkdir -p "$md/checkpoints"; echo "model_checkpoint_path: \\"ckpt-$steps\\"" > "$md/checkpoints/checkpoint"
-fi
-"""
-
-
 @pytest.mark.parametrize("clean, third_set", [("0", False), ("0.0", False), ("0.00", False), ("0.3", True)])
 def test_train_release_v2_makes_the_clean_set_only_for_a_share_above_zero(tmp_path, clean, third_set):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "crnn-toolkit").write_text(RELEASE_STUB)
-    (bin_dir / "crnn-toolkit").chmod(0o755)
     log = tmp_path / "calls.log"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "R": str(tmp_path / "run"), "STEPS": "800",
+    env = {"PATH": _stub_path(tmp_path), "R": str(tmp_path / "run"), "STEPS": "800",
            "IMAGES": "10", "CLEAN": clean, "STUB_LOG": str(log)}
     result = subprocess.run(["bash", str(TOOLS / "train_release_v2.sh")], capture_output=True,
                             text=True, env=env, cwd=TOOLS.parent)

@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.metrics import edit_operations
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 CLASSES = ("hanzi", "digit", "latin", "ascii punct", "other")
@@ -66,8 +68,6 @@ class ClassErrors:
 
     def add(self, ref: str, hyp: str) -> None:
         """Count one line's normalized reference ``ref`` and prediction ``hyp``."""
-        from toolkit.metrics import edit_operations
-
         for op, r, h in edit_operations(ref, hyp):
             if r is not None:
                 self.chars[char_class(r)] += 1
