@@ -262,3 +262,24 @@ def test_missing_tools_name_their_debian_package(bes, charset, tiny_font, tmp_pa
         with pytest.raises(bes.PrerequisiteError, match="apt-get install chromium"):
             _tiny_build(bes, charset, tiny_font, tmp_path / "c", ["pillow", "chromium"])
     assert not (tmp_path / "p").exists()  # nothing written before the check
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--renderers", "pillow,gimp"], "--renderers"),
+    (["--renderers", " , "], "--renderers"),
+])
+def test_renderers_flag_rejects_unknown_or_empty_lists(bes, tmp_path, capsys, argv, flag):
+    with pytest.raises(SystemExit) as err:
+        bes.main(["--output-dir", str(tmp_path / "out"), *argv])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert f"{flag} must be a comma-separated subset of pillow,pango,chromium" in message
+    assert repr(argv[1]) in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_comma_subset_keeps_the_order_given_and_strips_spaces(bes):
+    parse = bes.comma_subset("--parts", ("pillow", "pango"))
+    assert parse(" pango , pillow,") == ["pango", "pillow"]
+    with pytest.raises(Exception, match="--parts must be a comma-separated subset of pillow,pango, got 'x'"):
+        parse("x")

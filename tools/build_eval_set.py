@@ -130,6 +130,7 @@ from build_yuanqu_eval_set import (
     _is_family,
     _pango_once,
     candidate_texts,
+    comma_subset,
     core,
     dpkg_version,
     pango_version,
@@ -1313,15 +1314,6 @@ def build(out_dir: Path, num_lines: int, seed: int, renderers: Sequence[str], pa
                      overwrite, training_files)
 
 
-def parse_renderers(value: str) -> list[str]:
-    names = [p.strip() for p in value.split(",") if p.strip()]
-    unknown = [p for p in names if p not in RENDERERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"--renderers must be a comma-separated subset of "
-                                         f"{','.join(RENDERERS)}, got {value!r}")
-    return names
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Build the general held-out evaluation set of Chinese line images (classical, modern "
@@ -1330,7 +1322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, required=True, help="where the set is written")
     parser.add_argument("--num-lines", type=int, default=200, help="lines per renderer (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--renderers", type=parse_renderers, default=list(RENDERERS),
+    parser.add_argument("--renderers", type=comma_subset("--renderers", RENDERERS), default=list(RENDERERS),
                         help="comma-separated renderers to build (default pillow,pango,chromium)")
     parser.add_argument("--package-tgz", type=Path, default=None,
                         help=f"a tarball from 'npm pack {PACKAGE}@{VERSION}' (default: run npm pack)")

@@ -770,13 +770,20 @@ def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], packag
     return config
 
 
-def parse_parts(value: str) -> list[str]:
-    parts = [p.strip() for p in value.split(",") if p.strip()]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown or not parts:
-        raise argparse.ArgumentTypeError(f"--parts must be a comma-separated subset of "
-                                         f"{','.join(PARTS)}, got {value!r}")
-    return parts
+def comma_subset(flag: str, choices: Sequence[str]):
+    """An argparse ``type`` for ``flag``: a comma-separated, non-empty subset of ``choices``.
+
+    The returned function maps ``"a, b"`` to ``["a", "b"]`` (in the order given) and raises
+    ``argparse.ArgumentTypeError`` naming ``flag``, the choices and the value for an empty list or
+    a name not in ``choices``.
+    """
+    def parse(value: str) -> list[str]:
+        names = [p.strip() for p in value.split(",") if p.strip()]
+        if not names or any(p not in choices for p in names):
+            raise argparse.ArgumentTypeError(f"{flag} must be a comma-separated subset of "
+                                             f"{','.join(choices)}, got {value!r}")
+        return names
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -789,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--package-tgz", type=Path, default=None,
                         help=f"a tarball from 'npm pack {PACKAGE}@{VERSION}' (default: run npm pack)")
-    parser.add_argument("--parts", type=parse_parts, default=list(PARTS),
+    parser.add_argument("--parts", type=comma_subset("--parts", PARTS), default=list(PARTS),
                         help="comma-separated parts to build (default pillow,pango)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier set in --output-dir")
