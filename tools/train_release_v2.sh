@@ -34,11 +34,16 @@
 # (first run with STEPS=6000, stopped at step 2,011 and resumed with STEPS=4500: stage 1 had passed
 # 1,687, stage 2 stopped at 3,375, stage 3 was stopped by MINUTES at step 4,254 of 4,500, the
 # release; 2-core AMD EPYC, float32, about 3.4 hours with all data; RELEASE.json has the commands).
-# Release v2.3 (the bundled model now) continued from v2.2 with the code and mix of commit d580b6a:
+# Release v2.3 continued from v2.2 with the code and mix of commit d580b6a:
 #   R=runs/release_v23 IMAGES=20000 STEPS=4400 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=50 PRECISION=float32 \
 #       INIT=<v2.2> bash tools/train_release_v2.sh
 # (one invocation with MINUTES=118: stages to 1,650 / 3,300 / 4,400, all reached, ckpt-4400 the
 # release; 2-core AMD EPYC, float32, about 1.85 hours with all data; RELEASE.json has the commands).
+# Release v2.4 (the bundled model now) continued from v2.3 with the code and mix of commit bd1b43e:
+#   R=runs/release_v24 IMAGES=20000 STEPS=4400 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=70 PRECISION=float32 \
+#       INIT=<v2.3> bash tools/train_release_v2.sh
+# (one invocation with MINUTES=110: stages to 1,650 / 3,300 reached, stage 3 stopped at step 4,370 of
+# 4,400, ckpt-4370 the release; 2-core AMD EPYC, float32, about 1.83 hours with all data).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
