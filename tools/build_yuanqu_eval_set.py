@@ -90,7 +90,7 @@ import tarfile
 import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -770,7 +770,7 @@ def build(out_dir: Path, num_lines: int, seed: int, parts: Sequence[str], packag
     return config
 
 
-def comma_subset(flag: str, choices: Sequence[str]):
+def comma_subset(flag: str, choices: Sequence[str]) -> Callable[[str], list[str]]:
     """An argparse ``type`` for ``flag``: a comma-separated, non-empty subset of ``choices``.
 
     The returned function maps ``"a, b"`` to ``["a", "b"]`` (in the order given) and raises
