@@ -23,7 +23,12 @@ import click
 
 from toolkit.charset import ALL_SETS, NAMED_SETS
 from toolkit.io import atomic_write_text
-from toolkit.paths import bundled_corpus_files, bundled_font_dir, bundled_model_dir
+from toolkit.paths import (
+    bundled_corpus_files,
+    bundled_font_dir,
+    bundled_latin_font_dir,
+    bundled_model_dir,
+)
 from toolkit.quiet import quiet_tensorflow, verbose_from_env
 
 logger = logging.getLogger("toolkit")
@@ -219,11 +224,13 @@ def _mix_sets(ctx, param, values):
                    "random text (repeatable; see build-char-dict).")
 @click.option("--font", "fonts", multiple=True, type=str,
               help="Font file, or FILE:INDEX for a face of a .ttc collection (repeatable). "
-                   "Default: the bundled font library's training faces (fonts/).")
+                   "Default: the bundled font library's training faces (fonts/), and its Latin "
+                   "text faces (fonts/latin/) when the config's latin_face_prob is above 0.")
 @click.option("--font-dir", "font_dirs", multiple=True, type=EXISTING_DIR,
               help="Font directory (repeatable): the faces its fonts.json manifest lists, with "
                    "their styles, else every font file in it. Faces are drawn so that every "
-                   "style gets an equal share.")
+                   "style gets an equal share; faces of style 'latin' (fonts/latin/) only draw "
+                   "the ASCII chars of a line, with the config's latin_face_prob.")
 @click.option("--output-dir", required=True, type=OUT_DIR, help="Dataset directory to write.")
 @click.option("--num-images", required=True, type=click.IntRange(min=1), help="Images to render.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same files.")
@@ -278,8 +285,11 @@ def gen_images_cmd(corpus, generated, corpus_config, add_sets, fonts, font_dirs,
 
     sources = [*(read_mix_config(corpus_config) if corpus_config else []), *corpus, *generated]
     faces = [face for d in font_dirs for face in load_font_dir(d)] + list(fonts)
-    summary = gen_images(sources or bundled_corpus_files(),
-                         faces or load_font_dir(bundled_font_dir()),
+    if not faces:
+        faces = load_font_dir(bundled_font_dir())
+        if config.latin_face_prob > 0:
+            faces += load_font_dir(bundled_latin_font_dir())
+    summary = gen_images(sources or bundled_corpus_files(), faces,
                          output_dir, num_images, seed=seed, workers=workers, config=config,
                          overwrite=overwrite, skip_bad=skip_bad, shard_index=shard_index,
                          num_shards=num_shards, add_sets=add_sets)

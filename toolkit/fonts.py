@@ -45,8 +45,12 @@ _PROBE_SIZE_PX = 24
 _FONT_READ_ERRORS = (TTLibError, OSError, ValueError, AssertionError, struct.error, KeyError,
                      IndexError, EOFError)
 
-#: The style classes a font manifest may give a face.
+#: The style classes of Chinese faces a font manifest may give a face.
 STYLES = ("song", "hei", "kai", "fangsong", "rounded", "display", "brush", "handwriting")
+#: The style of a Latin text face (``fonts/latin/``): a manifest may give it too. Such a face draws
+#: only the ASCII chars of a line whose other chars a Chinese face draws
+#: (``SynthConfig.latin_face_prob``), never a whole line.
+LATIN_STYLE = "latin"
 #: File name of a font directory's manifest.
 MANIFEST_NAME = "fonts.json"
 #: Suffixes of the files :func:`load_font_dir` takes as fonts when a directory has no manifest.
@@ -78,7 +82,8 @@ class FontFace:
         name: the face's full name from its ``name`` table, e.g. ``"Noto Sans CJK SC"``.
         codepoints: the Unicode code points the face draws: those its cmap maps to a glyph other than
             ``.notdef``, less :attr:`empty`.
-        style: the face's style class (one of :data:`STYLES`), or None when unknown.
+        style: the face's style class (one of :data:`STYLES`, or :data:`LATIN_STYLE`), or None when
+            unknown.
         empty: the code points the cmap maps to a glyph that draws nothing (no contour, no ink),
             other than chars that are blank by design (spaces, format chars); they count as missing.
         render_path: the file to render from: ``path`` itself, or for a WOFF/WOFF2 file its
@@ -313,8 +318,8 @@ def _collection_faces(path: Path) -> list[str]:
 
 
 def _check_style(style: str | None, where: str) -> None:
-    if style is not None and style not in STYLES:
-        raise FontError(f"{where}: style {style!r} is not one of {', '.join(STYLES)}")
+    if style is not None and style not in STYLES and style != LATIN_STYLE:
+        raise FontError(f"{where}: style {style!r} is not one of {', '.join((*STYLES, LATIN_STYLE))}")
 
 
 COVERAGE_FORMAT = 1
@@ -413,7 +418,7 @@ def load_font(spec: str | os.PathLike[str], style: str | None = None) -> FontFac
 
     Args:
         spec: ``PATH`` or ``PATH:INDEX`` (``str`` or path-like).
-        style: the face's style class (one of :data:`STYLES`), or None.
+        style: the face's style class (one of :data:`STYLES` or :data:`LATIN_STYLE`), or None.
 
     Returns:
         The :class:`FontFace`.
@@ -421,7 +426,7 @@ def load_font(spec: str | os.PathLike[str], style: str | None = None) -> FontFac
     Raises:
         FontError: if the file is missing, is not a font fontTools can read (the message names the file
             and quotes fontTools), has no Unicode cmap, has no face ``INDEX``, cannot be opened by
-            Pillow's FreeType renderer, or ``style`` is not one of :data:`STYLES`.
+            Pillow's FreeType renderer, or ``style`` is not one of :data:`STYLES` or :data:`LATIN_STYLE`.
     """
     _check_style(style, os.fspath(spec))
     path, index = _split_spec(spec)
@@ -496,7 +501,7 @@ class ManifestEntry:
     Attributes:
         path: the font file (the manifest's ``file``, relative to the manifest's folder, resolved).
         index: the face index in the file (``index``, default 0).
-        style: the style class, one of :data:`STYLES`.
+        style: the style class, one of :data:`STYLES` or :data:`LATIN_STYLE`.
         heldout: True for a face kept out of training (these live in a subfolder, ``heldout/``).
         family: the family name recorded in the manifest (informative).
     """
@@ -512,9 +517,9 @@ def read_manifest(manifest: str | os.PathLike[str]) -> list[ManifestEntry]:
     """Read and check a font manifest.
 
     The manifest is a JSON object whose ``faces`` is a list of objects, each with at least ``file`` (a
-    path relative to the manifest's folder, in it or below it), ``style`` (one of :data:`STYLES`) and
-    ``heldout`` (a bool); ``index`` (a face of a collection) and ``family`` are optional. Other keys
-    (licence, source, coverage: see ``fonts/README.md``) are not read here.
+    path relative to the manifest's folder, in it or below it), ``style`` (one of :data:`STYLES` or
+    :data:`LATIN_STYLE`) and ``heldout`` (a bool); ``index`` (a face of a collection) and ``family``
+    are optional. Other keys (licence, source, coverage: see ``fonts/README.md``) are not read here.
 
     Raises:
         FontError: if the file is not JSON or an entry is malformed; the message names the manifest,
@@ -544,7 +549,8 @@ def read_manifest(manifest: str | os.PathLike[str]) -> list[ManifestEntry]:
         if Path(file).is_absolute() or root not in path.parents:
             raise FontError(f"{where}: 'file' {file!r} is not inside {root}")
         if not isinstance(style, str):
-            raise FontError(f"{where}: 'style' must be one of {', '.join(STYLES)}, got {style!r}")
+            raise FontError(f"{where}: 'style' must be one of {', '.join((*STYLES, LATIN_STYLE))}, "
+                            f"got {style!r}")
         _check_style(style, where)
         if not isinstance(heldout, bool):
             raise FontError(f"{where}: 'heldout' must be true or false, got {heldout!r}")

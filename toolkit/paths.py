@@ -82,6 +82,16 @@ def bundled_font_dir() -> Path:
     return _require(FONTS_DIR, "font directory")
 
 
+def bundled_latin_font_dir() -> Path:
+    """Return the bundled Latin text faces (``fonts/latin/``, style ``latin``): gen-images draws
+    the ASCII chars of a line in one of them with ``SynthConfig.latin_face_prob``.
+
+    Raises:
+        FileNotFoundError: if the repository has no ``fonts/latin/`` folder.
+    """
+    return _require(FONTS_DIR / "latin", "Latin font directory")
+
+
 def bundled_font_files() -> list[Path]:
     """Return the bundled plain OpenType font files (``fonts/*.otf`` and ``fonts/*.ttf``), sorted by
     name: the four Noto Sans/Serif SC faces. The rest of the library is WOFF2 (see

@@ -6,7 +6,8 @@ Sources (each pinned by version and sha256 in ``SOURCES``; ``fonts/README.md`` l
 
 - Debian 12 packages, fetched with ``apt-get download PKG=VERSION`` and unpacked with
   ``dpkg-deb -x``: Noto Sans/Serif CJK (and their extra weights), Fandol (in
-  ``texlive-lang-chinese``), cwTeX, AR PL UKai/UMing, WenQuanYi Zen Hei, Smiley Sans, Seto.
+  ``texlive-lang-chinese``), cwTeX, AR PL UKai/UMing, WenQuanYi Zen Hei, Smiley Sans, Seto, and
+  the Latin faces DejaVu, TeX Gyre and GNU FreeFont.
 - npm fontsource packages, fetched with ``npm pack @fontsource/NAME@VERSION``: their WOFF2 files
   are unicode-range slices of one face, merged back into one face with ``fontTools.merge``.
 
@@ -26,7 +27,10 @@ glyf table in pure Python in 14-25 s per face against 0.2-0.4 s without the tran
 5-17% larger (measured on four faces of this library).
 
 Faces marked ``heldout`` go to ``fonts/heldout/``, which the training default (the top level of
-``fonts/``) does not include: they are the unseen-font test.
+``fonts/``) does not include: they are the unseen-font test. The Latin text faces (DejaVu,
+TeX Gyre, FreeFont; style ``latin``) go to ``fonts/latin/``: gen-images never draws a whole line in
+them, only, with ``SynthConfig.latin_face_prob``, the ASCII chars of a line whose other chars a
+Chinese face draws.
 
 Usage (from the repository root; needs apt-get, dpkg-deb, npm, fontTools and brotli)::
 
@@ -53,7 +57,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # run from a checkout without installing: the toolkit's coverage check
 
 from toolkit.charset import named_set  # noqa: E402 - after the sys.path line above
-from toolkit.fonts import STYLES, empty_codepoints  # noqa: E402
+from toolkit.fonts import LATIN_STYLE, STYLES, empty_codepoints  # noqa: E402
 
 MANIFEST_FORMAT_VERSION = 1
 DEFAULT_WORK_DIR = Path("/tmp/crnn-toolkit-fonts")
@@ -112,6 +116,7 @@ def _npm(name: str, version: str, sha256: str) -> Source:
 
 
 GPL2 = "/usr/share/common-licenses/GPL-2"
+GPL3 = "/usr/share/common-licenses/GPL-3"
 SOURCES = {s.package: s for s in (
     _deb("fonts-noto-cjk", "1:20220127+repack1-1",
          "4a2515eb6db3978b897fef9709ed0d2b1f4c6c4df4d83d6c4ef65f71f1b1f502"),
@@ -135,6 +140,10 @@ SOURCES = {s.package: s for s in (
          extra=(GPL2,)),
     _deb("fonts-smiley-sans", "1.1.1-1", "ee62aac9a4b1dc3a5b414946fbcba5480dc557fe8ac0368342bcb9403e0f5156"),
     _deb("fonts-seto", "6.20-8", "1ce0b6124d635036d64462d7f0bece68d79608713a51d0664d4aa03da882fe2c"),
+    _deb("fonts-dejavu-core", "2.37-6", "8892669e51aab4dc56682c8e39d8ddb7d70fad83c369344e1e240bf3ca22bb76"),
+    _deb("fonts-texgyre", "20180621-6", "e7230e2dee0030c440ee841de04ef9254aa1fec73ccba93a3e1f637fa868a99a"),
+    _deb("fonts-freefont-otf", "20120503-10",
+         "0b63996c80c6c660424af6d3832818e647960d6f65a51de010bb57dd0762faa7", extra=(GPL3,)),
     _npm("zcool-kuaile", "5.3.0", "1e708b9f87a9e933e11c9137b4aa891c3e3105beee047ddfe75d23466c887dc1"),
     _npm("zcool-xiaowei", "5.3.0", "da63bdd0b1fe09ca18433ced3033c0ecbcffcfdca09c021206e8076822d28720"),
     _npm("zcool-qingke-huangyou", "5.3.0",
@@ -151,13 +160,15 @@ class Face:
     """One face of the library.
 
     Attributes:
-        out: the output file, relative to ``fonts/`` (``heldout/...`` for a held-out face).
+        out: the output file, relative to ``fonts/`` (``heldout/...`` for a held-out face,
+            ``latin/...`` for a Latin face).
         source: the package (a key of ``SOURCES``).
         member: for a deb, the font file inside the package; for npm, the prefix of the fontsource
             file names (``long-cang`` for ``files/long-cang-N-400-normal.woff2``).
         index: the face of a collection (0 for a single font).
         family: the family name the source face must have (name ID 1, checked).
-        style: the style class, one of ``toolkit.fonts.STYLES``.
+        style: the style class, one of ``toolkit.fonts.STYLES``, or ``toolkit.fonts.LATIN_STYLE``
+            for a Latin face (it draws the ASCII chars of mixed lines, ``SynthConfig.latin_face_prob``).
         licence: the licence, as an SPDX expression.
         notes: a word on the design, for the manifest and README.
         weight: the weight class for the manifest when the font's own (OS/2 ``usWeightClass``) is
@@ -178,12 +189,21 @@ class Face:
     def heldout(self) -> bool:
         return self.out.startswith("heldout/")
 
+    @property
+    def latin(self) -> bool:
+        return self.out.startswith("latin/")
+
 
 NOTO = "usr/share/fonts/opentype/noto/"
 FANDOL = "usr/share/texlive/texmf-dist/fonts/opentype/public/fandol/"
 OFL = "OFL-1.1"
 FANDOL_LICENCE = "GPL-3.0 WITH Font-exception-2.0"
 GPL2_FE = "GPL-2.0-or-later with a font embedding exception"
+DEJAVU = "usr/share/fonts/truetype/dejavu/"
+TEXGYRE = "usr/share/texmf/fonts/opentype/public/tex-gyre/"
+FREEFONT = "usr/share/fonts/opentype/freefont/"
+GUST = "GUST Font License (LPPL-1.3c based)"
+FREEFONT_LICENCE = "GPL-3.0-or-later WITH Font-exception-2.0"
 FACES = (
     # Song / Ming
     Face("NotoSerifSC-Regular.otf", "fonts-noto-cjk", NOTO + "NotoSerifCJK-Regular.ttc", 2,
@@ -242,6 +262,38 @@ FACES = (
     Face("SetoFont-Regular.woff2", "fonts-seto", "usr/share/fonts/truetype/seto/setofont.ttf", 0,
          "SetoFont", "handwriting", OFL,
          "Japanese handwriting face; its cmap maps about 1,200 of the subset's chars to empty glyphs"),
+    # Latin faces: the ASCII letters, digits and punctuation of a line in a Latin text face, as
+    # Chinese documents set them (SynthConfig.latin_face_prob); never drawn for a whole line. Not
+    # Liberation: its OFL reserves the names Liberation, Arimo, Tinos and Cousine, so a subset would
+    # have to be renamed.
+    Face("latin/DejaVuSans.woff2", "fonts-dejavu-core", DEJAVU + "DejaVuSans.ttf", 0, "DejaVu Sans",
+         LATIN_STYLE, "Bitstream-Vera", "humanist sans"),
+    Face("latin/DejaVuSerif.woff2", "fonts-dejavu-core", DEJAVU + "DejaVuSerif.ttf", 0, "DejaVu Serif",
+         LATIN_STYLE, "Bitstream-Vera", "slab-like serif"),
+    Face("latin/DejaVuSansMono.woff2", "fonts-dejavu-core", DEJAVU + "DejaVuSansMono.ttf", 0,
+         "DejaVu Sans Mono", LATIN_STYLE, "Bitstream-Vera", "monospaced"),
+    Face("latin/TeXGyreTermes-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyretermes-regular.otf", 0,
+         "TeXGyreTermes", LATIN_STYLE, GUST, "Times-like"),
+    Face("latin/TeXGyreTermes-Bold.woff2", "fonts-texgyre", TEXGYRE + "texgyretermes-bold.otf", 0,
+         "TeXGyreTermes", LATIN_STYLE, GUST, "Times-like"),
+    Face("latin/TeXGyreHeros-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyreheros-regular.otf", 0,
+         "TeXGyreHeros", LATIN_STYLE, GUST, "Helvetica-like"),
+    Face("latin/TeXGyreHeros-Bold.woff2", "fonts-texgyre", TEXGYRE + "texgyreheros-bold.otf", 0,
+         "TeXGyreHeros", LATIN_STYLE, GUST, "Helvetica-like"),
+    Face("latin/TeXGyrePagella-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyrepagella-regular.otf", 0,
+         "TeX Gyre Pagella", LATIN_STYLE, GUST, "Palatino-like"),
+    Face("latin/TeXGyreSchola-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyreschola-regular.otf", 0,
+         "TeXGyreSchola", LATIN_STYLE, GUST, "Century Schoolbook-like"),
+    Face("latin/TeXGyreAdventor-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyreadventor-regular.otf",
+         0, "TeX Gyre Adventor", LATIN_STYLE, GUST, "geometric sans, Avant Garde-like"),
+    Face("latin/TeXGyreCursor-Regular.woff2", "fonts-texgyre", TEXGYRE + "texgyrecursor-regular.otf", 0,
+         "TeXGyreCursor", LATIN_STYLE, GUST, "Courier-like, monospaced"),
+    Face("latin/FreeSerif.woff2", "fonts-freefont-otf", FREEFONT + "FreeSerif.otf", 0, "FreeSerif",
+         LATIN_STYLE, FREEFONT_LICENCE, "Times-like"),
+    Face("latin/FreeSans.woff2", "fonts-freefont-otf", FREEFONT + "FreeSans.otf", 0, "FreeSans",
+         LATIN_STYLE, FREEFONT_LICENCE, "Helvetica-like"),
+    Face("latin/FreeMono.woff2", "fonts-freefont-otf", FREEFONT + "FreeMono.otf", 0, "FreeMono",
+         LATIN_STYLE, FREEFONT_LICENCE, "Courier-like, monospaced"),
     # Held out of training: the unseen-font test
     Face("heldout/ARPLUKaiCN-Book.woff2", "fonts-arphic-ukai", "usr/share/fonts/truetype/arphic/ukai.ttc",
          0, "AR PL UKai CN", "kai", "Arphic-1999"),
@@ -593,8 +645,9 @@ def main(argv: list[str] | None = None) -> int:
     import fontTools
 
     for face in FACES:
-        if face.style not in STYLES:
-            raise SystemExit(f"{face.out}: style {face.style!r} not in {STYLES}")
+        if face.style not in (*STYLES, LATIN_STYLE) or (face.style == LATIN_STYLE) != face.latin:
+            raise SystemExit(f"{face.out}: style {face.style!r} not in {STYLES}, or a Latin face "
+                             f"({LATIN_STYLE!r}) outside latin/")
     wanted = subset_codepoints(corpus_chars(args.corpus), charset_chars(args.charset))
     songci = {ord(c) for c in corpus_chars(args.corpus)}
     gb = {ord(c) for c in named_set("gb2312")}
@@ -602,10 +655,10 @@ def main(argv: list[str] | None = None) -> int:
 
     known = {f.out for f in FACES}
     for name in args.only:
-        if name not in known and f"heldout/{name}" not in known:
+        if name not in known and f"heldout/{name}" not in known and f"latin/{name}" not in known:
             raise SystemExit(f"--only {name}: not a face of FACES ({', '.join(sorted(known))})")
     selected = [f for f in FACES if not args.only or f.out in args.only
-                or f.out.removeprefix("heldout/") in args.only]
+                or f.out.removeprefix("heldout/").removeprefix("latin/") in args.only]
 
     manifest_path = args.out_dir / "fonts.json"
     old = {}
@@ -640,12 +693,14 @@ def main(argv: list[str] | None = None) -> int:
         "description": "Bundled font library: built by tools/build_fonts.py, described in README.md.",
         "subset_codepoints": len(wanted),
         "styles": list(STYLES),
+        "latin_style": LATIN_STYLE,
         "faces": entries,
     }
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n",
                              encoding="utf-8", newline="\n")
     total = sum(p.stat().st_size for p in args.out_dir.rglob("*") if p.is_file())
-    print(f"wrote {manifest_path}: {len(entries)} faces ({sum(e['heldout'] for e in entries)} held out); "
+    print(f"wrote {manifest_path}: {len(entries)} faces ({sum(e['heldout'] for e in entries)} held out, "
+          f"{sum(e['style'] == LATIN_STYLE for e in entries)} Latin); "
           f"{args.out_dir} holds {total:,} bytes", flush=True)
     return 0
 

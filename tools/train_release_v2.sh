@@ -67,7 +67,9 @@
 # 700 and 1,000 (validation CER 1.0 at step 1,000; float32 with the same data, seed and settings:
 # 0.638), CLEAN (share of a third set per stage: the corpus mix and faces of dataN in the `robust`
 # preset, without the `real` degradations, seed SEED+21.., default 0: none), SEED (seed base, default
-# 10), STAGES (how many stages to run, default 3), MINUTES (wall minutes this
+# 10), LATIN (SynthConfig.latin_face_prob of the mix and clean sets: the chance that a line's ASCII
+# chars are drawn in a Latin text face of fonts/latin/; default 0, as every release up to v2.6),
+# STAGES (how many stages to run, default 3), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
 set -euo pipefail
@@ -81,15 +83,25 @@ REHEARSAL=${REHEARSAL:-0.4}
 CLEAN=${CLEAN:-0}
 SEED=${SEED:-10}
 LR=${LR:-1e-3}
+LATIN=${LATIN:-0}
 mkdir -p "$R"
+# latin_on: whether LATIN is a chance above 0; then the mix and clean sets draw from fonts/latin/ too.
+latin_on() { awk -v c="$LATIN" 'BEGIN { exit !(c + 0 > 0) }'; }
+LATIN_ARGS=()
+if latin_on; then
+  printf '{"latin_face_prob": %s}\n' "$LATIN" > "$R/latin.json"
+  LATIN_ARGS=(--config "$R/latin.json")  # gen-images then adds fonts/latin/ to its default faces
+fi
 V1_FONTS=(--font fonts/NotoSansSC-Regular.otf --font fonts/NotoSansSC-Bold.otf
           --font fonts/NotoSerifSC-Regular.otf --font fonts/NotoSerifSC-Bold.otf)
 
-# mix_images DIR SEED PRESET: $IMAGES images of corpora/mix.json in the training faces (fonts/),
-# drawn with the augmentation preset PRESET, unless DIR has them.
+# mix_images DIR SEED PRESET: $IMAGES images of corpora/mix.json in the training faces (fonts/, and
+# with LATIN the Latin faces of fonts/latin/), drawn with the augmentation preset PRESET, unless DIR
+# has them.
 mix_images() {
   [ -f "$1/gen_config.json" ] || crnn-toolkit gen-images --output-dir "$1" --num-images "$IMAGES" \
-      --workers 2 --seed "$2" --corpus-config corpora/mix.json --add-set all --augment "$3" --max-chars 24
+      --workers 2 --seed "$2" --corpus-config corpora/mix.json --add-set all --augment "$3" --max-chars 24 \
+      "${LATIN_ARGS[@]}"
 }
 # records DIR OUT: the TFRecords of DIR's images in OUT, unless OUT has them.
 records() {

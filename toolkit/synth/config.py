@@ -96,6 +96,12 @@ class SynthConfig:
             e.g. ``，。、``) centred in its em box, as Traditional Chinese faces and several other
             faces place it, instead of where the face puts it (the bottom left in Simplified
             Chinese faces like the bundled Noto SC). Random numbers only when it is > 0.
+        latin_face_prob: chance that a line's printable ASCII chars (letters, digits, ASCII
+            punctuation; not the space) are drawn in a Latin text face instead of the line's
+            Chinese face, as documents set Latin in Times, Arial or Courier beside SimSun. The face
+            is drawn uniformly among the Latin faces gen-images was given (style ``latin``, the
+            bundled ``fonts/latin/``); a char that face lacks stays in the Chinese face. Random
+            numbers only when it is > 0 and a Latin face is given (older configs, same pixels).
         question_prob: chance that a text's full stops (``。``) all become question marks (``？``):
             the bundled corpus (Song ci) has one ``？`` in 1.67 M chars, while dialogue and prose
             have many (10% of the held-out Yuan qu lines end with one). ``？`` must then be in the
@@ -172,6 +178,7 @@ class SynthConfig:
     rise_prob: float = 0.0
     rise: tuple[float, float] = (0.02, 0.12)
     punct_center_prob: float = 0.0
+    latin_face_prob: float = 0.0
     question_prob: float = 0.0
     neighbour_prob: float = 0.0
     neighbour_gap: tuple[float, float] = (0.05, 0.35)
@@ -268,6 +275,7 @@ class SynthConfig:
         number("rise_prob", self.rise_prob, 0.0, 1.0)
         pair("rise", 0.0, 0.5)
         number("punct_center_prob", self.punct_center_prob, 0.0, 1.0)
+        number("latin_face_prob", self.latin_face_prob, 0.0, 1.0)
         number("question_prob", self.question_prob, 0.0, 1.0)
         number("neighbour_prob", self.neighbour_prob, 0.0, 1.0)
         pair("neighbour_gap", 0.0, 2.0)

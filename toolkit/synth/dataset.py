@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from toolkit.charset import named_set_chars, normalize_text
 from toolkit.corpus import CorpusMix, SourceSpec, char_frequencies, first_occurrences
-from toolkit.fonts import FontError, FontFace, load_font
+from toolkit.fonts import LATIN_STYLE, FontError, FontFace, load_font
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.locks import DirectoryLock
 from toolkit.shards import find_shards
@@ -353,7 +353,19 @@ def _read_render_inputs(
     faces = [s if isinstance(s, FontFace) else load_font(s) for s in font_specs]
     if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
         raise FontError("no font given")
-    covered = frozenset().union(*(f.codepoints for f in faces))
+    latin = [f for f in faces if f.style == LATIN_STYLE]
+    if len(latin) == len(faces):
+        raise FontError(f"only Latin text faces (style {LATIN_STYLE!r}) given: "
+                        f"{', '.join(str(f.path) for f in faces)}; they draw only the ASCII chars of "
+                        f"a line, so give the Chinese faces too (e.g. --font-dir fonts)")
+    if latin and config.latin_face_prob == 0:
+        logger.warning("%d Latin text faces given but SynthConfig.latin_face_prob is 0: no line "
+                       "uses them", len(latin))
+    elif not latin and config.latin_face_prob > 0:
+        logger.warning("SynthConfig.latin_face_prob is %g but no Latin text face (style %r, e.g. "
+                       "fonts/latin/) is given: no line uses one", config.latin_face_prob, LATIN_STYLE)
+    # A Latin face never draws a whole line, so only the Chinese faces count for coverage.
+    covered = frozenset().union(*(f.codepoints for f in faces if f.style != LATIN_STYLE))
     drawable = [c for c in extra_chars if ord(c) in covered]
     if len(drawable) < len(extra_chars):
         logger.warning("%d of the %d chars of the added sets are in no font and are not drawn: %s",
@@ -371,7 +383,8 @@ def _read_render_inputs(
         unit_chars = char_frequencies(units)
         uncovered.sort(key=lambda c: (-unit_chars[c], c))
     if uncovered and not skip_bad:
-        raise FontError(_uncovered_message(uncovered, unit_chars, corpora, faces))
+        raise FontError(_uncovered_message(uncovered, unit_chars, corpora,
+                                           [f for f in faces if f.style != LATIN_STYLE]))
     if uncovered:
         share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
         logger.warning(
@@ -502,7 +515,9 @@ def gen_images(
         font_specs: font specs (``PATH`` or ``PATH:INDEX``, see :func:`toolkit.fonts.load_font`), or
             faces already loaded (e.g. by :func:`toolkit.fonts.load_font_dir`, with their styles).
             Each image's face is drawn among those covering its text by
-            :class:`toolkit.fonts.FaceSampler`: every style gets an equal share.
+            :class:`toolkit.fonts.FaceSampler`: every style gets an equal share. Faces of style
+            :data:`toolkit.fonts.LATIN_STYLE` (``fonts/latin/``) are never drawn for a line: with
+            ``config.latin_face_prob`` one of them draws a line's printable ASCII chars.
         output_dir: output directory, created if needed.
         num_images: number of image indices to generate (>= 1).
         seed: non-negative integer seed.
@@ -543,9 +558,9 @@ def gen_images(
         ValueError: for a bad ``num_images``, ``seed``, ``workers``, ``shard_index`` or
             ``num_shards``, or no corpus / font given.
         CorpusError: if a corpus cannot be read, or no text unit of at least ``min_chars`` chars exists.
-        FontError: if a font spec cannot be loaded, or (without ``skip_bad``) a char of the corpus text
-            is in none of the fonts; the message names the char, the corpus file and line of its first
-            occurrence, and the fonts.
+        FontError: if a font spec cannot be loaded, every face given is a Latin text face, or (without
+            ``skip_bad``) a char of the corpus text is in none of the (Chinese) fonts; the message
+            names the char, the corpus file and line of its first occurrence, and the fonts.
         FontError: also if no image at all could be written (every text drawn had a char no font covers).
         FileExistsError: if ``output_dir`` holds an earlier run's output and ``overwrite`` is False.
         DirectoryInUseError: if another live run holds the directory's lock (names that run).

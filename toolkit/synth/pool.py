@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from toolkit.corpus import CorpusMix
-from toolkit.fonts import FaceSampler, FontFace
+from toolkit.fonts import LATIN_STYLE, FaceSampler, FontFace
 from toolkit.synth.config import SynthConfig, draw_integer
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import encode_jpeg, render_line
@@ -46,7 +46,9 @@ class _Worker:
         output_dir: Path,
     ) -> None:
         self.mix = mix
-        self.faces = list(faces)
+        # Latin text faces only draw the ASCII chars of a line (SynthConfig.latin_face_prob)
+        self.latin_faces = [f for f in faces if f.style == LATIN_STYLE]
+        self.faces = [f for f in faces if f.style != LATIN_STYLE]
         self.sampler = FaceSampler(self.faces)  # style-balanced choice among the covering faces
         self.config = config
         self.seed = seed
@@ -76,7 +78,7 @@ class _Worker:
             if face is None:
                 rejected.append((text, self.reason(text)))
                 continue
-            image = render_line(text, face, rng, config)
+            image = render_line(text, face, rng, config, self.latin_faces)
             path = self.output_dir / image_relpath(index, config.image_format)
             if path.parent not in self.made_dirs:  # one mkdir per folder of 1,000, not per image
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import simplejpeg
@@ -28,6 +29,9 @@ _EM_DESCENT = 0.12
 CORNER_PUNCT = frozenset("，。、．,.")
 """Punctuation that Simplified Chinese faces draw in a corner of the em box and Traditional Chinese
 faces centre (see ``SynthConfig.punct_center_prob``)."""
+LATIN_FACE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+"""The chars a Latin text face draws in a line (``SynthConfig.latin_face_prob``): printable ASCII
+without the space (a space keeps the Chinese face's advance width)."""
 _GLYPH_CACHE_SIZE = 20000  # glyph bitmaps kept per process (about 1-3 KB each)
 
 
@@ -104,7 +108,7 @@ draw_glyph = draw_glyph_mask if callable(getattr(Image.Image(), "_new", None)) e
 
 
 def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig,
-              size: int | None = None) -> Image.Image:
+              size: int | None = None, latin_faces: Sequence[FontFace] = ()) -> Image.Image:
     """Draw ``text`` as an ink-coverage mask (mode ``L``, 0 = paper, 255 = ink) cropped around the ink
     and the em box with random margins, with the per-char and stroke augmentations and the layout
     decorations (neighbouring lines, underline, rules: :func:`toolkit.synth.degrade.decorate`)
@@ -112,7 +116,9 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
 
     Chars are placed one by one on whole pixels at the face's advance widths (plus the extra spacing),
     from per-process cached glyph bitmaps (:func:`glyph_bitmap`); where glyphs overlap, the larger coverage wins.
-    The font size (px) is drawn from ``config.font_size`` unless ``size`` is given.
+    The font size (px) is drawn from ``config.font_size`` unless ``size`` is given. With
+    ``config.latin_face_prob`` and ``latin_faces``, the line's :data:`LATIN_FACE_CHARS` that a drawn
+    Latin face covers are drawn in it, at the same size and on the same baseline.
     """
     if size is None:
         size = draw_integer(rng, config.font_size)
@@ -128,6 +134,9 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
     if config.rise_prob > 0 and rng.random() < config.rise_prob:
         rises = [draw_uniform(rng, config.rise) for _ in text]
     center_punct = config.punct_center_prob > 0 and rng.random() < config.punct_center_prob
+    latin = None
+    if latin_faces and config.latin_face_prob > 0 and rng.random() < config.latin_face_prob:
+        latin = latin_faces[int(rng.integers(len(latin_faces)))]
     em_middle = (_EM_DESCENT - _EM_ASCENT) / 2 * size  # y of the em box's middle, from the baseline
 
     path = str(face.render_path)  # a WOFF2 face renders from its decompressed copy
@@ -138,7 +147,11 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
             # a space the face has no glyph for: never draw it, only leave a gap
             advance = float(size) if ch == "\u3000" else 0.3 * size
         else:
-            coverage, left, top, advance = glyph_bitmap(path, face.index, char_size, aliased, ch)
+            if latin is not None and ch in LATIN_FACE_CHARS and ord(ch) in latin.codepoints:
+                glyph = glyph_bitmap(str(latin.render_path), latin.index, char_size, aliased, ch)
+            else:
+                glyph = glyph_bitmap(path, face.index, char_size, aliased, ch)
+            coverage, left, top, advance = glyph
             if coverage is not None:
                 if slope > 0:
                     coverage, top = rise_glyph(coverage, top, slope)
@@ -319,7 +332,8 @@ def ctc_min_width(text: str, height: int) -> int:
     return math.ceil(steps * preprocess.WIDTH_MULTIPLE * height / preprocess.HEIGHT)
 
 
-def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig) -> Image.Image:
+def render_line(text: str, face: FontFace, rng: np.random.Generator, config: SynthConfig,
+                latin_faces: Sequence[FontFace] = ()) -> Image.Image:
     """Render one text line as a grey image.
 
     The text is drawn char by char with Pillow's FreeType rasterizer (``getmask2``, what
@@ -342,6 +356,8 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         face: the font face (opened with Pillow once per process and size, then cached).
         rng: the random generator; it is advanced.
         config: ranges and probabilities of the augmentations.
+        latin_faces: Latin text faces (style ``latin``) for ``config.latin_face_prob``: with that
+            chance one of them draws the line's printable ASCII chars that it covers.
 
     Returns:
         A mode ``"L"`` image of height ``config.height`` px, width proportional to the rendered text
@@ -361,9 +377,10 @@ def render_line(text: str, face: FontFace, rng: np.random.Generator, config: Syn
         )
     screen = degrade.draw_screen(rng, config)
     if screen is None:
-        line = text_mask(text, face, rng, config)
+        line = text_mask(text, face, rng, config, latin_faces=latin_faces)
     else:
-        line = degrade.capture(text_mask(text, face, rng, config, size=screen.render_size), screen)
+        line = degrade.capture(text_mask(text, face, rng, config, size=screen.render_size,
+                                         latin_faces=latin_faces), screen)
     line = degrade.bend(line, rng, config)
     slope = angle = 0.0
     if rng.random() < config.shear_prob and config.max_shear > 0:
