@@ -116,3 +116,25 @@ def test_cli_default_fonts_add_the_latin_faces_when_asked(tmp_path):
     assert LATIN_STYLE not in styles["off"]
     assert styles["on"].count(LATIN_STYLE) == len(load_font_dir(bundled_latin_font_dir()))
     assert [s for s in styles["on"] if s != LATIN_STYLE] == styles["off"]
+
+
+def test_latin_probe_draws_the_same_texts_twice_differing_only_in_the_ascii(tmp_path, load_tool):
+    probe = load_tool("build_latin_probe")
+    labels = tmp_path / "dev.txt"
+    labels.write_text("a.jpg\t版本v2见README\nb.jpg\t春风明月\nc.jpg\t共3页\n", encoding="utf-8")
+    assert probe.read_texts([labels]) == ["版本v2见README", "共3页"]  # the lines with ASCII
+    out = tmp_path / "probe"
+    n = probe.build(probe.read_texts([labels]), out, ("song", "hei"))
+    own = (out / "own.txt").read_text(encoding="utf-8").splitlines()
+    latin = (out / "latin.txt").read_text(encoding="utf-8").splitlines()
+    assert n == len(own) == len(latin) == 4  # 2 texts x 2 faces
+    assert [r.split("\t")[1] for r in own] == [r.split("\t")[1] for r in latin]
+    from PIL import Image
+
+    pairs = [(np.asarray(Image.open(out / a.split("\t")[0])), np.asarray(Image.open(out / b.split("\t")[0])))
+             for a, b in zip(own, latin, strict=True)]
+    assert all(a.shape != b.shape or (a != b).any() for a, b in pairs)  # the ASCII is drawn anew
+    bad = tmp_path / "bad.txt"
+    bad.write_text("no tab here\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="bad.txt:1"):
+        probe.read_texts([bad])

@@ -371,6 +371,26 @@ def test_question_prob_turns_full_stops_into_question_marks(tmp_path: Path, corp
     assert any("？" in t for t in texts)  # the corpus's two lines with a 。 are sampled
 
 
+def test_halfwidth_punct_prob_writes_ascii_punctuation_in_text_and_label(
+        tmp_path: Path, corpus_file: Path) -> None:
+    from toolkit.synth.config import halfwidth_punct
+
+    assert halfwidth_punct("“明月”，（春风）。山：水；花！云？‘天’") == '"明月",(春风).山:水;花!云?\'天\''
+    noto = Path(__file__).parents[1] / "fonts" / "NotoSansSC-Regular.otf"  # has the ASCII forms
+    config = SynthConfig(font_size=(22, 28), test_fraction=0.0, halfwidth_punct_prob=1.0)
+    gen_images([corpus_file], [noto], tmp_path / "h", 60, seed=1, workers=1, config=config,
+               progress=False)
+    texts = [label for _, label in read_samples(tmp_path / "h" / "Train" / "sample.txt")]
+    assert not any("，" in t or "。" in t for t in texts)
+    assert any("," in t or "." in t for t in texts)  # the corpus's lines with ， or 。 are sampled
+    off = replace_config(config, halfwidth_punct_prob=0.0)
+    gen_images([corpus_file], [noto], tmp_path / "o", 60, seed=1, workers=1, config=off,
+               progress=False)
+    plain = [label for _, label in read_samples(tmp_path / "o" / "Train" / "sample.txt")]
+    assert any("，" in t or "。" in t for t in plain)
+    assert [halfwidth_punct(t) for t in plain] == texts  # the same draws, only the punctuation differs
+
+
 def test_warp_off_draws_no_random_numbers(face: FontFace) -> None:
     # Configs without the warp (older datasets' gen_config.json) must render the same pixels as
     # before the field existed: with warp_prob 0 the generator is not advanced by it.

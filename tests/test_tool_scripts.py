@@ -108,20 +108,21 @@ def test_train_release_v2_makes_the_clean_set_only_for_a_share_above_zero(tmp_pa
         assert clean_mixes == [] and clean_sets == []
 
 
-@pytest.mark.parametrize("latin", ["0", "0.5"])
-def test_train_release_v2_gives_the_latin_chance_to_the_mix_sets_only(tmp_path, latin):
+@pytest.mark.parametrize("latin, halfwidth", [("0", "0"), ("0.5", "0"), ("0", "0.3"), (".5", "0.3")])
+def test_train_release_v2_gives_latin_and_halfwidth_to_the_mix_sets_only(tmp_path, latin, halfwidth):
     log = tmp_path / "calls.log"
-    env = {"PATH": _stub_path(tmp_path), "R": str(tmp_path / "run"), "STEPS": "800",
-           "IMAGES": "10", "CLEAN": "0.3", "LATIN": latin, "STUB_LOG": str(log)}
+    env = {"PATH": _stub_path(tmp_path), "R": str(tmp_path / "run"), "STEPS": "800", "IMAGES": "10",
+           "CLEAN": "0.3", "LATIN": latin, "HALFWIDTH": halfwidth, "STUB_LOG": str(log)}
     result = subprocess.run(["bash", str(TOOLS / "train_release_v2.sh")], capture_output=True,
                             text=True, env=env, cwd=TOOLS.parent)
     assert result.returncode == 0, result.stderr
     gens = [c.split() for c in log.read_text().splitlines() if c.startswith("gen-images")]
-    latin_json = f"{tmp_path}/run/latin.json"
-    with_latin = [g[g.index("--output-dir") + 1].rsplit("/", 1)[1] for g in gens if latin_json in g]
-    if latin == "0":
-        assert with_latin == [] and not (tmp_path / "run" / "latin.json").exists()
+    synth = tmp_path / "run" / "synth.json"
+    with_synth = [g[g.index("--output-dir") + 1].rsplit("/", 1)[1] for g in gens if str(synth) in g]
+    if latin == halfwidth == "0":
+        assert with_synth == [] and not synth.exists()
     else:
         # the mix and clean sets of the three stages, never the v1 rehearsal sets
-        assert sorted(with_latin) == sorted(f"{k}{n}" for k in ("data", "clean") for n in (1, 2, 3))
-        assert json.loads((tmp_path / "run" / "latin.json").read_text()) == {"latin_face_prob": 0.5}
+        assert sorted(with_synth) == sorted(f"{k}{n}" for k in ("data", "clean") for n in (1, 2, 3))
+        assert json.loads(synth.read_text()) == {"latin_face_prob": float(latin),
+                                                 "halfwidth_punct_prob": float(halfwidth)}

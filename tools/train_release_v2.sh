@@ -69,6 +69,8 @@
 # preset, without the `real` degradations, seed SEED+21.., default 0: none), SEED (seed base, default
 # 10), LATIN (SynthConfig.latin_face_prob of the mix and clean sets: the chance that a line's ASCII
 # chars are drawn in a Latin text face of fonts/latin/; default 0, as every release up to v2.6),
+# HALFWIDTH (SynthConfig.halfwidth_punct_prob of the same sets: the chance that a text's full-width
+# punctuation is written in its ASCII form; default 0, as up to v2.6),
 # STAGES (how many stages to run, default 3), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
@@ -84,24 +86,28 @@ CLEAN=${CLEAN:-0}
 SEED=${SEED:-10}
 LR=${LR:-1e-3}
 LATIN=${LATIN:-0}
+HALFWIDTH=${HALFWIDTH:-0}
 mkdir -p "$R"
-# latin_on: whether LATIN is a chance above 0; then the mix and clean sets draw from fonts/latin/ too.
-latin_on() { awk -v c="$LATIN" 'BEGIN { exit !(c + 0 > 0) }'; }
-LATIN_ARGS=()
-if latin_on; then
-  printf '{"latin_face_prob": %s}\n' "$LATIN" > "$R/latin.json"
-  LATIN_ARGS=(--config "$R/latin.json")  # gen-images then adds fonts/latin/ to its default faces
+# above_zero X: whether X is a number above 0 (0, 0.0 and 0.00 all mean off).
+above_zero() { awk -v c="$1" 'BEGIN { exit !(c + 0 > 0) }'; }
+# With LATIN or HALFWIDTH, the mix and clean sets get both as SynthConfig fields over the preset
+# ($R/synth.json); gen-images then adds fonts/latin/ to its default faces when LATIN is above 0.
+SYNTH_ARGS=()
+if above_zero "$LATIN" || above_zero "$HALFWIDTH"; then
+  awk -v a="$LATIN" -v b="$HALFWIDTH" \
+      'BEGIN { printf "{\"latin_face_prob\": %g, \"halfwidth_punct_prob\": %g}\n", a, b }' > "$R/synth.json"
+  SYNTH_ARGS=(--config "$R/synth.json")
 fi
 V1_FONTS=(--font fonts/NotoSansSC-Regular.otf --font fonts/NotoSansSC-Bold.otf
           --font fonts/NotoSerifSC-Regular.otf --font fonts/NotoSerifSC-Bold.otf)
 
 # mix_images DIR SEED PRESET: $IMAGES images of corpora/mix.json in the training faces (fonts/, and
-# with LATIN the Latin faces of fonts/latin/), drawn with the augmentation preset PRESET, unless DIR
-# has them.
+# with LATIN the Latin faces of fonts/latin/), drawn with the augmentation preset PRESET (and
+# $R/synth.json over it), unless DIR has them.
 mix_images() {
   [ -f "$1/gen_config.json" ] || crnn-toolkit gen-images --output-dir "$1" --num-images "$IMAGES" \
       --workers 2 --seed "$2" --corpus-config corpora/mix.json --add-set all --augment "$3" --max-chars 24 \
-      "${LATIN_ARGS[@]}"
+      "${SYNTH_ARGS[@]}"
 }
 # records DIR OUT: the TFRecords of DIR's images in OUT, unless OUT has them.
 records() {
@@ -109,7 +115,7 @@ records() {
       --save-dir "$2"
 }
 # clean_on: whether CLEAN is a share above 0 (CLEAN=0, 0.0 and 0.00 all mean no third set).
-clean_on() { awk -v c="$CLEAN" 'BEGIN { exit !(c + 0 > 0) }'; }
+clean_on() { above_zero "$CLEAN"; }
 # data N SEED: $IMAGES images in $R/dataN and their TFRecords in $R/recN, and $IMAGES rehearsal
 # images (seed SEED+10) in $R/rehearsalN and $R/rrecN, unless they exist; with CLEAN > 0, also
 # $IMAGES images of the same corpus mix and faces in the milder `robust` preset (seed SEED+20) in

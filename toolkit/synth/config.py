@@ -15,6 +15,16 @@ import numpy as np
 
 from toolkit.preprocess import HEIGHT
 
+HALFWIDTH_PUNCT = {"，": ",", "。": ".", "：": ":", "；": ";", "！": "!", "？": "?", "（": "(", "）": ")",
+                   "“": '"', "”": '"', "‘": "'", "’": "'"}
+"""The full-width (and curly-quote) punctuation ``SynthConfig.halfwidth_punct_prob`` turns into
+ASCII, and its ASCII form."""
+
+
+def halfwidth_punct(text: str) -> str:
+    """``text`` with every char of :data:`HALFWIDTH_PUNCT` replaced by its ASCII form."""
+    return "".join(HALFWIDTH_PUNCT.get(c, c) for c in text)
+
 
 def _as_pair(name: str, value: Any) -> tuple[Any, Any]:
     try:
@@ -106,6 +116,12 @@ class SynthConfig:
             the bundled corpus (Song ci) has one ``？`` in 1.67 M chars, while dialogue and prose
             have many (10% of the held-out Yuan qu lines end with one). ``？`` must then be in the
             char dict. Random numbers only when it is > 0 and the text holds a ``。``.
+        halfwidth_punct_prob: chance that a text's full-width punctuation all becomes its ASCII
+            form (:data:`HALFWIDTH_PUNCT`: ``，。：；！？（）“”‘’`` -> ``,.:;!?()""''``), labels too, as
+            much technical and web Chinese is written: the corpora write full-width forms after
+            hanzi, so without it a model reads an ASCII ``.`` or ``,`` after hanzi as ``。`` or
+            ``，``. Applied after ``question_prob``. Random numbers only when it is > 0 and the text
+            holds such a char.
         neighbour_prob, neighbour_gap, neighbour_visible: chance of fragments of the line above, below
             or both, cut by the crop edge; the gap between the lines (so the line pitch is
             ``1 + gap``) and how much of the fragment's ink height the crop shows at least, as
@@ -180,6 +196,7 @@ class SynthConfig:
     punct_center_prob: float = 0.0
     latin_face_prob: float = 0.0
     question_prob: float = 0.0
+    halfwidth_punct_prob: float = 0.0
     neighbour_prob: float = 0.0
     neighbour_gap: tuple[float, float] = (0.05, 0.35)
     neighbour_visible: tuple[float, float] = (0.05, 0.25)
@@ -277,6 +294,7 @@ class SynthConfig:
         number("punct_center_prob", self.punct_center_prob, 0.0, 1.0)
         number("latin_face_prob", self.latin_face_prob, 0.0, 1.0)
         number("question_prob", self.question_prob, 0.0, 1.0)
+        number("halfwidth_punct_prob", self.halfwidth_punct_prob, 0.0, 1.0)
         number("neighbour_prob", self.neighbour_prob, 0.0, 1.0)
         pair("neighbour_gap", 0.0, 2.0)
         pair("neighbour_visible", 0.0, 1.0)

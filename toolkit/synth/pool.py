@@ -19,7 +19,7 @@ import numpy as np
 
 from toolkit.corpus import CorpusMix
 from toolkit.fonts import LATIN_STYLE, FaceSampler, FontFace
-from toolkit.synth.config import SynthConfig, draw_integer
+from toolkit.synth.config import HALFWIDTH_PUNCT, SynthConfig, draw_integer, halfwidth_punct
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import encode_jpeg, render_line
 
@@ -74,6 +74,9 @@ class _Worker:
             text = self.sample_text(rng)
             if config.question_prob > 0 and "。" in text and rng.random() < config.question_prob:
                 text = text.replace("。", "？")
+            if (config.halfwidth_punct_prob > 0 and any(c in HALFWIDTH_PUNCT for c in text)
+                    and rng.random() < config.halfwidth_punct_prob):
+                text = halfwidth_punct(text)
             face = self.sampler.choose(text, rng)
             if face is None:
                 rejected.append((text, self.reason(text)))
