@@ -44,13 +44,18 @@
 #       INIT=<v2.3> bash tools/train_release_v2.sh
 # (one invocation with MINUTES=110: stages to 1,650 / 3,300 reached, stage 3 stopped at step 4,370 of
 # 4,400, ckpt-4370 the release; 2-core AMD EPYC, float32, about 1.83 hours with all data).
-# Release v2.5 (the bundled model now) continued from v2.4 with the code and mix of commit 663cde5:
+# Release v2.5 continued from v2.4 with the code and mix of commit 663cde5:
 #   R=runs/release_v25 IMAGES=40000 STEPS=13000 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=90 PRECISION=float32 \
 #       INIT=<v2.4> bash tools/train_release_v2.sh
 # (stage 1's data made by a first invocation with STEPS=10000, stopped after 4 minutes of training and
 # its model directory deleted; then one invocation with MINUTES=95: stages to 4,875 / 9,750 / 13,000,
 # all reached, ckpt-13000 the release; 2-core AMD EPYC of CPU family 26, float32, about 1.47 hours
 # with all data).
+# Release v2.6 (the bundled model now) continued from v2.5 with the code and mix of commit bdf03ef:
+#   R=runs/release_v26 IMAGES=40000 STEPS=13000 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=110 PRECISION=float32 \
+#       INIT=<v2.5> MINUTES=95 bash tools/train_release_v2.sh
+# (one invocation: stages to 4,875 / 9,750 / 13,000, all reached, ckpt-13000 the release; 2-core AMD
+# EPYC of CPU family 26, float32, about 1.36 hours of training, 1.52 hours with all data).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
