@@ -623,6 +623,13 @@ def load_font_dir(directory: str | os.PathLike[str]) -> list[FontFace]:
     return faces
 
 
+def split_latin(faces: Sequence[FontFace]) -> tuple[list[FontFace], list[FontFace]]:
+    """Split faces into ``(line faces, Latin text faces)``: those of style :data:`LATIN_STYLE` only
+    draw the ASCII chars of a line (``SynthConfig.latin_face_prob``), the others whole lines; order
+    is kept within each list."""
+    return ([f for f in faces if f.style != LATIN_STYLE], [f for f in faces if f.style == LATIN_STYLE])
+
+
 # ------------------------------------------------------------------------------ style balancing
 
 def style_weights(faces: Sequence[FontFace]) -> list[float]:

@@ -34,12 +34,14 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tools"))  # build_eval_set: the held-out faces and settings
 
+from toolkit.synth.render import LATIN_FACE_CHARS  # noqa: E402 - after the sys.path line above
+
 DEFAULT_STYLES = ("song", "hei", "kai", "fangsong")
 
 
 def has_ascii(text: str) -> bool:
-    """Whether ``text`` holds a printable ASCII char other than the space."""
-    return any(0x21 <= ord(c) <= 0x7E for c in text)
+    """Whether ``text`` holds a char a Latin text face draws (printable ASCII, not the space)."""
+    return any(c in LATIN_FACE_CHARS for c in text)
 
 
 def read_texts(label_files: list[Path]) -> list[str]:

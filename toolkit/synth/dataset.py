@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from toolkit.charset import named_set_chars, normalize_text
 from toolkit.corpus import CorpusMix, SourceSpec, char_frequencies, first_occurrences
-from toolkit.fonts import LATIN_STYLE, FontError, FontFace, load_font
+from toolkit.fonts import LATIN_STYLE, FontError, FontFace, load_font, split_latin
 from toolkit.io import atomic_write_json, atomic_write_text
 from toolkit.locks import DirectoryLock
 from toolkit.shards import find_shards
@@ -353,8 +353,8 @@ def _read_render_inputs(
     faces = [s if isinstance(s, FontFace) else load_font(s) for s in font_specs]
     if not faces:  # pragma: no cover - gen_images refuses an empty font_specs first
         raise FontError("no font given")
-    latin = [f for f in faces if f.style == LATIN_STYLE]
-    if len(latin) == len(faces):
+    line_faces, latin = split_latin(faces)
+    if not line_faces:
         raise FontError(f"only Latin text faces (style {LATIN_STYLE!r}) given: "
                         f"{', '.join(str(f.path) for f in faces)}; they draw only the ASCII chars of "
                         f"a line, so give the Chinese faces too (e.g. --font-dir fonts)")
@@ -365,7 +365,7 @@ def _read_render_inputs(
         logger.warning("SynthConfig.latin_face_prob is %g but no Latin text face (style %r, e.g. "
                        "fonts/latin/) is given: no line uses one", config.latin_face_prob, LATIN_STYLE)
     # A Latin face never draws a whole line, so only the Chinese faces count for coverage.
-    covered = frozenset().union(*(f.codepoints for f in faces if f.style != LATIN_STYLE))
+    covered = frozenset().union(*(f.codepoints for f in line_faces))
     drawable = [c for c in extra_chars if ord(c) in covered]
     if len(drawable) < len(extra_chars):
         logger.warning("%d of the %d chars of the added sets are in no font and are not drawn: %s",
@@ -383,8 +383,7 @@ def _read_render_inputs(
         unit_chars = char_frequencies(units)
         uncovered.sort(key=lambda c: (-unit_chars[c], c))
     if uncovered and not skip_bad:
-        raise FontError(_uncovered_message(uncovered, unit_chars, corpora,
-                                           [f for f in faces if f.style != LATIN_STYLE]))
+        raise FontError(_uncovered_message(uncovered, unit_chars, corpora, line_faces))
     if uncovered:
         share = sum(unit_chars[c] for c in uncovered) / max(1, sum(unit_chars.values()))
         logger.warning(

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from toolkit.corpus import CorpusMix
-from toolkit.fonts import LATIN_STYLE, FaceSampler, FontFace
+from toolkit.fonts import FaceSampler, FontFace, split_latin
 from toolkit.synth.config import HALFWIDTH_PUNCT, SynthConfig, draw_integer, halfwidth_punct
 from toolkit.synth.layout import image_relpath
 from toolkit.synth.render import encode_jpeg, render_line
@@ -47,8 +47,7 @@ class _Worker:
     ) -> None:
         self.mix = mix
         # Latin text faces only draw the ASCII chars of a line (SynthConfig.latin_face_prob)
-        self.latin_faces = [f for f in faces if f.style == LATIN_STYLE]
-        self.faces = [f for f in faces if f.style != LATIN_STYLE]
+        self.faces, self.latin_faces = split_latin(faces)
         self.sampler = FaceSampler(self.faces)  # style-balanced choice among the covering faces
         self.config = config
         self.seed = seed

@@ -137,6 +137,7 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
     latin = None
     if latin_faces and config.latin_face_prob > 0 and rng.random() < config.latin_face_prob:
         latin = latin_faces[int(rng.integers(len(latin_faces)))]
+        latin_path = str(latin.render_path)
     em_middle = (_EM_DESCENT - _EM_ASCENT) / 2 * size  # y of the em box's middle, from the baseline
 
     path = str(face.render_path)  # a WOFF2 face renders from its decompressed copy
@@ -148,7 +149,7 @@ def text_mask(text: str, face: FontFace, rng: np.random.Generator, config: Synth
             advance = float(size) if ch == "\u3000" else 0.3 * size
         else:
             if latin is not None and ch in LATIN_FACE_CHARS and ord(ch) in latin.codepoints:
-                glyph = glyph_bitmap(str(latin.render_path), latin.index, char_size, aliased, ch)
+                glyph = glyph_bitmap(latin_path, latin.index, char_size, aliased, ch)
             else:
                 glyph = glyph_bitmap(path, face.index, char_size, aliased, ch)
             coverage, left, top, advance = glyph
