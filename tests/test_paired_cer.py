@@ -39,3 +39,30 @@ def test_sets_that_cannot_be_told_apart_are_refused_before_any_model_loads(paire
         paired.main(["--model-a", str(tmp_path / "no-model"), "--model-b", str(tmp_path / "no-model"),
                      "--labels", str(tmp_path / "a" / "s1" / "pillow.txt"),
                      "--labels", str(tmp_path / "b" / "s1" / "pillow.txt")])
+
+
+def test_a_baseline_name_pairs_that_engine_and_a_path_the_toolkit(paired, tmp_path, monkeypatch, capsys):
+    import toolkit.compare as compare
+
+    made = []
+
+    def fake_engine(name, weights_path=None):
+        made.append((name, weights_path))
+        # tesseract reads every line right; the "model" misses the last char of each
+        def read(images):
+            return list(texts) if name == "tesseract" else [t[:-1] for t in texts]
+        return compare.Engine(name, name, read, None)
+
+    texts = ["春风明月", "江河湖海"]
+    from PIL import Image
+    lines = []
+    for i, text in enumerate(texts):
+        Image.new("L", (40, 10), 255).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png\t{text}")
+    (tmp_path / "set.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(compare, "make_engine", fake_engine)
+    assert paired.main(["--model-a", "tesseract", "--model-b", "runs/m", "--labels",
+                        str(tmp_path / "set.txt"), "--resamples", "50"]) == 0
+    assert made == [("tesseract", None), ("toolkit", "runs/m")]
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| set | 2 ")]
+    assert row == ["| set | 2 | 0.0000 | 0.2500 | +0.2500 (+0.2500 .. +0.2500) | 0 / 2 |"]

@@ -12,6 +12,12 @@ Usage (from the repository root)::
     python tools/paired_cer.py --model-a model/shadownet --model-b runs/v2/model \\
         --labels eval-yuanqu/pillow.txt --labels eval-yuanqu/pango.txt --output paired.md
 
+``--model-a`` and ``--model-b`` are model paths (a model directory, checkpoint, SavedModel or
+``.tflite``, read by the toolkit engine) or the name of another ``compare`` engine, ``tesseract``
+or ``ppocr``, so a model can be paired with a baseline too::
+
+    python tools/paired_cer.py --model-a tesseract --model-b model/shadownet --labels eval/s10/pillow.txt
+
 Prints (and with ``--output`` writes) a Markdown table: set, lines, CER A, CER B, B - A and its
 interval, and the share of lines each model reads better. Sets are named as ``compare`` names them
 (:func:`toolkit.compare.set_names`: the file's stem, or ``folder/stem`` where stems collide).
@@ -63,28 +69,49 @@ def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, chars: np.ndarr
     return float(diff), float(low), float(high)
 
 
+BASELINES = ("tesseract", "ppocr")
+"""The ``compare`` engines ``--model-a`` / ``--model-b`` may name instead of a model path."""
+
+
+def engine_for(spec: str):
+    """The :class:`toolkit.compare.Engine` of ``spec``: the ``compare`` engine of that name if it
+    is one of :data:`BASELINES`, else the toolkit engine reading the model at path ``spec``.
+
+    Raises:
+        toolkit.compare.EngineUnavailable: if a baseline's optional dependency is missing.
+        toolkit.checkpoints.CheckpointError, toolkit.export_format.ExportError, FileNotFoundError:
+            for a path that holds no model (see :func:`toolkit.backends.open_backend`).
+    """
+    from toolkit.compare import make_engine
+
+    if spec in BASELINES:
+        return make_engine(spec)
+    return make_engine("toolkit", spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-a", required=True, help="the reference model (e.g. the release)")
-    parser.add_argument("--model-b", required=True, help="the candidate")
+    parser.add_argument("--model-a", required=True,
+                        help="the reference: a model path (e.g. the release) or an engine name, "
+                             f"{' or '.join(BASELINES)}")
+    parser.add_argument("--model-b", required=True, help="the candidate (the same kinds)")
     parser.add_argument("--labels", action="append", required=True, help="label file (repeatable)")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--output", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
 
     from toolkit.compare import load_labelled_set, set_names
-    from toolkit.predict import Recognizer
 
     names = set_names(args.labels)
 
-    models = {"A": Recognizer.from_weights(args.model_a), "B": Recognizer.from_weights(args.model_b)}
+    models = {"A": engine_for(args.model_a), "B": engine_for(args.model_b)}
     rows = ["| set | lines | CER A | CER B | B - A (95% interval) | lines B better / worse |",
             "| --- | ---: | ---: | ---: | --- | --- |"]
     for name, label_file in zip(names, args.labels):
         _, images, labels = load_labelled_set(label_file)
         errs = {}
         for key, model in models.items():
-            predictions = [text for text, _ in model.recognize(images)]
+            predictions = model.recognize(images)
             errs[key], chars = line_errors(predictions, labels)
         diff, low, high = paired_bootstrap(errs["A"], errs["B"], chars, args.resamples)
         cer = {k: e.sum() / chars.sum() for k, e in errs.items()}
