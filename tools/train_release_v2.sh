@@ -56,12 +56,18 @@
 #       INIT=<v2.5> MINUTES=95 bash tools/train_release_v2.sh
 # (one invocation: stages to 4,875 / 9,750 / 13,000, all reached, ckpt-13000 the release; 2-core AMD
 # EPYC of CPU family 26, float32, about 1.36 hours of training, 1.52 hours with all data).
-# Release v2.7 (the bundled model now) continued from v2.6 with the code and mix of commit 4ccad00:
+# Release v2.7 continued from v2.6 with the code and mix of commit 4ccad00:
 #   R=runs/release_v27 IMAGES=40000 STEPS=13000 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=130 LATIN=0.5 \
 #       HALFWIDTH=0.3 PRECISION=float32 INIT=<v2.6> MINUTES=95 bash tools/train_release_v2.sh
 # (two invocations of that command: the first stopped at step 1,890 of stage 1, the second resumed
 # from ckpt-1750: stages to 4,875 / 9,750 / 13,000, all reached, ckpt-13000 the release; 2-core AMD
 # EPYC of CPU family 26, float32, about 1.55 hours wall in all with all data).
+# Release v2.8 (the bundled model now) continued from v2.7 with the code and mix of commit 425dfe4:
+#   R=runs/release_v28 IMAGES=40000 STEPS=13000 LR=5e-4 REHEARSAL=0.25 CLEAN=0.4 SEED=150 LATIN=0.5 \
+#       HALFWIDTH=0.3 PRECISION=float32 INIT=<v2.7> MINUTES=95 bash tools/train_release_v2.sh
+# (two invocations of that command: the first stopped at step 761 of stage 1, the second resumed
+# from ckpt-750: stages to 4,875 / 9,750 / 13,000, all reached, ckpt-13000 the release; 2-core AMD
+# EPYC of CPU family 26, float32, about 1.5 hours wall in all with all data).
 # (INIT, default bundled: the model the first stage fine-tunes from.)
 #
 # Stage 1: IMAGES images (seed SEED+1, default 11) and IMAGES rehearsal images (seed SEED+11), fine-tune
@@ -79,9 +85,9 @@
 # 0.638), CLEAN (share of a third set per stage: the corpus mix and faces of dataN in the `robust`
 # preset, without the `real` degradations, seed SEED+21.., default 0: none), SEED (seed base, default
 # 10), LATIN (SynthConfig.latin_face_prob of the mix and clean sets: the chance that a line's ASCII
-# chars are drawn in a Latin text face of fonts/latin/; default 0; v2.7: 0.5),
+# chars are drawn in a Latin text face of fonts/latin/; default 0; v2.7, v2.8: 0.5),
 # HALFWIDTH (SynthConfig.halfwidth_punct_prob of the same sets: the chance that a text's full-width
-# punctuation is written in its ASCII form; default 0; v2.7: 0.3),
+# punctuation is written in its ASCII form; default 0; v2.7, v2.8: 0.3),
 # STAGES (how many stages to run, default 3), MINUTES (wall minutes this
 # invocation may train, counted from its start: a time-boxed session; training stops with a
 # checkpoint and the script exits, and running it again resumes the stage).
