@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.compare import ENGINES  # a list of names: imports no TensorFlow
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -69,7 +71,7 @@ def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, chars: np.ndarr
     return float(diff), float(low), float(high)
 
 
-BASELINES = ("tesseract", "ppocr")
+BASELINES = tuple(name for name in ENGINES if name != "toolkit")
 """The ``compare`` engines ``--model-a`` / ``--model-b`` may name instead of a model path."""
 
 

@@ -71,7 +71,7 @@ def parse_scales(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights-path", default="model/shadownet", help="model to read with")
+    parser.add_argument("--weights-path", help="model to read with (default: the bundled model)")
     parser.add_argument("--scales", required=True, help="comma-separated scales besides 1, e.g. 0.9,1.2")
     parser.add_argument("--labels", action="append", required=True, help="label file (repeatable)")
     parser.add_argument("--resamples", type=int, default=2000)
@@ -81,19 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
 
-    from toolkit.compare import load_labelled_set, set_names
-    from toolkit.predict import Recognizer
+    from toolkit.compare import load_labelled_set, make_engine, set_names
 
     names = set_names(args.labels)
-    recognizer = Recognizer.from_weights(args.weights_path)
-    print(f"model: {args.weights_path}\n")
+    engine = make_engine("toolkit", args.weights_path)
+    print(f"model: {engine.description}\n")
     print("| set | lines | " + " | ".join(f"CER at {s:g}" for s in scales) + " |")
     print("| --- | ---: | " + " | ".join("---" for _ in scales) + " |")
     for name, label_file in zip(names, args.labels):
         _, images, labels = load_labelled_set(label_file)
         cells, reference = [], None
         for scale in scales:
-            predictions = [text for text, _ in recognizer.recognize([scale_width(im, scale) for im in images])]
+            predictions = engine.recognize([scale_width(im, scale) for im in images])
             errors, chars = line_errors(predictions, labels)
             cell = f"{errors.sum() / chars.sum():.4f}"
             if reference is None:
